@@ -1,0 +1,512 @@
+"""Applying events to a schema state, and the validation that rejects a bad one.
+
+One rule per event type (``functools.singledispatch``): each checks the event
+against the state before it and then changes the state. The same rules serve
+the write side (a changeset is validated by folding it onto the head) and the
+projections (which fold the log). A rule that raises leaves the state as it
+was: every check comes before the first change.
+
+:class:`State` is the working state of a fold: mutable for speed, with two
+indexes kept beside the tables (owners of index/constraint names, and who
+references whom by foreign key). :class:`events.model.Schema` is its frozen,
+public form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import singledispatch
+
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    ColumnDropped,
+    ColumnRenamed,
+    ConstraintAdded,
+    ConstraintDropped,
+    Event,
+    IndexCreated,
+    IndexDropped,
+    PrimaryKeySet,
+    TableCreated,
+    TableDropped,
+    TableRenamed,
+)
+from events.model import (
+    Column,
+    Constraint,
+    Index,
+    Reference,
+    Schema,
+    Table,
+    namespace_of,
+    split_table_name,
+)
+
+
+class InvalidChange(ValueError):
+    """An event that does not apply to the state before it."""
+
+    def __init__(self, message: str, index: int | None = None, event_type: str | None = None):
+        self.reason = message
+        self.index = index
+        self.event_type = event_type
+        prefix = ""
+        if index is not None:
+            prefix = f"events[{index}]"
+            if event_type:
+                prefix += f" ({event_type})"
+            prefix += ": "
+        super().__init__(prefix + message)
+
+
+Owner = tuple[str, str]  # (namespace, object name)
+
+
+class State:
+    """The mutable working state of a fold. Copy it before folding if you keep the original."""
+
+    __slots__ = ("owners", "referrers", "tables")
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {}
+        # index and constraint names -> the table holding them (unique per namespace,
+        # as PostgreSQL requires of indexes and MySQL of foreign keys)
+        self.owners: dict[Owner, str] = {}
+        # referenced table -> {(referring table, foreign key name)}
+        self.referrers: dict[str, set[tuple[str, str]]] = {}
+
+    @classmethod
+    def from_schema(cls, schema: Schema) -> State:
+        state = cls()
+        for table in schema.tables.values():
+            state.tables[table.name] = table
+            _register(state, table)
+        return state
+
+    def to_schema(self) -> Schema:
+        return Schema.model_construct(tables=dict(self.tables))
+
+    def copy(self) -> State:
+        other = State()
+        other.tables = dict(self.tables)
+        other.owners = dict(self.owners)
+        other.referrers = {k: set(v) for k, v in self.referrers.items() if v}
+        return other
+
+
+def _register(state: State, table: Table) -> None:
+    ns = namespace_of(table.name)
+    for index in table.indexes:
+        state.owners[(ns, index.name)] = table.name
+    for constraint in table.constraints:
+        state.owners[(ns, constraint.name)] = table.name
+        if constraint.kind == "foreign_key" and constraint.references is not None:
+            state.referrers.setdefault(constraint.references.table, set()).add(
+                (table.name, constraint.name)
+            )
+
+
+def _unregister(state: State, table: Table) -> None:
+    ns = namespace_of(table.name)
+    for index in table.indexes:
+        state.owners.pop((ns, index.name), None)
+    for constraint in table.constraints:
+        state.owners.pop((ns, constraint.name), None)
+        if constraint.kind == "foreign_key" and constraint.references is not None:
+            refs = state.referrers.get(constraint.references.table)
+            if refs is not None:
+                refs.discard((table.name, constraint.name))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _table(state: State, name: str) -> Table:
+    table = state.tables.get(name)
+    if table is None:
+        raise InvalidChange(f"table {name!r} does not exist")
+    return table
+
+
+def _column(table: Table, name: str) -> Column:
+    column = table.column(name)
+    if column is None:
+        raise InvalidChange(f"table {table.name!r} has no column {name!r}")
+    return column
+
+
+def _columns_exist(table: Table, names: Iterable[str], what: str) -> None:
+    have = set(table.column_names())
+    for name in names:
+        if name not in have:
+            raise InvalidChange(f"{what} uses column {table.name}.{name}, which does not exist")
+
+
+def _free_name(state: State, table: str, name: str, what: str) -> None:
+    owner = state.owners.get((namespace_of(table), name))
+    if owner is not None:
+        raise InvalidChange(f"{what} name {name!r} is already used on table {owner!r}")
+
+
+def unique_sets(table: Table) -> list[frozenset[str]]:
+    """The column sets a foreign key may reference: primary key, unique indexes and constraints."""
+    sets: list[frozenset[str]] = []
+    if table.primary_key:
+        sets.append(frozenset(table.primary_key))
+    sets.extend(frozenset(i.columns) for i in table.indexes if i.unique)
+    sets.extend(frozenset(c.columns) for c in table.constraints if c.kind == "unique")
+    return sets
+
+
+def _incoming(state: State, table: str) -> list[tuple[str, Constraint]]:
+    """Foreign keys that reference ``table`` (its own self-references included)."""
+    out = []
+    for referrer, name in sorted(state.referrers.get(table, ())):
+        holder = state.tables[referrer]
+        constraint = holder.constraint(name)
+        if constraint is not None:
+            out.append((referrer, constraint))
+    return out
+
+
+def _check_still_unique(state: State, before: Table, after: Table) -> None:
+    """Refuse a change that removes the uniqueness a foreign key relies on."""
+    remaining = unique_sets(after)
+    for referrer, fk in _incoming(state, before.name):
+        assert fk.references is not None
+        wanted = frozenset(fk.references.columns)
+        if wanted not in remaining:
+            raise InvalidChange(
+                f"foreign key {fk.name!r} on {referrer!r} relies on the uniqueness of"
+                f" {before.name}({', '.join(fk.references.columns)}); drop it first"
+            )
+
+
+def _uses(table: Table, column: str) -> list[str]:
+    """What in ``table`` uses ``column``: primary key, indexes, constraints."""
+    users = []
+    if column in table.primary_key:
+        users.append("the primary key")
+    users.extend(f"index {i.name!r}" for i in table.indexes if column in i.columns)
+    users.extend(
+        f"{c.kind.replace('_', ' ')} {c.name!r}" for c in table.constraints if column in c.columns
+    )
+    return users
+
+
+def _rename_in(columns: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
+    return tuple(new if c == old else c for c in columns)
+
+
+def _replace(state: State, table: Table) -> None:
+    state.tables[table.name] = table
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+@singledispatch
+def apply_event(event: object, state: State) -> None:
+    """Check ``event`` against ``state`` and apply it (in place); InvalidChange if it does not fit."""
+    raise InvalidChange(f"no rule for event {type(event).__name__}")
+
+
+@apply_event.register
+def _table_created(event: TableCreated, state: State) -> None:
+    if event.table in state.tables:
+        raise InvalidChange(f"table {event.table!r} already exists")
+    names = [c.name for c in event.columns]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InvalidChange(f"table {event.table!r} lists column {dup!r} twice")
+    if len(set(event.primary_key)) != len(event.primary_key):
+        raise InvalidChange(f"primary key of {event.table!r} lists a column twice")
+    columns = event.columns
+    if event.primary_key:
+        missing = [c for c in event.primary_key if c not in names]
+        if missing:
+            raise InvalidChange(
+                f"primary key of {event.table!r} uses column {missing[0]!r}, which is not in the table"
+            )
+        pk = set(event.primary_key)
+        columns = tuple(
+            c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c
+            for c in columns
+        )
+    identities = [c.name for c in columns if c.identity]
+    if len(identities) > 1:
+        raise InvalidChange(f"table {event.table!r} has more than one identity column")
+    state.tables[event.table] = Table.model_construct(
+        name=event.table,
+        columns=columns,
+        primary_key=event.primary_key,
+        indexes=(),
+        constraints=(),
+        comment=event.comment,
+    )
+
+
+@apply_event.register
+def _table_dropped(event: TableDropped, state: State) -> None:
+    table = _table(state, event.table)
+    incoming = [(r, fk) for r, fk in _incoming(state, event.table) if r != event.table]
+    if incoming:
+        referrer, fk = incoming[0]
+        raise InvalidChange(
+            f"table {event.table!r} is referenced by foreign key {fk.name!r} on {referrer!r}; drop it first"
+        )
+    _unregister(state, table)
+    state.referrers.pop(event.table, None)
+    del state.tables[event.table]
+
+
+@apply_event.register
+def _table_renamed(event: TableRenamed, state: State) -> None:
+    table = _table(state, event.table)
+    if event.new_name in state.tables:
+        raise InvalidChange(f"cannot rename {event.table!r}: table {event.new_name!r} exists")
+    if split_table_name(event.table)[0] != split_table_name(event.new_name)[0]:
+        raise InvalidChange(
+            f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema"
+        )
+    old, new = event.table, event.new_name
+    incoming = _incoming(state, old)
+    _unregister(state, table)
+    del state.tables[old]
+    state.referrers.pop(old, None)
+
+    def retarget(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+        out = []
+        for c in constraints:
+            if c.references is not None and c.references.table == old:
+                ref = Reference.model_construct(table=new, columns=c.references.columns)
+                c = c.model_copy(update={"references": ref})
+            out.append(c)
+        return tuple(out)
+
+    renamed = table.model_copy(update={"name": new, "constraints": retarget(table.constraints)})
+    state.tables[new] = renamed
+    _register(state, renamed)
+    for referrer, _fk in incoming:
+        if referrer == old:
+            continue
+        holder = state.tables[referrer]
+        _unregister(state, holder)
+        holder = holder.model_copy(update={"constraints": retarget(holder.constraints)})
+        state.tables[referrer] = holder
+        _register(state, holder)
+
+
+@apply_event.register
+def _column_added(event: ColumnAdded, state: State) -> None:
+    table = _table(state, event.table)
+    if table.column(event.column.name) is not None:
+        raise InvalidChange(f"table {event.table!r} already has a column {event.column.name!r}")
+    if event.column.identity and any(c.identity for c in table.columns):
+        raise InvalidChange(f"table {event.table!r} already has an identity column")
+    _replace(state, table.model_copy(update={"columns": (*table.columns, event.column)}))
+
+
+@apply_event.register
+def _column_dropped(event: ColumnDropped, state: State) -> None:
+    table = _table(state, event.table)
+    _column(table, event.column)
+    users = _uses(table, event.column)
+    for referrer, fk in _incoming(state, event.table):
+        assert fk.references is not None
+        if event.column in fk.references.columns:
+            users.append(f"foreign key {fk.name!r} on {referrer!r}")
+    if users:
+        raise InvalidChange(
+            f"cannot drop {event.table}.{event.column}: used by {', '.join(users)}; drop those first"
+        )
+    if len(table.columns) == 1:
+        raise InvalidChange(
+            f"cannot drop {event.table}.{event.column}: it is the table's last column (drop the table)"
+        )
+    columns = tuple(c for c in table.columns if c.name != event.column)
+    _replace(state, table.model_copy(update={"columns": columns}))
+
+
+@apply_event.register
+def _column_renamed(event: ColumnRenamed, state: State) -> None:
+    table = _table(state, event.table)
+    _column(table, event.column)
+    if table.column(event.new_name) is not None:
+        raise InvalidChange(
+            f"cannot rename {event.table}.{event.column}: column {event.new_name!r} exists"
+        )
+    old, new = event.column, event.new_name
+    incoming = [(r, fk) for r, fk in _incoming(state, event.table) if r != event.table]
+
+    def in_table(t: Table) -> Table:
+        constraints = []
+        for c in t.constraints:
+            update: dict[str, object] = {}
+            if t.name == event.table and old in c.columns:
+                update["columns"] = _rename_in(c.columns, old, new)
+            if c.references is not None and c.references.table == event.table and old in c.references.columns:
+                update["references"] = Reference.model_construct(
+                    table=c.references.table, columns=_rename_in(c.references.columns, old, new)
+                )
+            constraints.append(c.model_copy(update=update) if update else c)
+        if t.name != event.table:
+            return t.model_copy(update={"constraints": tuple(constraints)})
+        return t.model_copy(
+            update={
+                "columns": tuple(
+                    c.model_copy(update={"name": new}) if c.name == old else c for c in t.columns
+                ),
+                "primary_key": _rename_in(t.primary_key, old, new),
+                "indexes": tuple(
+                    i.model_copy(update={"columns": _rename_in(i.columns, old, new)})
+                    if old in i.columns
+                    else i
+                    for i in t.indexes
+                ),
+                "constraints": tuple(constraints),
+            }
+        )
+
+    _replace(state, in_table(table))
+    for referrer in sorted({r for r, _ in incoming}):
+        _replace(state, in_table(state.tables[referrer]))
+
+
+@apply_event.register
+def _column_altered(event: ColumnAltered, state: State) -> None:
+    table = _table(state, event.table)
+    column = _column(table, event.column)
+    changes = event.changes()
+    if changes.get("nullable") is True and event.column in table.primary_key:
+        raise InvalidChange(
+            f"{event.table}.{event.column} is in the primary key and cannot be nullable"
+        )
+    if column.identity and changes.get("default") is not None:
+        raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
+    if column.identity and "type" in changes and not changes["type"].is_integer:
+        raise InvalidChange(
+            f"{event.table}.{event.column} is an identity column: its type must stay an integer"
+        )
+    altered = column.model_copy(update=changes)
+    columns = tuple(altered if c.name == event.column else c for c in table.columns)
+    _replace(state, table.model_copy(update={"columns": columns}))
+
+
+@apply_event.register
+def _index_created(event: IndexCreated, state: State) -> None:
+    table = _table(state, event.table)
+    _free_name(state, event.table, event.index.name, "index")
+    _columns_exist(table, event.index.columns, f"index {event.index.name!r}")
+    _replace(state, table.model_copy(update={"indexes": (*table.indexes, event.index)}))
+    state.owners[(namespace_of(event.table), event.index.name)] = event.table
+
+
+@apply_event.register
+def _index_dropped(event: IndexDropped, state: State) -> None:
+    table = _table(state, event.table)
+    if table.index(event.name) is None:
+        raise InvalidChange(f"table {event.table!r} has no index {event.name!r}")
+    after = table.model_copy(
+        update={"indexes": tuple(i for i in table.indexes if i.name != event.name)}
+    )
+    _check_still_unique(state, table, after)
+    _replace(state, after)
+    state.owners.pop((namespace_of(event.table), event.name), None)
+
+
+@apply_event.register
+def _constraint_added(event: ConstraintAdded, state: State) -> None:
+    table = _table(state, event.table)
+    constraint = event.constraint
+    _free_name(state, event.table, constraint.name, "constraint")
+    what = f"{constraint.kind.replace('_', ' ')} {constraint.name!r}"
+    _columns_exist(table, constraint.columns, what)
+    if constraint.kind == "foreign_key":
+        assert constraint.references is not None
+        ref = constraint.references
+        target = table if ref.table == event.table else state.tables.get(ref.table)
+        if target is None:
+            raise InvalidChange(f"{what} references table {ref.table!r}, which does not exist")
+        missing = [c for c in ref.columns if target.column(c) is None]
+        if missing:
+            raise InvalidChange(
+                f"{what} references column {ref.table}.{missing[0]}, which does not exist"
+            )
+        if frozenset(ref.columns) not in unique_sets(target):
+            raise InvalidChange(
+                f"{what} references {ref.table}({', '.join(ref.columns)}), which is not"
+                " unique: it must be the primary key or have a unique index or constraint"
+            )
+        for mine, theirs in zip(constraint.columns, ref.columns, strict=True):
+            if table.column(mine).type != target.column(theirs).type:  # type: ignore[union-attr]
+                raise InvalidChange(
+                    f"{what}: {event.table}.{mine} and {ref.table}.{theirs} have different types"
+                )
+        state.referrers.setdefault(ref.table, set()).add((event.table, constraint.name))
+    _replace(state, table.model_copy(update={"constraints": (*table.constraints, constraint)}))
+    state.owners[(namespace_of(event.table), constraint.name)] = event.table
+
+
+@apply_event.register
+def _constraint_dropped(event: ConstraintDropped, state: State) -> None:
+    table = _table(state, event.table)
+    constraint = table.constraint(event.name)
+    if constraint is None:
+        raise InvalidChange(f"table {event.table!r} has no constraint {event.name!r}")
+    after = table.model_copy(
+        update={"constraints": tuple(c for c in table.constraints if c.name != event.name)}
+    )
+    if constraint.kind == "unique":
+        _check_still_unique(state, table, after)
+    _replace(state, after)
+    state.owners.pop((namespace_of(event.table), event.name), None)
+    if constraint.kind == "foreign_key" and constraint.references is not None:
+        refs = state.referrers.get(constraint.references.table)
+        if refs is not None:
+            refs.discard((event.table, event.name))
+
+
+@apply_event.register
+def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
+    table = _table(state, event.table)
+    if len(set(event.columns)) != len(event.columns):
+        raise InvalidChange(f"primary key of {event.table!r} lists a column twice")
+    _columns_exist(table, event.columns, "primary key")
+    if tuple(event.columns) == table.primary_key:
+        raise InvalidChange(f"table {event.table!r} already has this primary key")
+    pk = set(event.columns)
+    columns = tuple(
+        c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c
+        for c in table.columns
+    )
+    after = table.model_copy(update={"primary_key": tuple(event.columns), "columns": columns})
+    _check_still_unique(state, table, after)
+    _replace(state, after)
+
+
+# --------------------------------------------------------------------------- folds
+
+
+def apply_events(state: State, events: Iterable[Event], *, first_index: int = 0) -> None:
+    """Apply events in place, naming the failing event's index in any InvalidChange."""
+    for index, event in enumerate(events, start=first_index):
+        try:
+            apply_event(event, state)
+        except InvalidChange as exc:
+            if exc.index is not None:
+                raise
+            raise InvalidChange(exc.reason, index, event.type) from None
+
+
+def validate_changeset(head: Schema | State, events: Iterable[Event]) -> Schema:
+    """The schema after ``events``, or InvalidChange for the first one that does not fit."""
+    state = head.copy() if isinstance(head, State) else State.from_schema(head)
+    apply_events(state, events)
+    return state.to_schema()
+
+
+def fold(events: Iterable[Event], start: Schema | None = None) -> Schema:
+    """The schema made by ``events`` from ``start`` (empty by default)."""
+    return validate_changeset(start or Schema(), events)

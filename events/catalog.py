@@ -1,0 +1,204 @@
+"""The event catalogue: one frozen pydantic class per event type.
+
+The ``type`` field is the discriminator; a stored type name is never renamed.
+``to_dict`` gives an event's public (and hashed) form: defaults left out, except
+the fields of ``column_altered`` that were given, since there presence means
+"changed" (``"default": null`` drops a default).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, TypeAdapter, model_validator
+
+from events.model import (
+    Column,
+    Constraint,
+    Frozen,
+    Identifier,
+    Index,
+    TableName,
+    TypeText,
+)
+
+
+class TableCreated(Frozen):
+    type: Literal["table_created"] = "table_created"
+    table: TableName
+    columns: tuple[Column, ...] = Field(min_length=1)
+    primary_key: tuple[Identifier, ...] = ()
+    comment: str | None = None
+
+
+class TableDropped(Frozen):
+    type: Literal["table_dropped"] = "table_dropped"
+    table: TableName
+
+
+class TableRenamed(Frozen):
+    type: Literal["table_renamed"] = "table_renamed"
+    table: TableName
+    new_name: TableName
+
+
+class ColumnAdded(Frozen):
+    type: Literal["column_added"] = "column_added"
+    table: TableName
+    column: Column
+
+
+class ColumnDropped(Frozen):
+    type: Literal["column_dropped"] = "column_dropped"
+    table: TableName
+    column: Identifier
+
+
+class ColumnRenamed(Frozen):
+    type: Literal["column_renamed"] = "column_renamed"
+    table: TableName
+    column: Identifier
+    new_name: Identifier
+
+
+ALTERABLE = ("type", "nullable", "default", "comment")
+
+
+class ColumnAltered(Frozen):
+    """Only the fields present are changed; ``default: null`` given explicitly drops it.
+
+    The new column type is ``new_type`` in the public form (``type`` names the event).
+    """
+
+    type: Literal["column_altered"] = "column_altered"
+    table: TableName
+    column: Identifier
+    new_type: TypeText | None = None
+    nullable: bool | None = None
+    default: str | None = None
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> ColumnAltered:
+        if not self.changes():
+            raise ValueError(
+                f"column_altered on {self.table}.{self.column} changes nothing:"
+                " give any of type, nullable, default, comment"
+            )
+        if "nullable" in self.model_fields_set and self.nullable is None:
+            raise ValueError("nullable must be true or false")
+        if "new_type" in self.model_fields_set and self.new_type is None:
+            raise ValueError("type must be a type, not null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The changed attributes, by Column field name, with their new values."""
+        out: dict[str, Any] = {}
+        for field in ("new_type", "nullable", "default", "comment"):
+            if field in self.model_fields_set:
+                out["type" if field == "new_type" else field] = getattr(self, field)
+        return out
+
+    @classmethod
+    def of(cls, table: str, column: str, **changes: Any) -> ColumnAltered:
+        """Build one from Column field names (``type=``, ``nullable=``, ...)."""
+        data: dict[str, Any] = {"table": table, "column": column}
+        for key, value in changes.items():
+            if key not in ALTERABLE:
+                raise ValueError(f"column_altered cannot change {key!r}")
+            data["new_type" if key == "type" else key] = value
+        return cls.model_validate(data)
+
+
+class IndexCreated(Frozen):
+    type: Literal["index_created"] = "index_created"
+    table: TableName
+    index: Index
+
+
+class IndexDropped(Frozen):
+    type: Literal["index_dropped"] = "index_dropped"
+    table: TableName
+    name: Identifier
+
+
+class ConstraintAdded(Frozen):
+    type: Literal["constraint_added"] = "constraint_added"
+    table: TableName
+    constraint: Constraint
+
+
+class ConstraintDropped(Frozen):
+    type: Literal["constraint_dropped"] = "constraint_dropped"
+    table: TableName
+    name: Identifier
+
+
+class PrimaryKeySet(Frozen):
+    type: Literal["primary_key_set"] = "primary_key_set"
+    table: TableName
+    columns: tuple[Identifier, ...] = ()
+
+
+Event = Annotated[
+    Union[
+        TableCreated,
+        TableDropped,
+        TableRenamed,
+        ColumnAdded,
+        ColumnDropped,
+        ColumnRenamed,
+        ColumnAltered,
+        IndexCreated,
+        IndexDropped,
+        ConstraintAdded,
+        ConstraintDropped,
+        PrimaryKeySet,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[Frozen]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        TableCreated,
+        TableDropped,
+        TableRenamed,
+        ColumnAdded,
+        ColumnDropped,
+        ColumnRenamed,
+        ColumnAltered,
+        IndexCreated,
+        IndexDropped,
+        ConstraintAdded,
+        ConstraintDropped,
+        PrimaryKeySet,
+    )
+}
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: Any) -> Event:
+    """Validate one event from its public dict form.
+
+    Raises ValueError for a missing or unknown type, pydantic.ValidationError otherwise.
+    """
+    if isinstance(data, dict):
+        kind = data.get("type")
+        if kind is None:
+            raise ValueError("event has no 'type'")
+        if kind not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The public form of an event: what is stored, hashed and shown."""
+    data = event.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(event, ColumnAltered):
+        for key, value in event.changes().items():
+            name = "new_type" if key == "type" else key
+            data[name] = str(value) if key == "type" else value
+    data["type"] = event.type
+    return data

@@ -1,0 +1,72 @@
+"""The write side: validate a changeset against the head of its stream, then append it.
+
+:class:`EventLog` keeps each stream's head state in memory and catches it up
+from the store before every append, so validation costs the new events only.
+A changeset without ``expected_version`` is appended at the head, retrying
+when another writer got there first; with one, a stale version is a
+ConcurrencyError and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from events.aggregate import State, apply_events
+from events.envelope import Changeset
+from events.store.base import AppendResult, ConcurrencyError, EventStore
+
+log = structlog.get_logger("schemalog.log")
+
+MAX_RETRIES = 50
+
+
+class EventLog:
+    def __init__(self, store: EventStore):
+        self.store = store
+        self._heads: dict[str, tuple[int, State]] = {}
+
+    async def head(self, stream: str) -> tuple[int, State]:
+        """The stream's current version and state (a cached state: copy before changing it)."""
+        version, state = self._heads.get(stream, (0, State()))
+        newer = await self.store.read(stream, after_version=version)
+        if newer:
+            state = state.copy()
+            apply_events(state, (e.event for e in newer))
+            version = newer[-1].version
+            self._heads[stream] = (version, state)
+        return version, state
+
+    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+        """Validate and append; InvalidChange (nothing written) if an event does not fit."""
+        earlier = await self.store.find_changeset(changeset.changeset_id)
+        if earlier is not None:
+            log.info("changeset_already_recorded", changeset_id=changeset.changeset_id)
+            return earlier
+        expected = changeset.expected_version
+        for _attempt in range(MAX_RETRIES):
+            version, state = await self.head(changeset.stream)
+            if expected is not None and version != expected:
+                raise ConcurrencyError(changeset.stream, expected, version)
+            working = state.copy()
+            apply_events(working, changeset.events)
+            try:
+                result = await self.store.append(
+                    changeset.model_copy(update={"expected_version": version}), now=now
+                )
+            except ConcurrencyError:
+                if expected is not None:
+                    raise
+                continue
+            if not result.duplicate:
+                self._heads[changeset.stream] = (result.last_version, working)
+            log.info(
+                "changeset_appended",
+                stream=result.stream,
+                changeset_id=result.changeset_id,
+                first_version=result.first_version,
+                last_version=result.last_version,
+            )
+            return result
+        raise ConcurrencyError(changeset.stream, expected if expected is not None else -1, version)

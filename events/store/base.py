@@ -1,0 +1,241 @@
+"""The append-only log: the protocol every backend keeps, and what they share.
+
+A store records changesets atomically (all events or none) with optimistic
+concurrency on the stream's version, is idempotent on the changeset id, and
+keeps each stream a SHA-256 chain (see events.envelope). It does not validate
+events against the schema: events.log does that before appending.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from events.catalog import parse_event
+from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, chain_hash
+
+
+class StoreError(Exception):
+    """A store problem worth a clear message (bad URL, unreachable server, ...)."""
+
+
+class ConcurrencyError(StoreError):
+    """The stream is not at the version the writer expected."""
+
+    def __init__(self, stream: str, expected: int, current: int):
+        self.stream = stream
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"stream {stream!r} is at version {current}, not the expected {expected}"
+        )
+
+
+class ChangesetIdConflict(StoreError):
+    """A changeset id reused for different content (not a retry)."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream: str
+    changeset_id: str
+    first_version: int
+    last_version: int
+    duplicate: bool = False
+    """True when this changeset id was already recorded (a retry): nothing new written."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    name: str
+    version: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """An event row as stored, before any parsing: what ``verify`` checks."""
+
+    position: int
+    stream: str
+    version: int
+    changeset_id: str
+    actor: str
+    message: str
+    recorded_at: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass
+class ChainProblem:
+    stream: str
+    version: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"stream {self.stream!r} version {self.version}: {self.problem}"
+
+
+@dataclass
+class VerifyReport:
+    streams: int = 0
+    events: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class EventStore(Protocol):
+    """What every backend provides. All methods are coroutines; a store is used by one task."""
+
+    url: str
+
+    async def init(self) -> None:
+        """Create the tables and triggers if missing (idempotent, safe to run concurrently)."""
+
+    async def close(self) -> None: ...
+
+    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+        """Record the changeset atomically. ``changeset.actor`` must be set.
+
+        Raises ConcurrencyError when ``expected_version`` is given and stale. A changeset
+        id already recorded returns the earlier result with ``duplicate=True``.
+        """
+
+    async def version(self, stream: str) -> int:
+        """The stream's last version (0 for an empty or unknown stream)."""
+
+    async def find_changeset(self, changeset_id: str) -> AppendResult | None:
+        """Where a changeset id was recorded (``duplicate=True``), or None."""
+
+    async def streams(self) -> list[StreamInfo]: ...
+
+    async def read(
+        self,
+        stream: str,
+        *,
+        after_version: int = 0,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of a stream with ``after_version < version <= to_version`` recorded at or before ``until``."""
+
+    async def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        """Events of every stream in global order."""
+
+    def raw_rows(self, stream: str) -> AsyncIterator[RawRow]:
+        """A stream's rows as stored, in version order."""
+
+    async def stream_heads(self) -> dict[str, tuple[int, str]]:
+        """What the stream table says each stream's head is: (version, hash)."""
+
+    async def event_streams(self) -> list[str]:
+        """Every stream that has rows in the event table."""
+
+
+def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None) -> tuple[int, list[ChainProblem]]:
+    """Walk one stream's chain; return the number of rows and the problems found."""
+    problems: list[ChainProblem] = []
+    expected_version = 1
+    prev = GENESIS_HASH
+    count = 0
+    for row in rows:
+        count += 1
+        if row.version != expected_version:
+            problems.append(
+                ChainProblem(stream, row.version, f"version gap: expected {expected_version}")
+            )
+        if row.prev_hash != prev:
+            problems.append(ChainProblem(stream, row.version, "previous hash does not match"))
+        digest = chain_hash(
+            stream=row.stream,
+            version=row.version,
+            changeset_id=row.changeset_id,
+            actor=row.actor,
+            message=row.message,
+            recorded_at=row.recorded_at,
+            event=row.data,
+            prev_hash=row.prev_hash,
+        )
+        if digest != row.hash:
+            problems.append(
+                ChainProblem(stream, row.version, "content does not match its hash (edited)")
+            )
+        else:
+            try:
+                parse_event(row.data)
+            except ValueError as exc:
+                problems.append(ChainProblem(stream, row.version, f"unreadable event: {exc}"))
+        prev = row.hash
+        expected_version = row.version + 1
+    last_version = expected_version - 1
+    if head is not None:
+        head_version, head_hash = head
+        if head_version != last_version:
+            problems.append(
+                ChainProblem(
+                    stream,
+                    last_version,
+                    f"stream head says version {head_version} but the log ends at {last_version}"
+                    " (events removed or added behind the store's back)",
+                )
+            )
+        elif head_hash != prev:
+            problems.append(ChainProblem(stream, last_version, "stream head hash does not match"))
+    return count, problems
+
+
+async def verify_store(store: EventStore) -> VerifyReport:
+    """Walk every stream's chain (shared by all backends)."""
+    report = VerifyReport()
+    heads = await store.stream_heads()
+    names = sorted(set(heads) | set(await store.event_streams()))
+    for name in names:
+        rows = [row async for row in store.raw_rows(name)]
+        count, problems = check_chain(name, rows, heads.get(name))
+        report.streams += 1
+        report.events += count
+        report.problems.extend(problems)
+    return report
+
+
+def recorded(
+    *,
+    position: int,
+    stream: str,
+    version: int,
+    changeset_id: str,
+    actor: str,
+    message: str,
+    recorded_at: datetime,
+    data: str | dict[str, Any],
+    prev_hash: str,
+    hash: str,
+) -> RecordedEvent:
+    """Build a RecordedEvent from stored values (events are validated on the way in)."""
+    payload = json.loads(data) if isinstance(data, str) else data
+    return RecordedEvent.model_construct(
+        stream=stream,
+        version=version,
+        position=position,
+        changeset_id=changeset_id,
+        actor=actor,
+        message=message,
+        recorded_at=recorded_at,
+        event=parse_event(payload),
+        prev_hash=prev_hash,
+        hash=hash,
+    )
+
+
+def require_actor(changeset: Changeset) -> str:
+    if not changeset.actor:
+        raise StoreError("a changeset needs an actor")
+    return changeset.actor

@@ -1,0 +1,312 @@
+"""The production log: PostgreSQL through asyncpg.
+
+- One row per event in ``schemalog_events``; a trigger refuses UPDATE, DELETE and
+  TRUNCATE on it.
+- ``schemalog_streams`` holds each stream's head (version, hash); locking its row
+  serialises writers of one stream, and the expected-version check reads it.
+- ``schemalog_changesets`` makes a retried changeset id a no-op.
+- Global positions are assigned under a transaction-scoped advisory lock, so a
+  reader following positions never sees a later position commit before an
+  earlier one.
+- Each append sends ``NOTIFY schemalog`` with ``stream:version`` (the daemon
+  LISTENs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, seal
+from events.store.base import (
+    AppendResult,
+    ChangesetIdConflict,
+    ConcurrencyError,
+    RawRow,
+    StoreError,
+    StreamInfo,
+    recorded,
+    require_actor,
+)
+
+NOTIFY_CHANNEL = "schemalog"
+_POSITION_LOCK = 0x5C4E_6D10  # advisory lock key: the order of global positions
+_INIT_LOCK = 0x5C4E_6D11
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS schemalog_events (
+    position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream       text        NOT NULL,
+    version      bigint      NOT NULL,
+    changeset_id text        NOT NULL,
+    actor        text        NOT NULL,
+    message      text        NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    type         text        NOT NULL,
+    data         jsonb       NOT NULL,
+    prev_hash    text        NOT NULL,
+    hash         text        NOT NULL,
+    CONSTRAINT schemalog_events_stream_version UNIQUE (stream, version)
+);
+CREATE INDEX IF NOT EXISTS schemalog_events_stream_time ON schemalog_events (stream, recorded_at);
+CREATE TABLE IF NOT EXISTS schemalog_streams (
+    stream      text   PRIMARY KEY,
+    version     bigint NOT NULL,
+    hash        text   NOT NULL,
+    recorded_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS schemalog_changesets (
+    changeset_id  text   PRIMARY KEY,
+    stream        text   NOT NULL,
+    first_version bigint NOT NULL,
+    last_version  bigint NOT NULL
+);
+CREATE OR REPLACE FUNCTION schemalog_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'schemalog_events is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE TRIGGER schemalog_events_immutable
+    BEFORE UPDATE OR DELETE ON schemalog_events
+    FOR EACH ROW EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_events_no_truncate
+    BEFORE TRUNCATE ON schemalog_events
+    FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+"""
+
+LOCK_STREAM_SQL = """
+INSERT INTO schemalog_streams (stream, version, hash) VALUES ($1, 0, $2)
+ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream
+RETURNING version, hash, recorded_at
+"""
+
+FIND_CHANGESET_SQL = """
+SELECT stream, first_version, last_version FROM schemalog_changesets WHERE changeset_id = $1
+"""
+
+INSERT_EVENTS_SQL = """
+INSERT INTO schemalog_events
+    (stream, version, changeset_id, actor, message, recorded_at, type, data, prev_hash, hash)
+SELECT $1, v, $2, $3, $4, $5, t, d::jsonb, p, h
+FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[]) AS x(v, t, d, p, h)
+"""
+
+ADVANCE_SQL = """
+WITH cs AS (
+    INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version)
+    VALUES ($2, $1, $3, $4)
+)
+UPDATE schemalog_streams SET version = $4, hash = $5, recorded_at = $6 WHERE stream = $1
+"""
+
+SELECT_COLUMNS = (
+    "position, stream, version, changeset_id, actor, message, recorded_at, data::text AS data,"
+    " prev_hash, hash"
+)
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql+asyncpg://`` and ``postgres://`` as asyncpg wants them."""
+    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
+    return recorded(
+        position=row["position"],
+        stream=row["stream"],
+        version=row["version"],
+        changeset_id=row["changeset_id"],
+        actor=row["actor"],
+        message=row["message"],
+        recorded_at=row["recorded_at"],
+        data=row["data"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+class PostgresStore:
+    """The event log in PostgreSQL. Create with :meth:`open`."""
+
+    def __init__(self, url: str, pool: asyncpg.Pool):
+        self.url = url
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 4) -> PostgresStore:
+        dsn = normalise_url(url)
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError, ValueError) as exc:
+            raise StoreError(f"cannot connect to the store {url}: {exc}") from exc
+        assert pool is not None
+        return cls(url, pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def init(self) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _INIT_LOCK)
+            await conn.execute(SCHEMA_SQL)
+
+    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+        actor = require_actor(changeset)
+        stream = changeset.stream
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    return await self._append(conn, changeset, actor, now)
+            except asyncpg.UniqueViolationError:
+                # A concurrent retry of the same changeset id won; report it as such.
+                existing = await conn.fetchrow(FIND_CHANGESET_SQL, changeset.changeset_id)
+                if existing is None:
+                    raise
+                return self._duplicate(changeset, existing, stream)
+
+    def _duplicate(self, changeset: Changeset, existing: asyncpg.Record, stream: str) -> AppendResult:
+        if existing["stream"] != stream:
+            raise ChangesetIdConflict(
+                f"changeset id {changeset.changeset_id!r} is already used on stream {existing['stream']!r}"
+            )
+        return AppendResult(
+            stream=stream,
+            changeset_id=changeset.changeset_id,
+            first_version=existing["first_version"],
+            last_version=existing["last_version"],
+            duplicate=True,
+        )
+
+    async def _append(
+        self, conn: asyncpg.Connection, changeset: Changeset, actor: str, now: datetime | None
+    ) -> AppendResult:
+        stream = changeset.stream
+        head = await conn.fetchrow(LOCK_STREAM_SQL, stream, GENESIS_HASH)
+        assert head is not None
+        # Checked under the stream's row lock, so a retry racing the original sees it.
+        existing = await conn.fetchrow(FIND_CHANGESET_SQL, changeset.changeset_id)
+        if existing is not None:
+            return self._duplicate(changeset, existing, stream)
+        current = head["version"]
+        if changeset.expected_version is not None and changeset.expected_version != current:
+            raise ConcurrencyError(stream, changeset.expected_version, current)
+        moment = now or datetime.now(UTC)
+        if head["recorded_at"] is not None and moment < head["recorded_at"]:
+            moment = head["recorded_at"]  # keep time order within a stream
+        sealed = seal(
+            stream=stream,
+            first_version=current + 1,
+            changeset_id=changeset.changeset_id,
+            actor=actor,
+            message=changeset.message,
+            recorded_at=moment,
+            events=changeset.events,
+            prev_hash=head["hash"],
+        )
+        last_version, _, _, last_hash = sealed[-1]
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _POSITION_LOCK)
+        await conn.execute(
+            INSERT_EVENTS_SQL,
+            stream,
+            changeset.changeset_id,
+            actor,
+            changeset.message,
+            moment,
+            [s[0] for s in sealed],
+            [s[1]["type"] for s in sealed],
+            [json.dumps(s[1], separators=(",", ":"), ensure_ascii=False) for s in sealed],
+            [s[2] for s in sealed],
+            [s[3] for s in sealed],
+        )
+        await conn.execute(
+            ADVANCE_SQL, stream, changeset.changeset_id, current + 1, last_version, last_hash, moment
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{stream}:{last_version}")
+        return AppendResult(
+            stream=stream,
+            changeset_id=changeset.changeset_id,
+            first_version=current + 1,
+            last_version=last_version,
+        )
+
+    async def find_changeset(self, changeset_id: str) -> AppendResult | None:
+        row = await self._pool.fetchrow(FIND_CHANGESET_SQL, changeset_id)
+        if row is None:
+            return None
+        return AppendResult(row["stream"], changeset_id, row["first_version"], row["last_version"], True)
+
+    async def version(self, stream: str) -> int:
+        value = await self._pool.fetchval(
+            "SELECT version FROM schemalog_streams WHERE stream = $1", stream
+        )
+        return int(value or 0)
+
+    async def streams(self) -> list[StreamInfo]:
+        rows = await self._pool.fetch(
+            "SELECT stream, version, hash FROM schemalog_streams WHERE version > 0 ORDER BY stream"
+        )
+        return [StreamInfo(r["stream"], r["version"], r["hash"]) for r in rows]
+
+    async def read(
+        self,
+        stream: str,
+        *,
+        after_version: int = 0,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = $1 AND version > $2"
+        args: list[Any] = [stream, after_version]
+        if to_version is not None:
+            args.append(to_version)
+            sql += f" AND version <= ${len(args)}"
+        if until is not None:
+            args.append(until)
+            sql += f" AND recorded_at <= ${len(args)}"
+        rows = await self._pool.fetch(sql + " ORDER BY version", *args)
+        return [_row_to_event(r) for r in rows]
+
+    async def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE position > $1 ORDER BY position"
+        args: list[Any] = [after_position]
+        if limit is not None:
+            sql += " LIMIT $2"
+            args.append(limit)
+        rows = await self._pool.fetch(sql, *args)
+        return [_row_to_event(r) for r in rows]
+
+    async def raw_rows(self, stream: str) -> AsyncIterator[RawRow]:
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            cursor = conn.cursor(
+                f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = $1 ORDER BY version",
+                stream,
+                prefetch=2000,
+            )
+            async for row in cursor:
+                yield RawRow(
+                    position=row["position"],
+                    stream=row["stream"],
+                    version=row["version"],
+                    changeset_id=row["changeset_id"],
+                    actor=row["actor"],
+                    message=row["message"],
+                    recorded_at=format_time(row["recorded_at"]),
+                    data=json.loads(row["data"]),
+                    prev_hash=row["prev_hash"],
+                    hash=row["hash"],
+                )
+
+    async def stream_heads(self) -> dict[str, tuple[int, str]]:
+        rows = await self._pool.fetch("SELECT stream, version, hash FROM schemalog_streams")
+        return {r["stream"]: (r["version"], r["hash"]) for r in rows}
+
+    async def event_streams(self) -> list[str]:
+        rows = await self._pool.fetch("SELECT DISTINCT stream FROM schemalog_events ORDER BY stream")
+        return [r["stream"] for r in rows]

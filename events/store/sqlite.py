@@ -1,0 +1,304 @@
+"""The embedded log: one SQLite file, no server (the default).
+
+The same tables as the PostgreSQL store; writers take ``BEGIN IMMEDIATE`` so one
+append runs at a time across processes (WAL mode, a busy timeout for waiters).
+Triggers refuse UPDATE and DELETE on the event table.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, parse_time, seal
+from events.store.base import (
+    AppendResult,
+    ChangesetIdConflict,
+    ConcurrencyError,
+    RawRow,
+    StoreError,
+    StreamInfo,
+    recorded,
+    require_actor,
+)
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS schemalog_events (
+    position     INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream       TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    changeset_id TEXT    NOT NULL,
+    actor        TEXT    NOT NULL,
+    message      TEXT    NOT NULL,
+    recorded_at  TEXT    NOT NULL,
+    type         TEXT    NOT NULL,
+    data         TEXT    NOT NULL,
+    prev_hash    TEXT    NOT NULL,
+    hash         TEXT    NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE INDEX IF NOT EXISTS schemalog_events_stream_time ON schemalog_events (stream, recorded_at);
+CREATE TABLE IF NOT EXISTS schemalog_streams (
+    stream      TEXT    PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    hash        TEXT    NOT NULL,
+    recorded_at TEXT
+);
+CREATE TABLE IF NOT EXISTS schemalog_changesets (
+    changeset_id  TEXT    PRIMARY KEY,
+    stream        TEXT    NOT NULL,
+    first_version INTEGER NOT NULL,
+    last_version  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS schemalog_events_no_update BEFORE UPDATE ON schemalog_events
+BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_events_no_delete BEFORE DELETE ON schemalog_events
+BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: DELETE refused'); END;
+"""
+
+SELECT_COLUMNS = (
+    "position, stream, version, changeset_id, actor, message, recorded_at, data, prev_hash, hash"
+)
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel/path.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            if not path:
+                raise StoreError(f"no file in store URL {url!r}: write sqlite:///path/file.db")
+            return path
+    raise StoreError(f"not a SQLite URL: {url!r}")
+
+
+def _row_to_event(row: sqlite3.Row) -> RecordedEvent:
+    return recorded(
+        position=row["position"],
+        stream=row["stream"],
+        version=row["version"],
+        changeset_id=row["changeset_id"],
+        actor=row["actor"],
+        message=row["message"],
+        recorded_at=parse_time(row["recorded_at"]),
+        data=row["data"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+class SqliteStore:
+    """The event log in one SQLite file. Create with :meth:`open`."""
+
+    def __init__(self, url: str, conn: aiosqlite.Connection):
+        self.url = url
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, url: str) -> SqliteStore:
+        path = path_from_url(url)
+        if path != ":memory:":
+            parent = Path(path).parent
+            if not parent.exists():
+                raise StoreError(f"cannot open the store {url}: folder {parent} does not exist")
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None, timeout=60)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {url}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA busy_timeout = 60000")
+        if path != ":memory:":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        return cls(url, conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def init(self) -> None:
+        try:
+            await self._conn.executescript("BEGIN IMMEDIATE;" + SCHEMA_SQL + "COMMIT;")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                await self._conn.execute("ROLLBACK")
+            raise StoreError(f"cannot initialise the store {self.url}: {exc}") from exc
+
+    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+        actor = require_actor(changeset)
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await self._append(changeset, actor, now)
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        return result
+
+    async def _append(self, changeset: Changeset, actor: str, now: datetime | None) -> AppendResult:
+        conn = self._conn
+        stream = changeset.stream
+        async with conn.execute(
+            "SELECT stream, first_version, last_version FROM schemalog_changesets WHERE changeset_id = ?",
+            (changeset.changeset_id,),
+        ) as cur:
+            existing = await cur.fetchone()
+        if existing is not None:
+            if existing["stream"] != stream:
+                raise ChangesetIdConflict(
+                    f"changeset id {changeset.changeset_id!r} is already used on stream {existing['stream']!r}"
+                )
+            return AppendResult(
+                stream=stream,
+                changeset_id=changeset.changeset_id,
+                first_version=existing["first_version"],
+                last_version=existing["last_version"],
+                duplicate=True,
+            )
+        async with conn.execute(
+            "SELECT version, hash, recorded_at FROM schemalog_streams WHERE stream = ?", (stream,)
+        ) as cur:
+            head = await cur.fetchone()
+        current = head["version"] if head else 0
+        prev_hash = head["hash"] if head else GENESIS_HASH
+        if changeset.expected_version is not None and changeset.expected_version != current:
+            raise ConcurrencyError(stream, changeset.expected_version, current)
+        moment = now or datetime.now(UTC)
+        if head is not None and head["recorded_at"] and moment < parse_time(head["recorded_at"]):
+            moment = parse_time(head["recorded_at"])
+        stamp = format_time(moment)
+        sealed = seal(
+            stream=stream,
+            first_version=current + 1,
+            changeset_id=changeset.changeset_id,
+            actor=actor,
+            message=changeset.message,
+            recorded_at=moment,
+            events=changeset.events,
+            prev_hash=prev_hash,
+        )
+        await conn.executemany(
+            "INSERT INTO schemalog_events (stream, version, changeset_id, actor, message, recorded_at,"
+            " type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    stream,
+                    version,
+                    changeset.changeset_id,
+                    actor,
+                    changeset.message,
+                    stamp,
+                    data["type"],
+                    json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                    prev,
+                    digest,
+                )
+                for version, data, prev, digest in sealed
+            ],
+        )
+        last_version, _, _, last_hash = sealed[-1]
+        await conn.execute(
+            "INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version)"
+            " VALUES (?, ?, ?, ?)",
+            (changeset.changeset_id, stream, current + 1, last_version),
+        )
+        await conn.execute(
+            "INSERT INTO schemalog_streams (stream, version, hash, recorded_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash,"
+            " recorded_at = excluded.recorded_at",
+            (stream, last_version, last_hash, stamp),
+        )
+        return AppendResult(
+            stream=stream,
+            changeset_id=changeset.changeset_id,
+            first_version=current + 1,
+            last_version=last_version,
+        )
+
+    async def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def find_changeset(self, changeset_id: str) -> AppendResult | None:
+        rows = await self._fetch(
+            "SELECT stream, first_version, last_version FROM schemalog_changesets WHERE changeset_id = ?",
+            (changeset_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return AppendResult(row["stream"], changeset_id, row["first_version"], row["last_version"], True)
+
+    async def version(self, stream: str) -> int:
+        rows = await self._fetch("SELECT version FROM schemalog_streams WHERE stream = ?", (stream,))
+        return int(rows[0]["version"]) if rows else 0
+
+    async def streams(self) -> list[StreamInfo]:
+        rows = await self._fetch(
+            "SELECT stream, version, hash FROM schemalog_streams WHERE version > 0 ORDER BY stream"
+        )
+        return [StreamInfo(r["stream"], r["version"], r["hash"]) for r in rows]
+
+    async def read(
+        self,
+        stream: str,
+        *,
+        after_version: int = 0,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = ? AND version > ?"
+        args: list[Any] = [stream, after_version]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            args.append(to_version)
+        if until is not None:
+            sql += " AND recorded_at <= ?"
+            args.append(format_time(until))
+        rows = await self._fetch(sql + " ORDER BY version", tuple(args))
+        return [_row_to_event(r) for r in rows]
+
+    async def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE position > ? ORDER BY position"
+        args: tuple[Any, ...] = (after_position,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (after_position, limit)
+        return [_row_to_event(r) for r in await self._fetch(sql, args)]
+
+    async def raw_rows(self, stream: str) -> AsyncIterator[RawRow]:
+        rows = await self._fetch(
+            f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = ? ORDER BY version",
+            (stream,),
+        )
+        for row in rows:
+            try:
+                data = json.loads(row["data"])
+            except ValueError:
+                data = {"unparseable": row["data"]}
+            yield RawRow(
+                position=row["position"],
+                stream=row["stream"],
+                version=row["version"],
+                changeset_id=row["changeset_id"],
+                actor=row["actor"],
+                message=row["message"],
+                recorded_at=row["recorded_at"],
+                data=data,
+                prev_hash=row["prev_hash"],
+                hash=row["hash"],
+            )
+
+    async def stream_heads(self) -> dict[str, tuple[int, str]]:
+        rows = await self._fetch("SELECT stream, version, hash FROM schemalog_streams")
+        return {r["stream"]: (r["version"], r["hash"]) for r in rows}
+
+    async def event_streams(self) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT stream FROM schemalog_events ORDER BY stream")
+        return [r["stream"] for r in rows]
