@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from events.store import EventStore, open_store
+from tests.servers import mariadb_database_url, postgres_database_url
+
+FIXTURES = Path(os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped after the test)."""
+    with postgres_database_url() as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database (dropped after the test)."""
+    with mariadb_database_url() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'log.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on every store backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+    else:
+        with postgres_database_url() as url:
+            yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[EventStore]:
+    s = await open_store(store_url)
+    await s.init()
+    try:
+        yield s
+    finally:
+        await s.close()
