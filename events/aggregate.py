@@ -35,7 +35,6 @@ from events.catalog import (
 from events.model import (
     Column,
     Constraint,
-    Index,
     Reference,
     Schema,
     Table,
@@ -102,9 +101,7 @@ def _register(state: State, table: Table) -> None:
     for constraint in table.constraints:
         state.owners[(ns, constraint.name)] = table.name
         if constraint.kind == "foreign_key" and constraint.references is not None:
-            state.referrers.setdefault(constraint.references.table, set()).add(
-                (table.name, constraint.name)
-            )
+            state.referrers.setdefault(constraint.references.table, set()).add((table.name, constraint.name))
 
 
 def _unregister(state: State, table: Table) -> None:
@@ -189,9 +186,7 @@ def _uses(table: Table, column: str) -> list[str]:
     if column in table.primary_key:
         users.append("the primary key")
     users.extend(f"index {i.name!r}" for i in table.indexes if column in i.columns)
-    users.extend(
-        f"{c.kind.replace('_', ' ')} {c.name!r}" for c in table.constraints if column in c.columns
-    )
+    users.extend(f"{c.kind.replace('_', ' ')} {c.name!r}" for c in table.constraints if column in c.columns)
     return users
 
 
@@ -231,8 +226,7 @@ def _table_created(event: TableCreated, state: State) -> None:
             )
         pk = set(event.primary_key)
         columns = tuple(
-            c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c
-            for c in columns
+            c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c for c in columns
         )
     identities = [c.name for c in columns if c.identity]
     if len(identities) > 1:
@@ -267,9 +261,7 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
     if event.new_name in state.tables:
         raise InvalidChange(f"cannot rename {event.table!r}: table {event.new_name!r} exists")
     if split_table_name(event.table)[0] != split_table_name(event.new_name)[0]:
-        raise InvalidChange(
-            f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema"
-        )
+        raise InvalidChange(f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema")
     old, new = event.table, event.new_name
     incoming = _incoming(state, old)
     _unregister(state, table)
@@ -334,9 +326,7 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
     table = _table(state, event.table)
     _column(table, event.column)
     if table.column(event.new_name) is not None:
-        raise InvalidChange(
-            f"cannot rename {event.table}.{event.column}: column {event.new_name!r} exists"
-        )
+        raise InvalidChange(f"cannot rename {event.table}.{event.column}: column {event.new_name!r} exists")
     old, new = event.column, event.new_name
     incoming = [(r, fk) for r, fk in _incoming(state, event.table) if r != event.table]
 
@@ -380,9 +370,7 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
     column = _column(table, event.column)
     changes = event.changes()
     if changes.get("nullable") is True and event.column in table.primary_key:
-        raise InvalidChange(
-            f"{event.table}.{event.column} is in the primary key and cannot be nullable"
-        )
+        raise InvalidChange(f"{event.table}.{event.column} is in the primary key and cannot be nullable")
     if column.identity and changes.get("default") is not None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
     if column.identity and "type" in changes and not changes["type"].is_integer:
@@ -408,9 +396,7 @@ def _index_dropped(event: IndexDropped, state: State) -> None:
     table = _table(state, event.table)
     if table.index(event.name) is None:
         raise InvalidChange(f"table {event.table!r} has no index {event.name!r}")
-    after = table.model_copy(
-        update={"indexes": tuple(i for i in table.indexes if i.name != event.name)}
-    )
+    after = table.model_copy(update={"indexes": tuple(i for i in table.indexes if i.name != event.name)})
     _check_still_unique(state, table, after)
     _replace(state, after)
     state.owners.pop((namespace_of(event.table), event.name), None)
@@ -431,9 +417,7 @@ def _constraint_added(event: ConstraintAdded, state: State) -> None:
             raise InvalidChange(f"{what} references table {ref.table!r}, which does not exist")
         missing = [c for c in ref.columns if target.column(c) is None]
         if missing:
-            raise InvalidChange(
-                f"{what} references column {ref.table}.{missing[0]}, which does not exist"
-            )
+            raise InvalidChange(f"{what} references column {ref.table}.{missing[0]}, which does not exist")
         if frozenset(ref.columns) not in unique_sets(target):
             raise InvalidChange(
                 f"{what} references {ref.table}({', '.join(ref.columns)}), which is not"
@@ -478,8 +462,7 @@ def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
         raise InvalidChange(f"table {event.table!r} already has this primary key")
     pk = set(event.columns)
     columns = tuple(
-        c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c
-        for c in table.columns
+        c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c for c in table.columns
     )
     after = table.model_copy(update={"primary_key": tuple(event.columns), "columns": columns})
     _check_still_unique(state, table, after)

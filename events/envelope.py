@@ -106,9 +106,7 @@ class Changeset(Frozen):
                     kind = item.get("type")
                     if kind not in EVENT_TYPES:
                         what = "has no 'type'" if kind is None else f"has unknown type {kind!r}"
-                        raise ValueError(
-                            f"events[{index}] {what}; known types: {', '.join(EVENT_TYPES)}"
-                        )
+                        raise ValueError(f"events[{index}] {what}; known types: {', '.join(EVENT_TYPES)}")
         return value
 
 

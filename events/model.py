@@ -166,9 +166,7 @@ def parse_type(text: Any) -> ColumnType:
         dialect = DIALECT_ALIASES.get(dialect.strip().lower(), dialect.strip().lower())
         native = " ".join(native.split())
         if dialect not in DIALECTS:
-            raise ValueError(
-                f"unknown type {raw!r}: dialect prefix must be one of {', '.join(DIALECTS)}"
-            )
+            raise ValueError(f"unknown type {raw!r}: dialect prefix must be one of {', '.join(DIALECTS)}")
         if not native or not _NATIVE_RE.match(native):
             raise ValueError(f"unknown type {raw!r}: bad native type text")
         return ColumnType(name=native.lower(), dialect=dialect)
@@ -224,9 +222,7 @@ class Column(Frozen):
     @model_validator(mode="after")
     def _identity_is_integer(self) -> Column:
         if self.identity and not self.type.is_integer:
-            raise ValueError(
-                f"column {self.name!r}: identity needs an integer type, not {self.type}"
-            )
+            raise ValueError(f"column {self.name!r}: identity needs an integer type, not {self.type}")
         if self.identity and self.default is not None:
             raise ValueError(f"column {self.name!r}: an identity column cannot have a default")
         return self

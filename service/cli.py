@@ -77,9 +77,12 @@ def pydantic_message(exc: pydantic.ValidationError) -> str:
     errors = exc.errors()
     # An error on a container that also has errors inside is a consequence of those.
     errors = [
-        e for e in errors
-        if not any(o is not e and len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"]
-                   for o in errors)
+        e
+        for e in errors
+        if not any(
+            o is not e and len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"]
+            for o in errors
+        )
     ] or errors
     err = errors[0]
     parts: list[str] = []
@@ -239,8 +242,7 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
                 "streams": report.streams,
                 "events": report.events,
                 "problems": [
-                    {"stream": p.stream, "version": p.version, "problem": p.problem}
-                    for p in report.problems
+                    {"stream": p.stream, "version": p.version, "problem": p.problem} for p in report.problems
                 ],
             }
         )
@@ -250,7 +252,9 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
         if report.ok:
             out(f"ok: {report.streams} streams, {report.events} events, every chain intact")
         else:
-            out(f"FAILED: {len(report.problems)} problem(s) in {report.streams} streams, {report.events} events")
+            out(
+                f"FAILED: {len(report.problems)} problem(s) in {report.streams} streams, {report.events} events"
+            )
     return EXIT_OK if report.ok else EXIT_DIFFERS
 
 

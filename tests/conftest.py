@@ -9,7 +9,9 @@ import pytest
 from events.store import EventStore, open_store
 from tests.servers import mariadb_database_url, postgres_database_url
 
-FIXTURES = Path(os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+FIXTURES = Path(
+    os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+)
 
 
 @pytest.fixture

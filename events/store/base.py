@@ -29,9 +29,7 @@ class ConcurrencyError(StoreError):
         self.stream = stream
         self.expected = expected
         self.current = current
-        super().__init__(
-            f"stream {stream!r} is at version {current}, not the expected {expected}"
-        )
+        super().__init__(f"stream {stream!r} is at version {current}, not the expected {expected}")
 
 
 class ChangesetIdConflict(StoreError):
@@ -140,7 +138,9 @@ class EventStore(Protocol):
         """Every stream that has rows in the event table."""
 
 
-def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None) -> tuple[int, list[ChainProblem]]:
+def check_chain(
+    stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None
+) -> tuple[int, list[ChainProblem]]:
     """Walk one stream's chain; return the number of rows and the problems found."""
     problems: list[ChainProblem] = []
     expected_version = 1
@@ -149,9 +149,7 @@ def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | Non
     for row in rows:
         count += 1
         if row.version != expected_version:
-            problems.append(
-                ChainProblem(stream, row.version, f"version gap: expected {expected_version}")
-            )
+            problems.append(ChainProblem(stream, row.version, f"version gap: expected {expected_version}"))
         if row.prev_hash != prev:
             problems.append(ChainProblem(stream, row.version, "previous hash does not match"))
         digest = chain_hash(
@@ -165,9 +163,7 @@ def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | Non
             prev_hash=row.prev_hash,
         )
         if digest != row.hash:
-            problems.append(
-                ChainProblem(stream, row.version, "content does not match its hash (edited)")
-            )
+            problems.append(ChainProblem(stream, row.version, "content does not match its hash (edited)"))
         else:
             try:
                 parse_event(row.data)

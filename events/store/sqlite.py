@@ -62,9 +62,7 @@ CREATE TRIGGER IF NOT EXISTS schemalog_events_no_delete BEFORE DELETE ON schemal
 BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: DELETE refused'); END;
 """
 
-SELECT_COLUMNS = (
-    "position, stream, version, changeset_id, actor, message, recorded_at, data, prev_hash, hash"
-)
+SELECT_COLUMNS = "position, stream, version, changeset_id, actor, message, recorded_at, data, prev_hash, hash"
 
 
 def path_from_url(url: str) -> str:
