@@ -31,6 +31,7 @@ from events.catalog import (
     TableCreated,
     TableDropped,
     TableRenamed,
+    TagCreated,
 )
 from events.model import (
     Column,
@@ -65,7 +66,7 @@ Owner = tuple[str, str]  # (namespace, object name)
 class State:
     """The mutable working state of a fold. Copy it before folding if you keep the original."""
 
-    __slots__ = ("owners", "referrers", "tables")
+    __slots__ = ("owners", "referrers", "tables", "tags")
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
@@ -74,6 +75,8 @@ class State:
         self.owners: dict[Owner, str] = {}
         # referenced table -> {(referring table, foreign key name)}
         self.referrers: dict[str, set[tuple[str, str]]] = {}
+        # tag name -> the stream version it names
+        self.tags: dict[str, int] = {}
 
     @classmethod
     def from_schema(cls, schema: Schema) -> State:
@@ -91,6 +94,7 @@ class State:
         other.tables = dict(self.tables)
         other.owners = dict(self.owners)
         other.referrers = {k: set(v) for k, v in self.referrers.items() if v}
+        other.tags = dict(self.tags)
         return other
 
 
@@ -217,28 +221,33 @@ def _table_created(event: TableCreated, state: State) -> None:
         raise InvalidChange(f"table {event.table!r} lists column {dup!r} twice")
     if len(set(event.primary_key)) != len(event.primary_key):
         raise InvalidChange(f"primary key of {event.table!r} lists a column twice")
-    columns = event.columns
-    if event.primary_key:
-        missing = [c for c in event.primary_key if c not in names]
-        if missing:
-            raise InvalidChange(
-                f"primary key of {event.table!r} uses column {missing[0]!r}, which is not in the table"
-            )
-        pk = set(event.primary_key)
-        columns = tuple(
-            c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c for c in columns
-        )
-    identities = [c.name for c in columns if c.identity]
+    missing = [c for c in event.primary_key if c not in names]
+    if missing:
+        raise InvalidChange(f"primary key of {event.table!r} uses column {missing[0]!r}, which is not in the table")
+    identities = [c.name for c in event.columns if c.identity]
     if len(identities) > 1:
         raise InvalidChange(f"table {event.table!r} has more than one identity column")
-    state.tables[event.table] = Table.model_construct(
+    bare = Table.model_construct(
         name=event.table,
-        columns=columns,
+        columns=event.columns,
         primary_key=event.primary_key,
         indexes=(),
         constraints=(),
         comment=event.comment,
     )
+    if not event.indexes and not event.constraints:
+        state.tables[event.table] = bare
+        return
+    # A whole table at once: its indexes and constraints checked by their own rules,
+    # on a scratch copy so that a failure leaves the state untouched.
+    scratch = state.copy()
+    scratch.tables[event.table] = bare
+    for index in event.indexes:
+        apply_event(IndexCreated(table=event.table, index=index), scratch)
+    for constraint in event.constraints:
+        apply_event(ConstraintAdded(table=event.table, constraint=constraint), scratch)
+    state.tables, state.owners, state.referrers = scratch.tables, scratch.owners, scratch.referrers
+    state.tags = scratch.tags
 
 
 @apply_event.register
@@ -460,13 +469,22 @@ def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
     _columns_exist(table, event.columns, "primary key")
     if tuple(event.columns) == table.primary_key:
         raise InvalidChange(f"table {event.table!r} already has this primary key")
-    pk = set(event.columns)
-    columns = tuple(
-        c.model_copy(update={"nullable": False}) if c.name in pk and c.nullable else c for c in table.columns
-    )
-    after = table.model_copy(update={"primary_key": tuple(event.columns), "columns": columns})
+    nullable = [c for c in event.columns if table.column(c).nullable]  # type: ignore[union-attr]
+    if nullable:
+        raise InvalidChange(
+            f"primary key column {event.table}.{nullable[0]} is nullable: make it NOT NULL first (column_altered)"
+        )
+    after = table.model_copy(update={"primary_key": tuple(event.columns)})
     _check_still_unique(state, table, after)
     _replace(state, after)
+
+
+@apply_event.register
+def _tag_created(event: TagCreated, state: State) -> None:
+    """Tags change no schema. That a tag names an existing version is checked by events.log."""
+    if event.tag in state.tags:
+        raise InvalidChange(f"tag {event.tag!r} already names version {state.tags[event.tag]}")
+    state.tags[event.tag] = event.version
 
 
 # --------------------------------------------------------------------------- folds

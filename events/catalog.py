@@ -24,11 +24,29 @@ from events.model import (
 
 
 class TableCreated(Frozen):
+    """A new table. Primary key columns are NOT NULL (made so here, as SQL does).
+
+    ``indexes`` and ``constraints`` are optional: they let a dropped table come back
+    whole in one event (the inverse of ``table_dropped``).
+    """
+
     type: Literal["table_created"] = "table_created"
     table: TableName
     columns: tuple[Column, ...] = Field(min_length=1)
     primary_key: tuple[Identifier, ...] = ()
     comment: str | None = None
+    indexes: tuple[Index, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    @model_validator(mode="after")
+    def _primary_key_not_null(self) -> TableCreated:
+        if self.primary_key and any(c.nullable for c in self.columns if c.name in self.primary_key):
+            pk = set(self.primary_key)
+            columns = tuple(
+                c.model_copy(update={"nullable": False}) if c.name in pk else c for c in self.columns
+            )
+            object.__setattr__(self, "columns", columns)
+        return self
 
 
 class TableDropped(Frozen):
@@ -140,6 +158,14 @@ class PrimaryKeySet(Frozen):
     columns: tuple[Identifier, ...] = ()
 
 
+class TagCreated(Frozen):
+    """A name for a point of the stream (``version``); changes no schema."""
+
+    type: Literal["tag_created"] = "tag_created"
+    tag: Identifier
+    version: int = Field(ge=0)
+
+
 Event = Annotated[
     Union[
         TableCreated,
@@ -154,6 +180,7 @@ Event = Annotated[
         ConstraintAdded,
         ConstraintDropped,
         PrimaryKeySet,
+        TagCreated,
     ],
     Field(discriminator="type"),
 ]
@@ -173,6 +200,7 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         ConstraintAdded,
         ConstraintDropped,
         PrimaryKeySet,
+        TagCreated,
     )
 }
 

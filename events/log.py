@@ -13,7 +13,8 @@ from datetime import datetime
 
 import structlog
 
-from events.aggregate import State, apply_events
+from events.aggregate import InvalidChange, State, apply_events
+from events.catalog import TagCreated
 from events.envelope import Changeset
 from events.store.base import AppendResult, ConcurrencyError, EventStore
 
@@ -51,6 +52,7 @@ class EventLog:
                 raise ConcurrencyError(changeset.stream, expected, version)
             working = state.copy()
             apply_events(working, changeset.events)
+            _check_tags(changeset, version)
             try:
                 result = await self.store.append(
                     changeset.model_copy(update={"expected_version": version}), now=now
@@ -70,3 +72,14 @@ class EventLog:
             )
             return result
         raise ConcurrencyError(changeset.stream, expected if expected is not None else -1, version)
+
+
+def _check_tags(changeset: Changeset, head: int) -> None:
+    """A tag names a version that exists when it is recorded (its own position at most)."""
+    for index, event in enumerate(changeset.events):
+        if isinstance(event, TagCreated) and event.version > head + index:
+            raise InvalidChange(
+                f"tag {event.tag!r} names version {event.version}, but the stream is at {head + index}",
+                index,
+                event.type,
+            )
