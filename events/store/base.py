@@ -8,13 +8,12 @@ events against the schema: events.log does that before appending.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from events.catalog import parse_event
+from events.catalog import EVENT_ADAPTER, parse_event
 from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, chain_hash
 
 
@@ -122,8 +121,10 @@ class EventStore(Protocol):
         after_version: int = 0,
         to_version: int | None = None,
         until: datetime | None = None,
+        types: Sequence[str] | None = None,
     ) -> list[RecordedEvent]:
-        """Events of a stream with ``after_version < version <= to_version`` recorded at or before ``until``."""
+        """Events of a stream with ``after_version < version <= to_version``, recorded at or
+        before ``until``, of the given types."""
 
     async def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         """Events of every stream in global order."""
@@ -136,6 +137,27 @@ class EventStore(Protocol):
 
     async def event_streams(self) -> list[str]:
         """Every stream that has rows in the event table."""
+
+    async def version_at(self, stream: str, moment: datetime) -> int:
+        """The last version recorded at or before ``moment`` (0 if none)."""
+
+    async def event_hash(self, stream: str, version: int) -> str | None:
+        """The chain hash of one event, or None if there is no such event."""
+
+    def read_event_data(
+        self, stream: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> AsyncIterator[list[str]]:
+        """Only the events' public JSON texts, in chunks, in version order: the replay path."""
+
+    # Snapshots: derived data, rebuildable; the projections check them against the log.
+    async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None: ...
+
+    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
+        """Up to three snapshots at or below ``version``, newest first: (version, event_hash, digest, body)."""
+
+    async def snapshot_versions(self, stream: str) -> list[int]: ...
+
+    async def drop_snapshots(self, stream: str | None = None) -> int: ...
 
 
 def check_chain(
@@ -216,7 +238,7 @@ def recorded(
     hash: str,
 ) -> RecordedEvent:
     """Build a RecordedEvent from stored values (events are validated on the way in)."""
-    payload = json.loads(data) if isinstance(data, str) else data
+    event = EVENT_ADAPTER.validate_json(data) if isinstance(data, str) else parse_event(data)
     return RecordedEvent.model_construct(
         stream=stream,
         version=version,
@@ -225,7 +247,7 @@ def recorded(
         actor=actor,
         message=message,
         recorded_at=recorded_at,
-        event=parse_event(payload),
+        event=event,
         prev_hash=prev_hash,
         hash=hash,
     )

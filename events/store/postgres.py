@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS schemalog_changesets (
     stream        text   NOT NULL,
     first_version bigint NOT NULL,
     last_version  bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schemalog_snapshots (
+    stream     text   NOT NULL,
+    version    bigint NOT NULL,
+    event_hash text   NOT NULL,
+    digest     text   NOT NULL,
+    body       text   NOT NULL,
+    PRIMARY KEY (stream, version)
 );
 CREATE OR REPLACE FUNCTION schemalog_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -261,6 +269,7 @@ class PostgresStore:
         after_version: int = 0,
         to_version: int | None = None,
         until: datetime | None = None,
+        types: Sequence[str] | None = None,
     ) -> list[RecordedEvent]:
         sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = $1 AND version > $2"
         args: list[Any] = [stream, after_version]
@@ -270,6 +279,9 @@ class PostgresStore:
         if until is not None:
             args.append(until)
             sql += f" AND recorded_at <= ${len(args)}"
+        if types is not None:
+            args.append(list(types))
+            sql += f" AND type = ANY(${len(args)}::text[])"
         rows = await self._pool.fetch(sql + " ORDER BY version", *args)
         return [_row_to_event(r) for r in rows]
 
@@ -310,3 +322,69 @@ class PostgresStore:
     async def event_streams(self) -> list[str]:
         rows = await self._pool.fetch("SELECT DISTINCT stream FROM schemalog_events ORDER BY stream")
         return [r["stream"] for r in rows]
+
+    async def version_at(self, stream: str, moment: datetime) -> int:
+        value = await self._pool.fetchval(
+            "SELECT max(version) FROM schemalog_events WHERE stream = $1 AND recorded_at <= $2", stream, moment
+        )
+        return int(value or 0)
+
+    async def event_hash(self, stream: str, version: int) -> str | None:
+        value = await self._pool.fetchval(
+            "SELECT hash FROM schemalog_events WHERE stream = $1 AND version = $2", stream, version
+        )
+        return str(value) if value is not None else None
+
+    async def read_event_data(
+        self, stream: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> AsyncIterator[list[str]]:
+        """The events' public JSON texts only, in version order, in chunks (the fast replay path)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            upper = to_version if to_version is not None else 2**62
+            cursor = await conn.cursor(
+                "SELECT data::text FROM schemalog_events WHERE stream = $1 AND version > $2 AND version <= $3"
+                " ORDER BY version",
+                stream,
+                after_version,
+                upper,
+            )
+            while True:
+                rows = await cursor.fetch(20000)
+                if not rows:
+                    return
+                yield [r[0] for r in rows]
+
+    async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None:
+        await self._pool.execute(
+            "INSERT INTO schemalog_snapshots (stream, version, event_hash, digest, body) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (stream, version) DO UPDATE SET event_hash = EXCLUDED.event_hash,"
+            " digest = EXCLUDED.digest, body = EXCLUDED.body",
+            stream,
+            version,
+            event_hash,
+            digest,
+            body,
+        )
+
+    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
+        """Snapshots at or below ``version``, newest first: (version, event_hash, digest, body)."""
+        rows = await self._pool.fetch(
+            "SELECT version, event_hash, digest, body FROM schemalog_snapshots WHERE stream = $1 AND version <= $2"
+            " ORDER BY version DESC LIMIT 3",
+            stream,
+            version,
+        )
+        return [(r["version"], r["event_hash"], r["digest"], r["body"]) for r in rows]
+
+    async def snapshot_versions(self, stream: str) -> list[int]:
+        rows = await self._pool.fetch(
+            "SELECT version FROM schemalog_snapshots WHERE stream = $1 ORDER BY version", stream
+        )
+        return [r["version"] for r in rows]
+
+    async def drop_snapshots(self, stream: str | None = None) -> int:
+        if stream is None:
+            status = await self._pool.execute("DELETE FROM schemalog_snapshots")
+        else:
+            status = await self._pool.execute("DELETE FROM schemalog_snapshots WHERE stream = $1", stream)
+        return int(status.split()[-1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS schemalog_changesets (
     stream        TEXT    NOT NULL,
     first_version INTEGER NOT NULL,
     last_version  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schemalog_snapshots (
+    stream     TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    event_hash TEXT    NOT NULL,
+    digest     TEXT    NOT NULL,
+    body       TEXT    NOT NULL,
+    PRIMARY KEY (stream, version)
 );
 CREATE TRIGGER IF NOT EXISTS schemalog_events_no_update BEFORE UPDATE ON schemalog_events
 BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: UPDATE refused'); END;
@@ -250,6 +258,7 @@ class SqliteStore:
         after_version: int = 0,
         to_version: int | None = None,
         until: datetime | None = None,
+        types: Sequence[str] | None = None,
     ) -> list[RecordedEvent]:
         sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = ? AND version > ?"
         args: list[Any] = [stream, after_version]
@@ -259,6 +268,9 @@ class SqliteStore:
         if until is not None:
             sql += " AND recorded_at <= ?"
             args.append(format_time(until))
+        if types is not None:
+            sql += f" AND type IN ({', '.join('?' for _ in types)})"
+            args.extend(types)
         rows = await self._fetch(sql + " ORDER BY version", tuple(args))
         return [_row_to_event(r) for r in rows]
 
@@ -300,3 +312,59 @@ class SqliteStore:
     async def event_streams(self) -> list[str]:
         rows = await self._fetch("SELECT DISTINCT stream FROM schemalog_events ORDER BY stream")
         return [r["stream"] for r in rows]
+
+    async def version_at(self, stream: str, moment: datetime) -> int:
+        rows = await self._fetch(
+            "SELECT max(version) AS v FROM schemalog_events WHERE stream = ? AND recorded_at <= ?",
+            (stream, format_time(moment)),
+        )
+        return int(rows[0]["v"] or 0)
+
+    async def event_hash(self, stream: str, version: int) -> str | None:
+        rows = await self._fetch(
+            "SELECT hash FROM schemalog_events WHERE stream = ? AND version = ?", (stream, version)
+        )
+        return str(rows[0]["hash"]) if rows else None
+
+    async def read_event_data(
+        self, stream: str, *, after_version: int = 0, to_version: int | None = None
+    ) -> AsyncIterator[list[str]]:
+        """The events' public JSON texts only, in version order, in chunks (the fast replay path)."""
+        upper = to_version if to_version is not None else 2**62
+        async with self._conn.execute(
+            "SELECT data FROM schemalog_events WHERE stream = ? AND version > ? AND version <= ? ORDER BY version",
+            (stream, after_version, upper),
+        ) as cur:
+            while True:
+                rows = await cur.fetchmany(20000)
+                if not rows:
+                    return
+                yield [r[0] for r in rows]
+
+    async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None:
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO schemalog_snapshots (stream, version, event_hash, digest, body)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (stream, version, event_hash, digest, body),
+        )
+
+    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
+        rows = await self._fetch(
+            "SELECT version, event_hash, digest, body FROM schemalog_snapshots WHERE stream = ? AND version <= ?"
+            " ORDER BY version DESC LIMIT 3",
+            (stream, version),
+        )
+        return [(r["version"], r["event_hash"], r["digest"], r["body"]) for r in rows]
+
+    async def snapshot_versions(self, stream: str) -> list[int]:
+        rows = await self._fetch(
+            "SELECT version FROM schemalog_snapshots WHERE stream = ? ORDER BY version", (stream,)
+        )
+        return [r["version"] for r in rows]
+
+    async def drop_snapshots(self, stream: str | None = None) -> int:
+        if stream is None:
+            cur = await self._conn.execute("DELETE FROM schemalog_snapshots")
+        else:
+            cur = await self._conn.execute("DELETE FROM schemalog_snapshots WHERE stream = ?", (stream,))
+        return int(cur.rowcount)

@@ -1,0 +1,272 @@
+"""Who changed what: history filters and blame, following renames.
+
+Tables and columns get a lineage: an identity that survives renames. A history
+filter on ``users`` finds the events of every table that was ever called
+``users`` (before and after its renames); blame shows, for each column, index
+and constraint, who created it and who last changed it, however often it was
+renamed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    ColumnDropped,
+    ColumnRenamed,
+    ConstraintAdded,
+    ConstraintDropped,
+    Event,
+    IndexCreated,
+    IndexDropped,
+    PrimaryKeySet,
+    TableCreated,
+    TableDropped,
+    TableRenamed,
+)
+from events.envelope import RecordedEvent, format_time
+
+
+@dataclass
+class Touched:
+    """The identities one event touches."""
+
+    tables: set[int] = field(default_factory=set)
+    columns: set[int] = field(default_factory=set)
+
+
+class Lineage:
+    """Follows table and column identities through an event sequence."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self.table_ids: dict[str, int] = {}  # current name -> identity
+        self.column_ids: dict[tuple[int, str], int] = {}  # (table identity, current name) -> identity
+        self.table_names: dict[int, set[str]] = {}  # identity -> every name it had
+        self.column_names: dict[int, set[str]] = {}
+        self.column_table: dict[int, int] = {}
+
+    def _new(self) -> int:
+        self._next += 1
+        return self._next
+
+    def _add_column(self, tid: int, name: str) -> int:
+        cid = self._new()
+        self.column_ids[(tid, name)] = cid
+        self.column_names[cid] = {name}
+        self.column_table[cid] = tid
+        return cid
+
+    def _columns(self, tid: int, names: Sequence[str]) -> set[int]:
+        return {self.column_ids[(tid, n)] for n in names if (tid, n) in self.column_ids}
+
+    def step(self, event: Event) -> Touched:
+        """Advance over one (valid) event; return what it touched."""
+        touched = Touched()
+        table = getattr(event, "table", None)
+        if isinstance(event, TableCreated):
+            tid = self._new()
+            self.table_ids[event.table] = tid
+            self.table_names[tid] = {event.table}
+            touched.tables.add(tid)
+            touched.columns = {self._add_column(tid, c.name) for c in event.columns}
+            return touched
+        if table is None or table not in self.table_ids:
+            return touched
+        tid = self.table_ids[table]
+        touched.tables.add(tid)
+        if isinstance(event, TableDropped):
+            del self.table_ids[table]
+            touched.columns = {cid for (t, _), cid in self.column_ids.items() if t == tid}
+            for key in [k for k in self.column_ids if k[0] == tid]:
+                del self.column_ids[key]
+        elif isinstance(event, TableRenamed):
+            del self.table_ids[table]
+            self.table_ids[event.new_name] = tid
+            self.table_names[tid].add(event.new_name)
+        elif isinstance(event, ColumnAdded):
+            touched.columns.add(self._add_column(tid, event.column.name))
+        elif isinstance(event, ColumnDropped):
+            cid = self.column_ids.pop((tid, event.column), None)
+            if cid is not None:
+                touched.columns.add(cid)
+        elif isinstance(event, ColumnRenamed):
+            cid = self.column_ids.pop((tid, event.column), None)
+            if cid is not None:
+                self.column_ids[(tid, event.new_name)] = cid
+                self.column_names[cid].add(event.new_name)
+                touched.columns.add(cid)
+        elif isinstance(event, ColumnAltered):
+            touched.columns |= self._columns(tid, [event.column])
+        elif isinstance(event, IndexCreated):
+            touched.columns |= self._columns(tid, event.index.columns)
+        elif isinstance(event, ConstraintAdded):
+            touched.columns |= self._columns(tid, event.constraint.columns)
+        elif isinstance(event, PrimaryKeySet):
+            touched.columns |= self._columns(tid, event.columns)
+        return touched
+
+    def tables_named(self, name: str) -> set[int]:
+        return {tid for tid, names in self.table_names.items() if name in names}
+
+    def columns_named(self, tables: set[int], name: str) -> set[int]:
+        return {cid for cid, names in self.column_names.items() if name in names and self.column_table[cid] in tables}
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    table: str | None = None
+    column: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    types: frozenset[str] | None = None
+
+
+def filter_history(events: Sequence[RecordedEvent], f: HistoryFilter) -> list[RecordedEvent]:
+    """The events matching every given filter; table and column filters follow renames.
+
+    ``events`` must be whole streams in version order (lineage needs every event).
+    """
+    lineages: dict[str, Lineage] = {}
+    touched: list[Touched] = []
+    for recorded in events:
+        lineage = lineages.setdefault(recorded.stream, Lineage())
+        touched.append(lineage.step(recorded.event))
+    out = []
+    for recorded, touch in zip(events, touched, strict=True):
+        if f.actor is not None and recorded.actor != f.actor:
+            continue
+        if f.since is not None and recorded.recorded_at < f.since:
+            continue
+        if f.until is not None and recorded.recorded_at > f.until:
+            continue
+        if f.types is not None and recorded.event.type not in f.types:
+            continue
+        if f.table is not None:
+            lineage = lineages[recorded.stream]
+            tids = lineage.tables_named(f.table)
+            if not touch.tables & tids:
+                continue
+            if f.column is not None and not touch.columns & lineage.columns_named(tids, f.column):
+                continue
+        out.append(recorded)
+    return out
+
+
+# --------------------------------------------------------------------------- blame
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Who did something to an object, when, in which version, why."""
+
+    version: int
+    actor: str
+    recorded_at: datetime
+    message: str
+    changeset_id: str
+    event_type: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "actor": self.actor,
+            "recorded_at": format_time(self.recorded_at),
+            "message": self.message,
+            "changeset_id": self.changeset_id,
+            "type": self.event_type,
+        }
+
+
+def _mark(recorded: RecordedEvent) -> Mark:
+    return Mark(
+        recorded.version,
+        recorded.actor,
+        recorded.recorded_at,
+        recorded.message,
+        recorded.changeset_id,
+        recorded.event.type,
+    )
+
+
+@dataclass
+class BlameLine:
+    kind: str  # column, index, constraint, primary_key
+    name: str
+    created: Mark
+    changed: Mark
+    names: list[str]
+    """Earlier names, oldest first (renames)."""
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "created": self.created.public(),
+            "last_changed": self.changed.public(),
+            "former_names": self.names,
+        }
+
+
+def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None:
+    """Blame for ``table`` after ``events`` (one stream, from version 1); None if it does not exist then."""
+    lineage = Lineage()
+    created: dict[int, Mark] = {}
+    changed: dict[int, Mark] = {}
+    history: dict[int, list[str]] = {}
+    other: dict[tuple[int, str, str], tuple[Mark, Mark]] = {}  # (table id, kind, name) -> marks
+    for recorded in events:
+        event = recorded.event
+        mark = _mark(recorded)
+        touched = lineage.step(event)
+        for cid in touched.columns:
+            if isinstance(event, (TableCreated, ColumnAdded)):
+                created.setdefault(cid, mark)
+                changed[cid] = mark
+                history.setdefault(cid, [])
+            elif isinstance(event, (ColumnRenamed, ColumnAltered)):
+                changed[cid] = mark
+                if isinstance(event, ColumnRenamed):
+                    history[cid].append(event.column)
+        tid = next(iter(touched.tables), None)
+        if tid is None:
+            continue
+        if isinstance(event, TableCreated):
+            for index in event.indexes:
+                other[(tid, "index", index.name)] = (mark, mark)
+            for constraint in event.constraints:
+                other[(tid, "constraint", constraint.name)] = (mark, mark)
+            if event.primary_key:
+                other[(tid, "primary_key", "")] = (mark, mark)
+        elif isinstance(event, IndexCreated):
+            other[(tid, "index", event.index.name)] = (mark, mark)
+        elif isinstance(event, IndexDropped):
+            other.pop((tid, "index", event.name), None)
+        elif isinstance(event, ConstraintAdded):
+            other[(tid, "constraint", event.constraint.name)] = (mark, mark)
+        elif isinstance(event, ConstraintDropped):
+            other.pop((tid, "constraint", event.name), None)
+        elif isinstance(event, PrimaryKeySet):
+            key = (tid, "primary_key", "")
+            if event.columns:
+                first = other.get(key, (mark, mark))[0]
+                other[key] = (first, mark)
+            else:
+                other.pop(key, None)
+    tid = lineage.table_ids.get(table)
+    if tid is None:
+        return None
+    lines: list[BlameLine] = []
+    for (t, name), cid in lineage.column_ids.items():
+        if t == tid:
+            lines.append(BlameLine("column", name, created[cid], changed[cid], history.get(cid, [])))
+    for (t, kind, name), (first, last) in other.items():
+        if t == tid:
+            lines.append(BlameLine(kind, name or "primary key", first, last, []))
+    return lines

@@ -1,0 +1,236 @@
+"""The schema at any point of a stream: head, a version, a time or a tag.
+
+A projection is a plain fold of the log (events.aggregate's rules). Snapshots
+are only a starting state for the fold: stored beside the log, rebuildable at
+any time, and checked before use. A snapshot is used only if its digest matches
+its body and the event hash it was taken at is still the log's hash at that
+version; anything else is ignored (and the fold starts further back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from events.aggregate import State, apply_events
+from events.catalog import EVENT_ADAPTER, TagCreated
+from events.model import Schema, Table
+from events.store.base import EventStore
+
+log = structlog.get_logger("schemalog.projections")
+
+SNAPSHOT_EVERY = 1000
+"""Take a snapshot each time a fold passes a multiple of this many versions."""
+
+
+class PointError(ValueError):
+    """A point that names nothing in the stream (unknown tag, version past head, ...)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where in a stream: exactly one of version, time, tag; none of them is the head."""
+
+    version: int | None = None
+    time: datetime | None = None
+    tag: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return str(self.version)
+        if self.time is not None:
+            return self.time.isoformat()
+        if self.tag is not None:
+            return self.tag
+        return "head"
+
+
+HEAD = Point()
+
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+
+
+def parse_time_text(text: str) -> datetime:
+    """``2026-11-20``, ``2026-11-20T10:00Z``, ``2026-11-20 10:00:00+01:00``; naive means UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PointError(f"bad time {text!r}: write it as ISO 8601, such as 2026-11-20T10:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def parse_point(text: str | int | None) -> Point:
+    """A point as users write it: ``head``, ``12`` (or ``v12``), an ISO time, or a tag name."""
+    if text is None:
+        return HEAD
+    if isinstance(text, int):
+        return Point(version=text)
+    value = text.strip()
+    if value in ("", "head", "HEAD"):
+        return HEAD
+    if value.isdigit():
+        return Point(version=int(value))
+    if value[:1] in ("v", "V") and value[1:].isdigit():
+        return Point(version=int(value[1:]))
+    if _TIME_RE.match(value):
+        return Point(time=parse_time_text(value))
+    if value.lstrip("-").isdigit():
+        raise PointError(f"bad version {value!r}: versions start at 0")
+    return Point(tag=value)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def schema_body(state: State) -> str:
+    """A snapshot's body: the tables and tags, as canonical JSON."""
+    data = {
+        "tables": {name: table.model_dump(mode="json") for name, table in sorted(state.tables.items())},
+        "tags": dict(sorted(state.tags.items())),
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def snapshot_digest(stream: str, version: int, event_hash: str, body: str) -> str:
+    text = f"{stream}\x00{version}\x00{event_hash}\x00{body}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def state_from_body(body: str) -> State:
+    data: dict[str, Any] = json.loads(body)
+    schema = Schema.model_validate({"tables": data["tables"]})
+    state = State.from_schema(schema)
+    state.tags = {str(k): int(v) for k, v in data.get("tags", {}).items()}
+    return state
+
+
+# --------------------------------------------------------------------------- the projector
+
+
+class Projector:
+    """Folds a stream to any point, using and taking snapshots."""
+
+    def __init__(self, store: EventStore, *, snapshot_every: int = SNAPSHOT_EVERY, take_snapshots: bool = True):
+        self.store = store
+        self.snapshot_every = snapshot_every
+        self.take_snapshots = take_snapshots
+
+    async def resolve(self, stream: str, point: Point) -> int:
+        """The stream version a point names (0 is the empty schema before the first event)."""
+        head = await self.store.version(stream)
+        if point.version is not None:
+            if point.version > head:
+                raise PointError(f"stream {stream!r} has no version {point.version}: its head is {head}")
+            return point.version
+        if point.time is not None:
+            return await self.store.version_at(stream, point.time)
+        if point.tag is not None:
+            tags = await self.tags(stream)
+            if point.tag not in tags:
+                known = ", ".join(sorted(tags)) or "none"
+                raise PointError(f"stream {stream!r} has no tag {point.tag!r} (tags: {known})")
+            return tags[point.tag]
+        return head
+
+    async def tags(self, stream: str) -> dict[str, int]:
+        events = await self.store.read(stream, types=["tag_created"])
+        out: dict[str, int] = {}
+        for recorded in events:
+            assert isinstance(recorded.event, TagCreated)
+            out[recorded.event.tag] = recorded.event.version
+        return out
+
+    async def state(self, stream: str, point: Point = HEAD) -> tuple[int, State]:
+        """The version a point names and the working state there (a fresh object: yours to change)."""
+        version = await self.resolve(stream, point)
+        return version, await self.state_at_version(stream, version)
+
+    async def schema(self, stream: str, point: Point = HEAD) -> tuple[int, Schema]:
+        version, state = await self.state(stream, point)
+        return version, state.to_schema()
+
+    async def state_at_version(self, stream: str, version: int) -> State:
+        start_version, state = await self._start(stream, version)
+        if start_version == version:
+            return state
+        next_snapshot = (start_version // self.snapshot_every + 1) * self.snapshot_every
+        current = start_version
+        async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
+            events = [EVENT_ADAPTER.validate_json(text) for text in chunk]
+            while events:
+                # fold up to the next snapshot boundary, snapshot, go on
+                room = next_snapshot - current
+                batch, events = events[:room], events[room:]
+                apply_events(state, batch)
+                current += len(batch)
+                if current == next_snapshot:
+                    await self._snapshot(stream, current, state)
+                    next_snapshot += self.snapshot_every
+        return state
+
+    async def _start(self, stream: str, version: int) -> tuple[int, State]:
+        """The best trustworthy snapshot at or below ``version``, else the empty state."""
+        if version == 0:
+            return 0, State()
+        for snap_version, event_hash, digest, body in await self.store.snapshots_below(stream, version):
+            if snapshot_digest(stream, snap_version, event_hash, body) != digest:
+                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest mismatch")
+                continue
+            if await self.store.event_hash(stream, snap_version) != event_hash:
+                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="log differs")
+                continue
+            try:
+                return snap_version, state_from_body(body)
+            except ValueError as exc:
+                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=str(exc))
+        return 0, State()
+
+    async def _snapshot(self, stream: str, version: int, state: State) -> None:
+        if not self.take_snapshots:
+            return
+        event_hash = await self.store.event_hash(stream, version)
+        if event_hash is None:
+            return
+        body = schema_body(state)
+        await self.store.save_snapshot(
+            stream, version, event_hash, snapshot_digest(stream, version, event_hash, body), body
+        )
+
+    async def rebuild_snapshots(self, stream: str) -> list[int]:
+        """Throw the stream's snapshots away and take them again from a full replay."""
+        await self.store.drop_snapshots(stream)
+        head = await self.store.version(stream)
+        await self.state_at_version(stream, head)
+        return await self.store.snapshot_versions(stream)
+
+
+def normalized(schema: Schema) -> dict[str, Any]:
+    """A schema's identity for comparison: column, index and constraint order do not count.
+
+    Column order is kept for display, but it is not part of what a schema is: a
+    dropped column that comes back comes back last, as it does in PostgreSQL.
+    """
+    return {name: _normalized_table(table) for name, table in sorted(schema.tables.items())}
+
+
+def _normalized_table(table: Table) -> dict[str, Any]:
+    data = table.model_dump(mode="json")
+    data["columns"] = sorted(data["columns"], key=lambda c: c["name"])
+    data["indexes"] = sorted(data["indexes"], key=lambda i: i["name"])
+    data["constraints"] = sorted(data["constraints"], key=lambda c: c["name"])
+    return data
+
+
+def same_schema(a: Schema, b: Schema) -> bool:
+    return normalized(a) == normalized(b)
