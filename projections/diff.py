@@ -30,7 +30,9 @@ from events.catalog import (
     TableRenamed,
     TagCreated,
 )
+from events.envelope import RecordedEvent
 from events.store.base import EventStore
+from projections.audit import Lineage
 from projections.schema import Point, Projector
 
 
@@ -177,3 +179,45 @@ async def changes_between(projector: Projector, stream: str, a: Point, b: Point)
         apply_event(r.event, state)
     back.reverse()
     return va, vb, back
+
+
+TABLE_LEVEL = frozenset({"table_created", "table_dropped", "table_renamed"})
+
+
+def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> list[Event]:
+    """The events that undo one changeset, if no later change depends on it.
+
+    ``recorded`` is the whole stream up to its head, in order. Raises InvalidChange
+    naming the later events that touch what the changeset touched (following renames).
+    """
+    lineage = Lineage()
+    state = State()
+    undo: list[Event] = []
+    mine_tables: set[int] = set()
+    mine_columns: set[int] = set()
+    mine_table_level = False
+    seen = False
+    blockers: list[str] = []
+    for r in recorded:
+        touched = lineage.step(r.event)
+        if r.changeset_id == changeset_id:
+            seen = True
+            back = inverse(r.event, state)
+            if back is not None:
+                undo.append(back)
+            mine_tables |= touched.tables
+            mine_columns |= touched.columns
+            mine_table_level = mine_table_level or r.event.type in TABLE_LEVEL
+        elif seen:
+            overlap_columns = touched.columns & mine_columns
+            overlap_tables = touched.tables & mine_tables
+            if overlap_columns or (overlap_tables and (mine_table_level or r.event.type in TABLE_LEVEL)):
+                blockers.append(f"v{r.version} {r.event.type} on {getattr(r.event, 'table', '?')}")
+        apply_event(r.event, state)
+    if not seen:
+        raise InvalidChange(f"no changeset {changeset_id!r} in this stream")
+    if blockers:
+        shown = ", ".join(blockers[:5]) + (f" and {len(blockers) - 5} more" if len(blockers) > 5 else "")
+        raise InvalidChange(f"cannot revert changeset {changeset_id}: later changes depend on it: {shown}")
+    undo.reverse()
+    return undo

@@ -21,6 +21,7 @@ import pydantic
 import structlog
 
 from events.aggregate import InvalidChange
+from events.catalog import TagCreated, to_dict
 from events.envelope import Changeset, RecordedEvent, format_time
 from events.log import EventLog
 from events.store import (
@@ -31,7 +32,11 @@ from events.store import (
     open_store,
     verify_store,
 )
+from projections.audit import HistoryFilter, blame, filter_history
+from projections.diff import changes_between, revert_changeset
+from projections.schema import PointError, Projector, parse_point, parse_time_text
 from service import logging as service_logging
+from service.reconciler.dialects import UnsupportedType, get_dialect
 from service.settings import Settings
 
 log = structlog.get_logger("schemalog.cli")
@@ -80,8 +85,7 @@ def pydantic_message(exc: pydantic.ValidationError) -> str:
         e
         for e in errors
         if not any(
-            o is not e and len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"]
-            for o in errors
+            o is not e and len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"] for o in errors
         )
     ] or errors
     err = errors[0]
@@ -109,9 +113,13 @@ def pydantic_message(exc: pydantic.ValidationError) -> str:
     return f"{where}: {msg}{suffix}"
 
 
-def describe(event: RecordedEvent) -> str:
+def describe(recorded: RecordedEvent) -> str:
+    return describe_event(recorded.event)
+
+
+def describe_event(event: Any) -> str:
     """One event as a short line of text."""
-    data = event.public()
+    data = to_dict(event)
     kind = data["type"]
     table = data.get("table", "")
     detail = ""
@@ -136,6 +144,8 @@ def describe(event: RecordedEvent) -> str:
         detail = f" ({', '.join(data['columns'])})"
     elif kind == "table_created":
         detail = f" ({len(data['columns'])} columns)"
+    elif kind == "tag_created":
+        return f"tag_created {data['tag']} -> v{data['version']}"
     return f"{kind} {table}{detail}".rstrip()
 
 
@@ -213,22 +223,239 @@ async def cmd_append(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK
 
 
+async def resolve_stream(args: argparse.Namespace, store: EventStore) -> str:
+    """--stream, else $SCHEMALOG_STREAM, else the only stream there is, else ``default``."""
+    if getattr(args, "stream", None):
+        return str(args.stream)
+    if os.environ.get("SCHEMALOG_STREAM"):
+        return os.environ["SCHEMALOG_STREAM"]
+    streams = await store.streams()
+    if len(streams) == 1:
+        return streams[0].name
+    return "default"
+
+
+def _time_arg(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return parse_time_text(text)
+    except PointError as exc:
+        raise UsageError(str(exc)) from None
+
+
 async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
     await store.init()
     if args.stream:
         events = await store.read(args.stream)
     else:
         events = await store.read_all()
+        events.sort(key=lambda e: (e.stream, e.version))
+    table, column = args.table, args.column
+    if column and "." in column and not table:
+        table, column = column.rsplit(".", 1)
+    if column and not table:
+        raise UsageError("--column needs --table (or write --column TABLE.COLUMN)")
+    types = None
+    if args.type:
+        from events.catalog import EVENT_TYPES
+
+        unknown = [t for t in args.type if t not in EVENT_TYPES]
+        if unknown:
+            raise UsageError(f"unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")
+        types = frozenset(args.type)
+    chosen = filter_history(
+        events,
+        HistoryFilter(
+            table=table,
+            column=column,
+            actor=args.actor,
+            since=_time_arg(args.since),
+            until=_time_arg(args.until),
+            types=types,
+        ),
+    )
+    if not args.stream:
+        chosen.sort(key=lambda e: e.position)
     if args.json:
-        out_json([e.public() for e in events])
+        out_json([e.public() for e in chosen])
         return EXIT_OK
-    if not events:
+    if not chosen:
         out("no events" + (f" in stream {args.stream!r}" if args.stream else ""))
         return EXIT_OK
-    for e in events:
+    for e in chosen:
         when = format_time(e.recorded_at)[:19].replace("T", " ")
         message = f"  {e.message}" if e.message else ""
         out(f"{e.stream} v{e.version}  {when}  {e.actor}  {describe(e)}{message}")
+    return EXIT_OK
+
+
+def _point(text: str | None) -> Any:
+    try:
+        return parse_point(text)
+    except PointError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def cmd_tag(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    stream = await resolve_stream(args, store)
+    projector = Projector(store)
+    version = await projector.resolve(stream, _point(args.at))
+    changeset = Changeset(
+        stream=stream,
+        actor=args.actor or default_actor(),
+        message=args.message or f"tag {args.name} at version {version}",
+        events=(TagCreated(tag=args.name, version=version),),
+    )
+    result = await EventLog(store).append(changeset)
+    out(f"tagged {stream} version {version} as {args.name!r} (recorded as v{result.last_version})")
+    return EXIT_OK
+
+
+def schema_text(schema: Any) -> list[str]:
+    lines = []
+    for name in sorted(schema.tables):
+        table = schema.tables[name]
+        lines.append(f"table {name}" + (f"  -- {table.comment}" if table.comment else ""))
+        for c in table.columns:
+            bits = [f"  {c.name} {c.type}"]
+            if not c.nullable:
+                bits.append("not null")
+            if c.identity:
+                bits.append("identity")
+            if c.default is not None:
+                bits.append(f"default {c.default}")
+            if c.comment:
+                bits.append(f"-- {c.comment}")
+            lines.append(" ".join(bits))
+        if table.primary_key:
+            lines.append(f"  primary key ({', '.join(table.primary_key)})")
+        for i in table.indexes:
+            lines.append(f"  {'unique ' if i.unique else ''}index {i.name} ({', '.join(i.columns)})")
+        for k in table.constraints:
+            if k.kind == "foreign_key" and k.references is not None:
+                extra = "".join(f" on {w} {a}" for w, a in (("delete", k.on_delete), ("update", k.on_update)) if a)
+                lines.append(
+                    f"  foreign key {k.name} ({', '.join(k.columns)}) references"
+                    f" {k.references.table} ({', '.join(k.references.columns)}){extra}"
+                )
+            elif k.kind == "unique":
+                lines.append(f"  unique {k.name} ({', '.join(k.columns)})")
+            else:
+                lines.append(f"  check {k.name} ({k.expression})")
+    return lines
+
+
+async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    stream = await resolve_stream(args, store)
+    version, schema = await Projector(store).schema(stream, _point(args.at))
+    if args.format == "json":
+        out_json({"stream": stream, "version": version, **schema.sorted().model_dump(mode="json")})
+    elif args.format == "sql":
+        try:
+            dialect = get_dialect(args.dialect)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            statements = dialect.create_script(schema)
+        except UnsupportedType as exc:
+            raise UsageError(str(exc)) from None
+        out(f"-- schemalog: stream {stream} at version {version}, {dialect.name}")
+        for statement in statements:
+            out(statement + ";")
+    else:
+        out(f"-- stream {stream} at version {version}: {len(schema.tables)} tables")
+        for line in schema_text(schema):
+            out(line)
+    return EXIT_OK
+
+
+async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    stream = await resolve_stream(args, store)
+    va, vb, steps = await changes_between(Projector(store), stream, _point(args.from_), _point(args.to))
+    if args.json:
+        out_json(
+            {
+                "stream": stream,
+                "from_version": va,
+                "to_version": vb,
+                "direction": "backward" if vb < va else "forward",
+                "changes": [
+                    {"source_version": c.source_version, "inverse": c.backward, **to_dict(c.event)} for c in steps
+                ],
+            }
+        )
+        return EXIT_OK
+    if not steps:
+        out(f"no changes between version {va} and version {vb}")
+        return EXIT_OK
+    direction = "back" if vb < va else "forward"
+    out(f"-- {stream}: version {va} -> {vb} ({direction}, {len(steps)} changes)")
+    for c in steps:
+        tag = f"undo v{c.source_version}" if c.backward else f"v{c.source_version}"
+        out(f"{tag}: {describe_event(c.event)}")
+    return EXIT_OK
+
+
+async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    stream = await resolve_stream(args, store)
+    recorded = await store.read(stream)
+    target = args.target
+    changeset_id = None
+    if any(r.changeset_id == target for r in recorded):
+        changeset_id = target
+    else:
+        version = await Projector(store).resolve(stream, _point(target))
+        match = [r for r in recorded if r.version == version]
+        if not match:
+            raise UsageError(f"nothing to revert at {target!r} in stream {stream!r}")
+        changeset_id = match[0].changeset_id
+    undo = revert_changeset(recorded, changeset_id)
+    if not undo:
+        out(f"changeset {changeset_id} changed no schema; nothing to revert")
+        return EXIT_OK
+    head = recorded[-1].version if recorded else 0
+    changeset = Changeset(
+        stream=stream,
+        actor=args.actor or default_actor(),
+        message=args.message or f"revert changeset {changeset_id}",
+        expected_version=head,
+        events=tuple(undo),
+    )
+    result = await EventLog(store).append(changeset)
+    out(
+        f"reverted changeset {changeset_id}: appended {len(undo)} events to {stream}"
+        f" v{result.first_version}..v{result.last_version}"
+    )
+    return EXIT_OK
+
+
+async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    stream = await resolve_stream(args, store)
+    projector = Projector(store)
+    version, schema = await projector.schema(stream, _point(args.at))
+    table = schema.tables.get(args.table)
+    if table is None:
+        raise UsageError(f"no table {args.table!r} in stream {stream!r} at version {version}")
+    lines = blame(await store.read(stream, to_version=version), args.table) or []
+    order = {c.name: i for i, c in enumerate(table.columns)}
+    kinds = {"column": 0, "primary_key": 1, "index": 2, "constraint": 3}
+    lines.sort(key=lambda b: (kinds[b.kind], order.get(b.name, 0), b.name))
+    if args.json:
+        out_json({"stream": stream, "version": version, "table": args.table, "lines": [b.public() for b in lines]})
+        return EXIT_OK
+    out(f"-- {stream} {args.table} at version {version}")
+    for b in lines:
+        created = f"v{b.created.version} {b.created.actor} {format_time(b.created.recorded_at)[:10]}"
+        changed = f"v{b.changed.version} {b.changed.actor} {format_time(b.changed.recorded_at)[:10]}"
+        former = f" (was {', '.join(b.names)})" if b.names else ""
+        why = f"  {b.changed.message}" if b.changed.message else ""
+        out(f"{b.kind:<11} {b.name}{former}  created {created}  last changed {changed}{why}")
     return EXIT_OK
 
 
@@ -241,9 +468,7 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
                 "ok": report.ok,
                 "streams": report.streams,
                 "events": report.events,
-                "problems": [
-                    {"stream": p.stream, "version": p.version, "problem": p.problem} for p in report.problems
-                ],
+                "problems": [{"stream": p.stream, "version": p.version, "problem": p.problem} for p in report.problems],
             }
         )
     else:
@@ -252,9 +477,7 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
         if report.ok:
             out(f"ok: {report.streams} streams, {report.events} events, every chain intact")
         else:
-            out(
-                f"FAILED: {len(report.problems)} problem(s) in {report.streams} streams, {report.events} events"
-            )
+            out(f"FAILED: {len(report.problems)} problem(s) in {report.streams} streams, {report.events} events")
     return EXIT_OK if report.ok else EXIT_DIFFERS
 
 
@@ -283,10 +506,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=cmd_append)
 
-    p = sub.add_parser("history", help="list recorded events")
+    p = sub.add_parser("history", help="list recorded events (filters follow renames)")
     p.add_argument("--stream", help="only this stream")
+    p.add_argument("--table", help="events of this table (under any of its names)")
+    p.add_argument("--column", help="events of this column (with --table, or TABLE.COLUMN)")
+    p.add_argument("--actor", help="events by this actor")
+    p.add_argument("--since", help="recorded at or after this time (ISO 8601)")
+    p.add_argument("--until", help="recorded at or before this time (ISO 8601)")
+    p.add_argument("--type", action="append", help="events of this type (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per event, in an array")
     p.set_defaults(run=cmd_history)
+
+    point_help = "a version (12), a time (2026-11-20T10:00Z), a tag, or head"
+    p = sub.add_parser("tag", help="name a point of a stream")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--at", help=f"the point to name (default: head): {point_help}")
+    p.add_argument("--stream")
+    p.add_argument("--actor")
+    p.add_argument("-m", "--message")
+    p.set_defaults(run=cmd_tag)
+
+    p = sub.add_parser("show", help="the schema at a point")
+    p.add_argument("--at", help=point_help)
+    p.add_argument("--stream")
+    p.add_argument("--format", choices=["text", "json", "sql"], default="text")
+    p.add_argument("--dialect", default="postgresql", help="for --format sql: postgresql, mysql or sqlite")
+    p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser("diff", help="the changes between two points (inverses when going back)")
+    p.add_argument("from_", metavar="FROM", help=point_help)
+    p.add_argument("to", metavar="TO", help=point_help)
+    p.add_argument("--stream")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser("revert", help="append the inverse of a changeset (like git revert)")
+    p.add_argument("target", metavar="POINT|CHANGESET", help="a changeset id, or a version or tag inside it")
+    p.add_argument("--stream")
+    p.add_argument("--actor")
+    p.add_argument("-m", "--message")
+    p.set_defaults(run=cmd_revert)
+
+    p = sub.add_parser("blame", help="who created and last changed each column, index and constraint")
+    p.add_argument("table", metavar="TABLE")
+    p.add_argument("--at", help=point_help)
+    p.add_argument("--stream")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_blame)
 
     p = sub.add_parser("verify", help="walk every hash chain; exit 1 if anything was tampered with")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -322,11 +588,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConcurrencyError as exc:
         sys.stderr.write(f"schemalog: conflict: {exc}; current version {exc.current}\n")
         return EXIT_CONFLICT
+    except PointError as exc:
+        message = str(exc)
     except (ChangesetIdConflict, StoreError) as exc:
         message = str(exc)
     except KeyboardInterrupt:
         sys.stderr.write("schemalog: interrupted\n")
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only with -v
+        if args.verbose:
+            raise
+        sys.stderr.write(f"schemalog: internal error: {type(exc).__name__}: {exc} (run with -v for details)\n")
+        return 70
     sys.stderr.write(f"schemalog: error: {message}\n")
     return EXIT_USAGE
 

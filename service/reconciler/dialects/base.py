@@ -1,0 +1,185 @@
+"""What every target dialect says about itself: type names, what it can hold, how DDL looks.
+
+A dialect is a small subclass configured by class attributes and registered in
+service.reconciler.dialects.DIALECTS (explicitly, no import side effects).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.types import UserDefinedType
+
+from events.model import Column, ColumnType, Schema, Table, split_table_name
+
+
+class UnsupportedType(ValueError):
+    """A type this dialect cannot hold (a native type of another dialect, MySQL intervals, ...)."""
+
+
+class NativeType(UserDefinedType[Any]):
+    """A column type rendered exactly as given: the dialect class chose the text."""
+
+    cache_ok = True
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.text
+
+
+INTEGER_TYPES: dict[str, type[sa.types.Integer]] = {
+    "smallint": sa.SmallInteger,
+    "integer": sa.Integer,
+    "bigint": sa.BigInteger,
+}
+
+
+class Dialect:
+    name: ClassVar[str] = ""
+    transactional_ddl: ClassVar[bool] = False
+    supports_comments: ClassVar[bool] = True
+    inline_foreign_keys: ClassVar[bool] = False
+    """True: foreign keys inside CREATE TABLE; False: ALTER TABLE ... ADD CONSTRAINT afterwards."""
+    type_names: ClassVar[dict[str, str]] = {}
+    """Portable type -> this dialect's name; parameters are appended (``NUMERIC(10,2)``) unless
+    the name already has its own (``TINYINT(1)``)."""
+
+    def sa_dialect(self) -> SADialect:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- types
+
+    def type_text(self, column_type: ColumnType) -> str:
+        if column_type.dialect is not None:
+            if column_type.dialect != self.name:
+                raise UnsupportedType(f"type {column_type} is native to {column_type.dialect}, not {self.name}")
+            return column_type.name.upper()
+        template = self.type_names.get(column_type.name)
+        if template is None:
+            raise UnsupportedType(f"type {column_type.name} has no {self.name} form")
+        if column_type.params and "(" not in template:
+            return f"{template}({','.join(str(p) for p in column_type.params)})"
+        return template
+
+    # ---------------------------------------------------------------- what the dialect can hold
+
+    def normalize_column(self, table: Table, column: Column) -> Column:
+        """The column as this dialect holds it (what introspection can give back)."""
+        if not self.supports_comments and column.comment is not None:
+            column = column.model_copy(update={"comment": None})
+        return column
+
+    def normalize(self, schema: Schema) -> Schema:
+        """The schema as this dialect can hold it: the projection to compare introspection with."""
+        tables = {}
+        for name, table in schema.tables.items():
+            columns = tuple(self.normalize_column(table, c) for c in table.columns)
+            update: dict[str, Any] = {"columns": columns}
+            if not self.supports_comments:
+                update["comment"] = None
+            tables[name] = table.model_copy(update=update)
+        return Schema.model_construct(tables=tables)
+
+    # ---------------------------------------------------------------- SQLAlchemy objects
+
+    def column_kwargs(self, table: Table, column: Column) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"nullable": column.nullable, "primary_key": column.name in table.primary_key}
+        if column.default is not None:
+            kwargs["server_default"] = sa.text(column.default)
+        if column.comment is not None and self.supports_comments:
+            kwargs["comment"] = column.comment
+        if not column.identity:
+            kwargs["autoincrement"] = False
+        return kwargs
+
+    def column_items(self, table: Table, column: Column) -> list[Any]:
+        """Positional extras of a column (PostgreSQL's Identity)."""
+        return []
+
+    def table_kwargs(self, table: Table) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if table.comment is not None and self.supports_comments:
+            kwargs["comment"] = table.comment
+        return kwargs
+
+    def sa_type(self, column: Column) -> sa.types.TypeEngine[Any]:
+        if column.identity:  # SQLAlchemy's own integer types, so that it knows the column counts
+            return INTEGER_TYPES[column.type.name]()
+        return NativeType(self.type_text(column.type))
+
+    def sa_column(self, table: Table, column: Column) -> sa.Column[Any]:
+        return sa.Column(
+            column.name,
+            self.sa_type(column),
+            *self.column_items(table, column),
+            **self.column_kwargs(table, column),
+        )
+
+    def metadata(self, schema: Schema) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+        """SQLAlchemy objects for a whole schema (foreign keys resolved to Column objects)."""
+        md = sa.MetaData()
+        tables: dict[str, sa.Table] = {}
+        for name in sorted(schema.tables):
+            table = schema.tables[name]
+            owner, bare = split_table_name(name)
+            items: list[Any] = [self.sa_column(table, c) for c in table.columns]
+            for constraint in table.constraints:
+                if constraint.kind == "unique":
+                    items.append(sa.UniqueConstraint(*constraint.columns, name=constraint.name))
+                elif constraint.kind == "check":
+                    items.append(sa.CheckConstraint(sa.text(constraint.expression or ""), name=constraint.name))
+            tables[name] = sa.Table(bare, md, *items, schema=owner, **self.table_kwargs(table))
+            if table.primary_key:
+                pk = tables[name].primary_key
+                pk.name = self.primary_key_name(table)
+        for name, table in schema.tables.items():
+            for constraint in table.constraints:
+                if constraint.kind != "foreign_key" or constraint.references is None:
+                    continue
+                target = tables[constraint.references.table]
+                tables[name].append_constraint(self.sa_foreign_key(constraint, target))
+            for index in table.indexes:
+                sa.Index(index.name, *(tables[name].c[c] for c in index.columns), unique=index.unique)
+        return md, tables
+
+    def primary_key_name(self, table: Table) -> str | None:
+        return None
+
+    def sa_foreign_key(self, constraint: Any, target: sa.Table) -> sa.ForeignKeyConstraint:
+        return sa.ForeignKeyConstraint(
+            list(constraint.columns),
+            [target.c[c] for c in constraint.references.columns],
+            name=constraint.name,
+            ondelete=constraint.on_delete.upper() if constraint.on_delete else None,
+            onupdate=constraint.on_update.upper() if constraint.on_update else None,
+            use_alter=not self.inline_foreign_keys,
+        )
+
+    def compile(self, element: Any) -> str:
+        return str(element.compile(dialect=self.sa_dialect())).strip()
+
+    def create_script(self, schema: Schema) -> list[str]:
+        """Statements that create ``schema`` in an empty database, in a runnable order."""
+        md, _ = self.metadata(schema)
+        statements: list[str] = []
+        ordered = [t for t in md.sorted_tables]
+        for table in ordered:
+            if self.inline_foreign_keys:
+                statements.append(self.compile(sa.schema.CreateTable(table)))
+            else:
+                statements.append(self.compile(sa.schema.CreateTable(table, include_foreign_key_constraints=[])))
+            statements.extend(self.comment_statements(table))
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                statements.append(self.compile(sa.schema.CreateIndex(index)))
+        if not self.inline_foreign_keys:
+            for table in ordered:
+                for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+                    statements.append(self.compile(sa.schema.AddConstraint(fk)))
+        return statements
+
+    def comment_statements(self, table: sa.Table) -> list[str]:
+        return []
