@@ -30,6 +30,7 @@ from events.catalog import (
     TableRenamed,
 )
 from events.envelope import RecordedEvent, format_time
+from events.model import Constraint
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Touched:
 
     tables: set[int] = field(default_factory=set)
     columns: set[int] = field(default_factory=set)
+    own: int | None = None
+    """The identity of the event's own table (``tables`` adds tables its foreign keys reference)."""
 
 
 class Lineage:
@@ -74,12 +77,16 @@ class Lineage:
             self.table_ids[event.table] = tid
             self.table_names[tid] = {event.table}
             touched.tables.add(tid)
+            touched.own = tid
             touched.columns = {self._add_column(tid, c.name) for c in event.columns}
+            for constraint in event.constraints:
+                self._references(constraint, touched)
             return touched
         if table is None or table not in self.table_ids:
             return touched
         tid = self.table_ids[table]
         touched.tables.add(tid)
+        touched.own = tid
         if isinstance(event, TableDropped):
             del self.table_ids[table]
             touched.columns = {cid for (t, _), cid in self.column_ids.items() if t == tid}
@@ -107,9 +114,17 @@ class Lineage:
             touched.columns |= self._columns(tid, event.index.columns)
         elif isinstance(event, ConstraintAdded):
             touched.columns |= self._columns(tid, event.constraint.columns)
+            self._references(event.constraint, touched)
         elif isinstance(event, PrimaryKeySet):
             touched.columns |= self._columns(tid, event.columns)
         return touched
+
+    def _references(self, constraint: Constraint, touched: Touched) -> None:
+        ref = constraint.references
+        if ref is not None and ref.table in self.table_ids:
+            target = self.table_ids[ref.table]
+            touched.tables.add(target)
+            touched.columns |= self._columns(target, ref.columns)
 
     def tables_named(self, name: str) -> set[int]:
         return {tid for tid, names in self.table_names.items() if name in names}
@@ -226,6 +241,8 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
         mark = _mark(recorded)
         touched = lineage.step(event)
         for cid in touched.columns:
+            if lineage.column_table.get(cid) != touched.own:
+                continue  # a referenced column of another table: not changed by this event
             if isinstance(event, (TableCreated, ColumnAdded)):
                 created.setdefault(cid, mark)
                 changed[cid] = mark
@@ -234,7 +251,7 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
                 changed[cid] = mark
                 if isinstance(event, ColumnRenamed):
                     history[cid].append(event.column)
-        tid = next(iter(touched.tables), None)
+        tid = touched.own
         if tid is None:
             continue
         if isinstance(event, TableCreated):
