@@ -48,7 +48,13 @@ def users_table() -> TableCreated:
 
 
 HISTORY: list[tuple[str, list]] = [
-    ("alice", [users_table(), IndexCreated(table="users", index=Index(name="users_mail_key", columns=("mail",), unique=True))]),
+    (
+        "alice",
+        [
+            users_table(),
+            IndexCreated(table="users", index=Index(name="users_mail_key", columns=("mail",), unique=True)),
+        ],
+    ),
     (
         "bob",
         [
@@ -210,7 +216,7 @@ def test_dropped_column_comes_back_whole() -> None:
 async def test_diff_forward_and_back(store: EventStore) -> None:
     ends = await load(store)
     projector = Projector(store)
-    va, vb, forward = await changes_between(projector, "app", Point(version=ends[1]), HEAD)
+    _va, _vb, forward = await changes_between(projector, "app", Point(version=ends[1]), HEAD)
     assert [c.event.type for c in forward] == [
         "column_renamed",
         "table_renamed",
@@ -290,9 +296,7 @@ async def test_history_filters_follow_renames(store: EventStore) -> None:
 
 
 @pytest.mark.parametrize("version", [1, 2, 4, 6, 7, 9])
-async def test_sqlite_script_introspects_back_to_the_projection(
-    sqlite_url: str, tmp_path: Path, version: int
-) -> None:
+async def test_sqlite_script_introspects_back_to_the_projection(sqlite_url: str, tmp_path: Path, version: int) -> None:
     from events.store import open_store
 
     store = await open_store(sqlite_url)
