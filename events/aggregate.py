@@ -32,6 +32,10 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
     TagCreated,
+    MigrationApplied,
+    MigrationFaked,
+    MigrationFailed,
+    DriftFound,
 )
 from events.model import (
     Column,
@@ -319,13 +323,9 @@ def _column_dropped(event: ColumnDropped, state: State) -> None:
         if event.column in fk.references.columns:
             users.append(f"foreign key {fk.name!r} on {referrer!r}")
     if users:
-        raise InvalidChange(
-            f"cannot drop {event.table}.{event.column}: used by {', '.join(users)}; drop those first"
-        )
+        raise InvalidChange(f"cannot drop {event.table}.{event.column}: used by {', '.join(users)}; drop those first")
     if len(table.columns) == 1:
-        raise InvalidChange(
-            f"cannot drop {event.table}.{event.column}: it is the table's last column (drop the table)"
-        )
+        raise InvalidChange(f"cannot drop {event.table}.{event.column}: it is the table's last column (drop the table)")
     columns = tuple(c for c in table.columns if c.name != event.column)
     _replace(state, table.model_copy(update={"columns": columns}))
 
@@ -354,14 +354,10 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
             return t.model_copy(update={"constraints": tuple(constraints)})
         return t.model_copy(
             update={
-                "columns": tuple(
-                    c.model_copy(update={"name": new}) if c.name == old else c for c in t.columns
-                ),
+                "columns": tuple(c.model_copy(update={"name": new}) if c.name == old else c for c in t.columns),
                 "primary_key": _rename_in(t.primary_key, old, new),
                 "indexes": tuple(
-                    i.model_copy(update={"columns": _rename_in(i.columns, old, new)})
-                    if old in i.columns
-                    else i
+                    i.model_copy(update={"columns": _rename_in(i.columns, old, new)}) if old in i.columns else i
                     for i in t.indexes
                 ),
                 "constraints": tuple(constraints),
@@ -383,9 +379,7 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
     if column.identity and changes.get("default") is not None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
     if column.identity and "type" in changes and not changes["type"].is_integer:
-        raise InvalidChange(
-            f"{event.table}.{event.column} is an identity column: its type must stay an integer"
-        )
+        raise InvalidChange(f"{event.table}.{event.column} is an identity column: its type must stay an integer")
     altered = column.model_copy(update=changes)
     columns = tuple(altered if c.name == event.column else c for c in table.columns)
     _replace(state, table.model_copy(update={"columns": columns}))
@@ -434,9 +428,7 @@ def _constraint_added(event: ConstraintAdded, state: State) -> None:
             )
         for mine, theirs in zip(constraint.columns, ref.columns, strict=True):
             if table.column(mine).type != target.column(theirs).type:  # type: ignore[union-attr]
-                raise InvalidChange(
-                    f"{what}: {event.table}.{mine} and {ref.table}.{theirs} have different types"
-                )
+                raise InvalidChange(f"{what}: {event.table}.{mine} and {ref.table}.{theirs} have different types")
         state.referrers.setdefault(ref.table, set()).add((event.table, constraint.name))
     _replace(state, table.model_copy(update={"constraints": (*table.constraints, constraint)}))
     state.owners[(namespace_of(event.table), constraint.name)] = event.table
@@ -448,9 +440,7 @@ def _constraint_dropped(event: ConstraintDropped, state: State) -> None:
     constraint = table.constraint(event.name)
     if constraint is None:
         raise InvalidChange(f"table {event.table!r} has no constraint {event.name!r}")
-    after = table.model_copy(
-        update={"constraints": tuple(c for c in table.constraints if c.name != event.name)}
-    )
+    after = table.model_copy(update={"constraints": tuple(c for c in table.constraints if c.name != event.name)})
     if constraint.kind == "unique":
         _check_still_unique(state, table, after)
     _replace(state, after)
@@ -485,6 +475,14 @@ def _tag_created(event: TagCreated, state: State) -> None:
     if event.tag in state.tags:
         raise InvalidChange(f"tag {event.tag!r} already names version {state.tags[event.tag]}")
     state.tags[event.tag] = event.version
+
+
+@apply_event.register(MigrationApplied)
+@apply_event.register(MigrationFaked)
+@apply_event.register(MigrationFailed)
+@apply_event.register(DriftFound)
+def _outcome(event: object, state: State) -> None:
+    """Outcomes of the reconciler describe a database, not a schema change."""
 
 
 # --------------------------------------------------------------------------- folds

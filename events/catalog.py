@@ -42,9 +42,7 @@ class TableCreated(Frozen):
     def _primary_key_not_null(self) -> TableCreated:
         if self.primary_key and any(c.nullable for c in self.columns if c.name in self.primary_key):
             pk = set(self.primary_key)
-            columns = tuple(
-                c.model_copy(update={"nullable": False}) if c.name in pk else c for c in self.columns
-            )
+            columns = tuple(c.model_copy(update={"nullable": False}) if c.name in pk else c for c in self.columns)
             object.__setattr__(self, "columns", columns)
         return self
 
@@ -166,6 +164,45 @@ class TagCreated(Frozen):
     version: int = Field(ge=0)
 
 
+class _Outcome(Frozen):
+    """What the reconciler did to one database; recorded in that database's own stream."""
+
+    database: str
+    stream: str
+    from_version: int
+    to_version: int
+    statements: tuple[str, ...] = ()
+    duration_ms: int = 0
+    detail: str | None = None
+
+
+class MigrationApplied(_Outcome):
+    type: Literal["migration_applied"] = "migration_applied"
+
+
+class MigrationFaked(_Outcome):
+    """The marker moved without running anything (``migrate --fake``)."""
+
+    type: Literal["migration_faked"] = "migration_faked"
+
+
+class MigrationFailed(_Outcome):
+    """``statement`` is the one that failed, ``detail`` the error."""
+
+    type: Literal["migration_failed"] = "migration_failed"
+    statement: str | None = None
+
+
+class DriftFound(_Outcome):
+    """The database differs from the state its marker claims; ``drift`` says how."""
+
+    type: Literal["drift_found"] = "drift_found"
+    drift: tuple[str, ...] = ()
+
+
+OUTCOME_TYPES = (MigrationApplied, MigrationFaked, MigrationFailed, DriftFound)
+
+
 Event = Annotated[
     Union[
         TableCreated,
@@ -181,6 +218,10 @@ Event = Annotated[
         ConstraintDropped,
         PrimaryKeySet,
         TagCreated,
+        MigrationApplied,
+        MigrationFaked,
+        MigrationFailed,
+        DriftFound,
     ],
     Field(discriminator="type"),
 ]
@@ -201,6 +242,10 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         ConstraintDropped,
         PrimaryKeySet,
         TagCreated,
+        MigrationApplied,
+        MigrationFaked,
+        MigrationFailed,
+        DriftFound,
     )
 }
 
@@ -230,3 +275,11 @@ def to_dict(event: Event) -> dict[str, Any]:
             data[name] = str(value) if key == "type" else value
     data["type"] = event.type
     return data
+
+
+SCHEMA_EVENT_TYPES = frozenset(
+    name
+    for name in EVENT_TYPES
+    if name not in {"tag_created"} | {c.model_fields["type"].default for c in OUTCOME_TYPES}
+)
+"""The event types that change a schema (not tags, not reconciler outcomes)."""

@@ -71,9 +71,7 @@ def check_stream_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError("stream name is empty")
     if len(name) > MAX_STREAM_NAME or "\x00" in name or any(c.isspace() for c in name):
-        raise ValueError(
-            f"stream name {name!r} must be at most {MAX_STREAM_NAME} characters, no spaces or NUL"
-        )
+        raise ValueError(f"stream name {name!r} must be at most {MAX_STREAM_NAME} characters, no spaces or NUL")
     return name
 
 

@@ -54,9 +54,7 @@ class EventLog:
             apply_events(working, changeset.events)
             _check_tags(changeset, version)
             try:
-                result = await self.store.append(
-                    changeset.model_copy(update={"expected_version": version}), now=now
-                )
+                result = await self.store.append(changeset.model_copy(update={"expected_version": version}), now=now)
             except ConcurrencyError:
                 if expected is not None:
                     raise

@@ -43,9 +43,7 @@ def check_identifier(name: str, what: str = "identifier") -> str:
         raise ValueError(f"{what} {name!r} contains a NUL character")
     size = len(name.encode("utf-8"))
     if size > MAX_IDENTIFIER_BYTES:
-        raise ValueError(
-            f"{what} {name!r} is {size} bytes long; the limit is {MAX_IDENTIFIER_BYTES} (PostgreSQL)"
-        )
+        raise ValueError(f"{what} {name!r} is {size} bytes long; the limit is {MAX_IDENTIFIER_BYTES} (PostgreSQL)")
     return name
 
 

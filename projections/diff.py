@@ -15,6 +15,7 @@ from functools import singledispatch
 
 from events.aggregate import InvalidChange, State, apply_event
 from events.catalog import (
+    SCHEMA_EVENT_TYPES,
     ColumnAdded,
     ColumnAltered,
     ColumnDropped,
@@ -29,6 +30,10 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
     TagCreated,
+    MigrationApplied,
+    MigrationFaked,
+    MigrationFailed,
+    DriftFound,
 )
 from events.envelope import RecordedEvent
 from events.store.base import EventStore
@@ -130,9 +135,13 @@ def _(event: PrimaryKeySet, before: State) -> Event:
     return PrimaryKeySet(table=event.table, columns=_table(before, event.table).primary_key)
 
 
-@inverse.register
-def _(event: TagCreated, before: State) -> None:
-    return None
+@inverse.register(TagCreated)
+@inverse.register(MigrationApplied)
+@inverse.register(MigrationFaked)
+@inverse.register(MigrationFailed)
+@inverse.register(DriftFound)
+def _(event: object, before: State) -> None:
+    return None  # no schema change to undo
 
 
 def inverses(events: Sequence[Event], start: State) -> list[Event]:
@@ -168,7 +177,7 @@ async def changes_between(projector: Projector, stream: str, a: Point, b: Point)
     low, high = min(va, vb), max(va, vb)
     recorded = await store.read(stream, after_version=low, to_version=high)
     if vb > va:
-        steps = [Change(r.event, r.version, False) for r in recorded if not isinstance(r.event, TagCreated)]
+        steps = [Change(r.event, r.version, False) for r in recorded if r.event.type in SCHEMA_EVENT_TYPES]
         return va, vb, steps
     state = await projector.state_at_version(stream, low)
     back: list[Change] = []

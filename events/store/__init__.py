@@ -38,6 +38,4 @@ async def open_store(url: str) -> EventStore:
         from events.store.postgres import PostgresStore
 
         return await PostgresStore.open(url)
-    raise StoreError(
-        f"unsupported store URL {url!r}: use sqlite:///path/file.db or postgresql://user@host/db"
-    )
+    raise StoreError(f"unsupported store URL {url!r}: use sqlite:///path/file.db or postgresql://user@host/db")

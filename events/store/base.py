@@ -160,9 +160,7 @@ class EventStore(Protocol):
     async def drop_snapshots(self, stream: str | None = None) -> int: ...
 
 
-def check_chain(
-    stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None
-) -> tuple[int, list[ChainProblem]]:
+def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None) -> tuple[int, list[ChainProblem]]:
     """Walk one stream's chain; return the number of rows and the problems found."""
     problems: list[ChainProblem] = []
     expected_version = 1

@@ -112,8 +112,7 @@ UPDATE schemalog_streams SET version = $4, hash = $5, recorded_at = $6 WHERE str
 """
 
 SELECT_COLUMNS = (
-    "position, stream, version, changeset_id, actor, message, recorded_at, data::text AS data,"
-    " prev_hash, hash"
+    "position, stream, version, changeset_id, actor, message, recorded_at, data::text AS data, prev_hash, hash"
 )
 
 
@@ -233,9 +232,7 @@ class PostgresStore:
             [s[2] for s in sealed],
             [s[3] for s in sealed],
         )
-        await conn.execute(
-            ADVANCE_SQL, stream, changeset.changeset_id, current + 1, last_version, last_hash, moment
-        )
+        await conn.execute(ADVANCE_SQL, stream, changeset.changeset_id, current + 1, last_version, last_hash, moment)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{stream}:{last_version}")
         return AppendResult(
             stream=stream,
@@ -251,9 +248,7 @@ class PostgresStore:
         return AppendResult(row["stream"], changeset_id, row["first_version"], row["last_version"], True)
 
     async def version(self, stream: str) -> int:
-        value = await self._pool.fetchval(
-            "SELECT version FROM schemalog_streams WHERE stream = $1", stream
-        )
+        value = await self._pool.fetchval("SELECT version FROM schemalog_streams WHERE stream = $1", stream)
         return int(value or 0)
 
     async def streams(self) -> list[StreamInfo]:

@@ -210,8 +210,7 @@ class SqliteStore:
         )
         last_version, _, _, last_hash = sealed[-1]
         await conn.execute(
-            "INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version) VALUES (?, ?, ?, ?)",
             (changeset.changeset_id, stream, current + 1, last_version),
         )
         await conn.execute(
@@ -357,9 +356,7 @@ class SqliteStore:
         return [(r["version"], r["event_hash"], r["digest"], r["body"]) for r in rows]
 
     async def snapshot_versions(self, stream: str) -> list[int]:
-        rows = await self._fetch(
-            "SELECT version FROM schemalog_snapshots WHERE stream = ? ORDER BY version", (stream,)
-        )
+        rows = await self._fetch("SELECT version FROM schemalog_snapshots WHERE stream = ? ORDER BY version", (stream,))
         return [r["version"] for r in rows]
 
     async def drop_snapshots(self, stream: str | None = None) -> int:

@@ -23,6 +23,7 @@ from events.model import (
     Table,
     parse_type,
 )
+from service.reconciler.normalize import canonical_schema
 
 SKIP_TABLES = re.compile(r"^(sqlite_|schemalog_)")
 
@@ -106,4 +107,288 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
             indexes=indexes,
             constraints=tuple(constraints),
         )
-    return Schema(tables=tables)
+    return canonical_schema(Schema(tables=tables))
+
+
+# --------------------------------------------------------------------------- PostgreSQL (asyncpg, catalog)
+
+PG_TABLES = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, obj_description(c.oid, 'pg_class') AS comment
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND c.relname NOT LIKE 'schemalog\\_%'
+"""
+
+PG_COLUMNS = """
+SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity AS identity,
+       col_description(a.attrelid, a.attnum) AS comment
+FROM pg_attribute a
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+PG_CONSTRAINTS = """
+SELECT con.conrelid AS oid, con.conname AS name, con.contype AS kind,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
+       con.confrelid AS ref_oid,
+       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i) AS ref_columns,
+       con.confdeltype AS on_delete, con.confupdtype AS on_update,
+       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
+FROM pg_constraint con
+WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'u', 'f', 'c')
+"""
+
+PG_INDEXES = """
+SELECT i.indrelid AS oid, ic.relname AS name, i.indisunique AS unique,
+       ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o) AS columns,
+       i.indnkeyatts AS nkeys, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE i.indrelid = ANY($1::oid[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+"""
+
+PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+PG_TYPES = {
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "boolean": "boolean",
+    "real": "real",
+    "double precision": "double",
+    "text": "text",
+    "date": "date",
+    "time without time zone": "time",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "interval": "interval",
+    "json": "json",
+    "uuid": "uuid",
+    "bytea": "bytes",
+    "numeric": "numeric",
+    "character varying": "varchar",
+    "character": "char",
+}
+_PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
+
+
+def postgresql_type(text: str) -> ColumnType:
+    if text in PG_TYPES:
+        return ColumnType(name=PG_TYPES[text])
+    match = _PG_PARAMS.match(text)
+    if match and match.group(1) in ("numeric", "character varying", "character"):
+        return ColumnType(name=PG_TYPES[match.group(1)], params=tuple(int(p) for p in match.group(2).split(",")))
+    return ColumnType(name=text, dialect="postgresql")
+
+
+def _pg_name(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+async def introspect_postgresql(conn: Any) -> Schema:
+    """The schema of a PostgreSQL database through four catalog queries (asyncpg connection)."""
+    table_rows = await conn.fetch(PG_TABLES)
+    names = {r["oid"]: _pg_name(r["schema"], r["name"]) for r in table_rows}
+    oids = list(names)
+    columns: dict[int, list[Column]] = {oid: [] for oid in oids}
+    for r in await conn.fetch(PG_COLUMNS, oids):
+        default = r["default"]
+        identity = r["identity"] in ("a", "d")
+        if default is not None and default.startswith("nextval("):
+            identity, default = True, None  # a serial column
+        columns[r["oid"]].append(
+            Column.model_construct(
+                name=r["name"],
+                type=postgresql_type(r["type"]),
+                nullable=not r["notnull"],
+                default=default,
+                identity=identity,
+                comment=r["comment"],
+            )
+        )
+    pks: dict[int, tuple[str, ...]] = {}
+    constraints: dict[int, list[Constraint]] = {oid: [] for oid in oids}
+    for r in await conn.fetch(PG_CONSTRAINTS, oids):
+        kind = r["kind"]
+        if kind == "p":
+            pks[r["oid"]] = tuple(r["columns"])
+        elif kind == "u":
+            constraints[r["oid"]].append(
+                Constraint.model_construct(
+                    name=r["name"],
+                    kind="unique",
+                    columns=tuple(r["columns"]),
+                    expression=None,
+                    references=None,
+                    on_delete=None,
+                    on_update=None,
+                )
+            )
+        elif kind == "c":
+            constraints[r["oid"]].append(
+                Constraint.model_construct(
+                    name=r["name"],
+                    kind="check",
+                    columns=(),
+                    expression=r["expression"],
+                    references=None,
+                    on_delete=None,
+                    on_update=None,
+                )
+            )
+        elif r["ref_oid"] in names:
+            constraints[r["oid"]].append(
+                Constraint.model_construct(
+                    name=r["name"],
+                    kind="foreign_key",
+                    columns=tuple(r["columns"]),
+                    expression=None,
+                    references=Reference.model_construct(table=names[r["ref_oid"]], columns=tuple(r["ref_columns"])),
+                    on_delete=PG_FK_ACTIONS.get(r["on_delete"]),
+                    on_update=PG_FK_ACTIONS.get(r["on_update"]),
+                )
+            )
+    indexes: dict[int, list[Index]] = {oid: [] for oid in oids}
+    for r in await conn.fetch(PG_INDEXES, oids):
+        if r["partial"] or not r["columns"]:
+            continue  # expression and partial indexes are not in the catalogue of events
+        indexes[r["oid"]].append(
+            Index.model_construct(name=r["name"], columns=tuple(r["columns"][: r["nkeys"]]), unique=r["unique"])
+        )
+    tables = {}
+    for r in table_rows:
+        oid = r["oid"]
+        if not columns[oid]:
+            continue
+        tables[names[oid]] = Table.model_construct(
+            name=names[oid],
+            columns=tuple(columns[oid]),
+            primary_key=pks.get(oid, ()),
+            indexes=tuple(indexes[oid]),
+            constraints=tuple(constraints[oid]),
+            comment=r["comment"],
+        )
+    return canonical_schema(Schema.model_construct(tables=tables))
+
+
+# --------------------------------------------------------------------------- MySQL / MariaDB (Inspector)
+
+MYSQL_COLUMNS = """
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION
+"""
+MYSQL_TABLES = """
+SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'
+"""
+
+MYSQL_TYPES = {
+    "smallint": "smallint",
+    "int": "integer",
+    "integer": "integer",
+    "bigint": "bigint",
+    "tinyint(1)": "boolean",
+    "float": "real",
+    "double": "double",
+    "longtext": "text",
+    "date": "date",
+    "time(6)": "time",
+    "datetime(6)": "timestamp",
+    "uuid": "uuid",
+    "longblob": "bytes",
+    "json": "json",
+}
+_MYSQL_PARAMS = re.compile(r"^([a-z]+)\(([\d,]+)\)( unsigned)?$")
+
+
+def mysql_type(text: str) -> ColumnType:
+    text = text.lower().strip()
+    if text in MYSQL_TYPES:
+        return ColumnType(name=MYSQL_TYPES[text])
+    match = _MYSQL_PARAMS.match(text)
+    if match and not match.group(3):
+        base, params = match.group(1), tuple(int(p) for p in match.group(2).split(","))
+        if base in ("smallint", "int", "bigint"):  # display widths mean nothing
+            return ColumnType(name=MYSQL_TYPES[base])
+        if base == "decimal":
+            return ColumnType(name="numeric", params=params)
+        if base in ("varchar", "char"):
+            return ColumnType(name=base, params=params)
+    return ColumnType(name=text, dialect="mysql")
+
+
+_JSON_CHECK = re.compile(r"^json_valid\(`?([^`]+)`?\)$", re.IGNORECASE)
+
+
+def introspect_mysql(conn: sa.Connection) -> Schema:
+    inspector = sa.inspect(conn)
+    comments = {r[0]: r[1] or None for r in conn.execute(sa.text(MYSQL_TABLES))}
+    raw: dict[str, list[Any]] = {}
+    for r in conn.execute(sa.text(MYSQL_COLUMNS)):
+        raw.setdefault(r[0], []).append(r)
+    tables: dict[str, Table] = {}
+    for name in sorted(comments):
+        if SKIP_TABLES.match(name) or name not in raw:
+            continue
+        checks = inspector.get_check_constraints(name)
+        json_columns = set()
+        constraints: list[Constraint] = []
+        for c in checks:
+            match = _JSON_CHECK.match((c.get("sqltext") or "").strip())
+            if match and match.group(1) == c.get("name"):
+                json_columns.add(match.group(1))  # MariaDB's JSON is LONGTEXT with this check
+                continue
+            if c.get("name"):
+                constraints.append(Constraint(name=c["name"], kind="check", expression=c["sqltext"]))
+        columns = []
+        for r in raw[name]:
+            default = r[4]
+            if default is not None and default.upper() == "NULL":
+                default = None
+            ctype = ColumnType(name="json") if r[1] in json_columns else mysql_type(r[2])
+            columns.append(
+                Column(
+                    name=r[1],
+                    type=ctype,
+                    nullable=r[3] == "YES",
+                    default=default,
+                    identity="auto_increment" in (r[5] or "").lower(),
+                    comment=r[6] or None,
+                )
+            )
+        fks = inspector.get_foreign_keys(name)
+        fk_names = {fk["name"]: tuple(fk["constrained_columns"]) for fk in fks if fk.get("name")}
+        indexes = []
+        for i in inspector.get_indexes(name):
+            cols = tuple(i["column_names"])
+            if fk_names.get(i["name"]) == cols and not i["unique"]:
+                continue  # the index MySQL makes for a foreign key
+            indexes.append(Index(name=i["name"], columns=cols, unique=bool(i["unique"])))
+        for fk in fks:
+            options = fk.get("options") or {}
+            constraints.append(
+                Constraint(
+                    name=fk["name"],
+                    kind="foreign_key",
+                    columns=tuple(fk["constrained_columns"]),
+                    references=Reference(table=fk["referred_table"], columns=tuple(fk["referred_columns"])),
+                    on_delete=_fk_action(options.get("ondelete")),
+                    on_update=_fk_action(options.get("onupdate")),
+                )
+            )
+        pk = inspector.get_pk_constraint(name).get("constrained_columns") or []
+        tables[name] = Table(
+            name=name,
+            columns=tuple(columns),
+            primary_key=tuple(pk),
+            indexes=tuple(indexes),
+            constraints=tuple(constraints),
+            comment=comments.get(name),
+        )
+    return canonical_schema(Schema(tables=tables))

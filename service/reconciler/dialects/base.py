@@ -6,6 +6,7 @@ service.reconciler.dialects.DIALECTS (explicitly, no import side effects).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.types import UserDefinedType
 
 from events.model import Column, ColumnType, Schema, Table, split_table_name
+from service.reconciler.normalize import canonical_schema
 
 
 class UnsupportedType(ValueError):
@@ -82,7 +84,7 @@ class Dialect:
             if not self.supports_comments:
                 update["comment"] = None
             tables[name] = table.model_copy(update=update)
-        return Schema.model_construct(tables=tables)
+        return canonical_schema(Schema.model_construct(tables=tables))
 
     # ---------------------------------------------------------------- SQLAlchemy objects
 
@@ -119,11 +121,22 @@ class Dialect:
             **self.column_kwargs(table, column),
         )
 
-    def metadata(self, schema: Schema) -> tuple[sa.MetaData, dict[str, sa.Table]]:
-        """SQLAlchemy objects for a whole schema (foreign keys resolved to Column objects)."""
+    def metadata(self, schema: Schema, only: Iterable[str] | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+        """SQLAlchemy objects for a schema (foreign keys resolved to Column objects).
+
+        With ``only``, just those tables and the tables their foreign keys reference.
+        """
         md = sa.MetaData()
         tables: dict[str, sa.Table] = {}
-        for name in sorted(schema.tables):
+        if only is None:
+            wanted = set(schema.tables)
+        else:
+            wanted = set(only)
+            for name in list(wanted):
+                for c in schema.tables[name].constraints:
+                    if c.references is not None:
+                        wanted.add(c.references.table)
+        for name in sorted(wanted):
             table = schema.tables[name]
             owner, bare = split_table_name(name)
             items: list[Any] = [self.sa_column(table, c) for c in table.columns]
@@ -136,11 +149,14 @@ class Dialect:
             if table.primary_key:
                 pk = tables[name].primary_key
                 pk.name = self.primary_key_name(table)
-        for name, table in schema.tables.items():
+        for name in wanted:
+            table = schema.tables[name]
             for constraint in table.constraints:
                 if constraint.kind != "foreign_key" or constraint.references is None:
                     continue
-                target = tables[constraint.references.table]
+                target = tables.get(constraint.references.table)
+                if target is None:
+                    continue
                 tables[name].append_constraint(self.sa_foreign_key(constraint, target))
             for index in table.indexes:
                 sa.Index(index.name, *(tables[name].c[c] for c in index.columns), unique=index.unique)
@@ -183,3 +199,80 @@ class Dialect:
 
     def comment_statements(self, table: sa.Table) -> list[str]:
         return []
+
+    # ---------------------------------------------------------------- one change at a time
+    # Each takes the tables as they are before and/or after the change, and returns statements.
+
+    def quote(self, name: str) -> str:
+        return str(self.sa_dialect().identifier_preparer.quote(name))
+
+    def qualified(self, table: str) -> str:
+        owner, bare = split_table_name(table)
+        return f"{self.quote(owner)}.{self.quote(bare)}" if owner else self.quote(bare)
+
+    def create_table(self, after: Schema, name: str) -> list[str]:
+        _md, tables = self.metadata(after, only=[name])
+        table = tables[name]
+        if self.inline_foreign_keys:
+            out = [self.compile(sa.schema.CreateTable(table))]
+        else:
+            out = [self.compile(sa.schema.CreateTable(table, include_foreign_key_constraints=[]))]
+        out.extend(self.comment_statements(table))
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            out.append(self.compile(sa.schema.CreateIndex(index)))
+        if not self.inline_foreign_keys:
+            for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+                out.append(self.compile(sa.schema.AddConstraint(fk)))
+        return out
+
+    def drop_table(self, before: Schema, name: str) -> list[str]:
+        return [f"DROP TABLE {self.qualified(name)}"]
+
+    def rename_table(self, before: Schema, old: str, new: str) -> list[str]:
+        return [f"ALTER TABLE {self.qualified(old)} RENAME TO {self.quote(split_table_name(new)[1])}"]
+
+    def column_spec(self, after: Schema, table: str, column: str) -> str:
+        _, tables = self.metadata(after, only=[table])
+        return self.compile(sa.schema.CreateColumn(tables[table].c[column]))
+
+    def add_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+        out = [f"ALTER TABLE {self.qualified(table)} ADD COLUMN {self.column_spec(after, table, column)}"]
+        return out + self.column_comment(after, table, column)
+
+    def column_comment(self, after: Schema, table: str, column: str) -> list[str]:
+        return []
+
+    def drop_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+        return [f"ALTER TABLE {self.qualified(table)} DROP COLUMN {self.quote(column)}"]
+
+    def rename_column(self, before: Schema, after: Schema, table: str, old: str, new: str) -> list[str]:
+        return [f"ALTER TABLE {self.qualified(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"]
+
+    def alter_column(
+        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+    ) -> list[str]:
+        raise NotImplementedError
+
+    def create_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
+        _, tables = self.metadata(after, only=[table])
+        (found,) = [i for i in tables[table].indexes if i.name == index]
+        return [self.compile(sa.schema.CreateIndex(found))]
+
+    def drop_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
+        owner, _ = split_table_name(table)
+        name = f"{self.quote(owner)}.{self.quote(index)}" if owner else self.quote(index)
+        return [f"DROP INDEX {name}"]
+
+    def add_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
+        _, tables = self.metadata(after, only=[table])
+        (found,) = [c for c in tables[table].constraints if c.name == name]
+        return [self.compile(sa.schema.AddConstraint(found))]
+
+    def drop_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
+        return [f"ALTER TABLE {self.qualified(table)} DROP CONSTRAINT {self.quote(name)}"]
+
+    def set_primary_key(self, before: Schema, after: Schema, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def pk_columns(self, after: Schema, table: str) -> str:
+        return ", ".join(self.quote(c) for c in after.tables[table].primary_key)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as sa_postgresql
 from sqlalchemy.engine import Dialect as SADialect
 
-from events.model import Column, Table
+from events.model import Column, Schema, Table
 from service.reconciler.dialects.base import Dialect
 
 
@@ -51,4 +51,47 @@ class PostgresqlDialect(Dialect):
         for column in table.columns:
             if column.comment is not None:
                 out.append(self.compile(sa.schema.SetColumnComment(column)))
+        return out
+
+    def column_comment(self, after: Schema, table: str, column: str) -> list[str]:
+        comment = after.tables[table].column(column).comment  # type: ignore[union-attr]
+        if comment is None:
+            return []
+        return [f"COMMENT ON COLUMN {self.qualified(table)}.{self.quote(column)} IS {self.literal(comment)}"]
+
+    def literal(self, text: str | None) -> str:
+        if text is None:
+            return "NULL"
+        return "'" + text.replace("'", "''") + "'"
+
+    def alter_column(
+        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+    ) -> list[str]:
+        col = after.tables[table].column(column)
+        assert col is not None
+        head = f"ALTER TABLE {self.qualified(table)} ALTER COLUMN {self.quote(column)}"
+        out = []
+        if "type" in changes:
+            text = self.type_text(col.type)
+            out.append(f"{head} TYPE {text} USING {self.quote(column)}::{text}")
+        if "default" in changes:
+            out.append(f"{head} DROP DEFAULT" if col.default is None else f"{head} SET DEFAULT {col.default}")
+        if "nullable" in changes:
+            out.append(f"{head} {'DROP' if col.nullable else 'SET'} NOT NULL")
+        if "comment" in changes:
+            out.append(f"COMMENT ON COLUMN {self.qualified(table)}.{self.quote(column)} IS {self.literal(col.comment)}")
+        return out
+
+    def set_primary_key(self, before: Schema, after: Schema, table: str) -> list[str]:
+        out = []
+        if before.tables[table].primary_key:
+            # The primary key's name is whatever the database gave it; look it up where it runs.
+            regclass = self.literal(self.qualified(table))
+            out.append(
+                "DO $schemalog$ DECLARE pk text; BEGIN"
+                f" SELECT conname INTO pk FROM pg_constraint WHERE conrelid = {regclass}::regclass AND contype = 'p';"
+                f" EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {regclass}, pk); END $schemalog$"
+            )
+        if after.tables[table].primary_key:
+            out.append(f"ALTER TABLE {self.qualified(table)} ADD PRIMARY KEY ({self.pk_columns(after, table)})")
         return out

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sa_sqlite
 from sqlalchemy.engine import Dialect as SADialect
 
-from events.model import Column, ColumnType, Table
+from events.model import Column, ColumnType, Schema, Table
 from service.reconciler.dialects.base import Dialect
 
 
@@ -70,3 +70,54 @@ class SqliteDialect(Dialect):
         if any(rowid_alias(table, c) for c in table.columns):
             kwargs["sqlite_autoincrement"] = True
         return kwargs
+
+    # SQLite alters little in place: what it cannot, a rebuild does (new table, copy, swap).
+
+    TMP = "_schemalog_rebuild"
+
+    def rebuild(self, before: Schema, after: Schema, table: str) -> list[str]:
+        """Rebuild ``table`` into its ``after`` shape, keeping the rows of the columns it keeps."""
+        _md, tables = self.metadata(after, only=[table])
+        sa_table = tables[table]
+        create = self.compile(sa.schema.CreateTable(sa_table))
+        header = f"CREATE TABLE {self.qualified(table)} ("
+        assert create.startswith(header), create[:80]
+        create = f"CREATE TABLE {self.quote(self.TMP)} (" + create[len(header) :]
+        old_columns = set(before.tables[table].column_names())
+        kept = [c.name for c in after.tables[table].columns if c.name in old_columns]
+        cols = ", ".join(self.quote(c) for c in kept)
+        out = [
+            create,
+            f"INSERT INTO {self.quote(self.TMP)} ({cols}) SELECT {cols} FROM {self.qualified(table)}",
+            f"DROP TABLE {self.qualified(table)}",
+            f"ALTER TABLE {self.quote(self.TMP)} RENAME TO {self.quote(table)}",
+        ]
+        for index in sorted(sa_table.indexes, key=lambda i: str(i.name)):
+            out.append(self.compile(sa.schema.CreateIndex(index)))
+        return out
+
+    def add_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+        col = after.tables[table].column(column)
+        assert col is not None
+        if col.nullable or col.default is not None:
+            return [f"ALTER TABLE {self.qualified(table)} ADD COLUMN {self.column_spec(after, table, column)}"]
+        return self.rebuild(before, after, table)
+
+    def drop_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+        return self.rebuild(before, after, table)
+
+    def alter_column(
+        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+    ) -> list[str]:
+        if set(changes) == {"comment"}:
+            return []  # SQLite keeps no comments
+        return self.rebuild(before, after, table)
+
+    def add_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
+        return self.rebuild(before, after, table)
+
+    def drop_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
+        return self.rebuild(before, after, table)
+
+    def set_primary_key(self, before: Schema, after: Schema, table: str) -> list[str]:
+        return self.rebuild(before, after, table)

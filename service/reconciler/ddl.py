@@ -1,0 +1,94 @@
+"""Event -> the statements that make it so in one dialect.
+
+One emission per event type (``functools.singledispatch``), next to the fold
+rule in events.aggregate and the inverse in projections.diff. Each takes the
+schema just before and just after the event; the dialect's methods say how
+(service.reconciler.dialects), so no ``if dialect ==`` lives here.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    ColumnDropped,
+    ColumnRenamed,
+    ConstraintAdded,
+    ConstraintDropped,
+    IndexCreated,
+    IndexDropped,
+    PrimaryKeySet,
+    TableCreated,
+    TableDropped,
+    TableRenamed,
+)
+from events.model import Schema
+from service.reconciler.dialects.base import Dialect
+
+
+@singledispatch
+def emit(event: object, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    """The statements for one event; events that change no schema emit nothing."""
+    return []
+
+
+@emit.register
+def _(event: TableCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_table(after, event.table)
+
+
+@emit.register
+def _(event: TableDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_table(before, event.table)
+
+
+@emit.register
+def _(event: TableRenamed, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.rename_table(before, event.table, event.new_name)
+
+
+@emit.register
+def _(event: ColumnAdded, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.add_column(before, after, event.table, event.column.name)
+
+
+@emit.register
+def _(event: ColumnDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_column(before, after, event.table, event.column)
+
+
+@emit.register
+def _(event: ColumnRenamed, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.rename_column(before, after, event.table, event.column, event.new_name)
+
+
+@emit.register
+def _(event: ColumnAltered, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.alter_column(before, after, event.table, event.column, event.changes())
+
+
+@emit.register
+def _(event: IndexCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_index(before, after, event.table, event.index.name)
+
+
+@emit.register
+def _(event: IndexDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_index(before, after, event.table, event.name)
+
+
+@emit.register
+def _(event: ConstraintAdded, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.add_constraint(before, after, event.table, event.constraint.name)
+
+
+@emit.register
+def _(event: ConstraintDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_constraint(before, after, event.table, event.name)
+
+
+@emit.register
+def _(event: PrimaryKeySet, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.set_primary_key(before, after, event.table)

@@ -1,0 +1,161 @@
+"""Canonical forms for comparing what a database reports with what the log says.
+
+Databases rewrite what they are given: PostgreSQL adds casts (``'x'::text``,
+``(0)::numeric``), MariaDB pads decimals (``0.00``) and quotes names in check
+expressions. Both sides of a comparison go through the same functions here.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from events.model import Column, Constraint, Schema, Table
+
+_CAST = re.compile(r"::\s*(\"[^\"]+\"|[a-z_][a-z0-9_ ]*(\([0-9, ]*\))?)(\[\])*", re.IGNORECASE)
+_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_KNOWN_CALLS = {
+    "now()": "current_timestamp",
+    "current_timestamp()": "current_timestamp",
+    "current_timestamp": "current_timestamp",
+    "localtimestamp": "current_timestamp",
+    "transaction_timestamp()": "current_timestamp",
+    "current_date()": "current_date",
+    "curdate()": "current_date",
+}
+
+
+def _strip_parens(text: str) -> str:
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(text) - 1:
+                return text
+        text = text[1:-1].strip()
+    return text
+
+
+def canonical_default(text: str | None) -> str | None:
+    """A default expression in a form both sides agree on; None for no default (or NULL)."""
+    if text is None:
+        return None
+    value = _strip_parens(text.strip())
+    if value.upper() == "NULL":
+        return None
+    # 'x'::text, '-1'::integer, ('0'::numeric)
+    stripped = _CAST.sub("", value).strip()
+    stripped = _strip_parens(stripped)
+    quoted = _QUOTED.match(stripped)
+    if quoted and _NUMBER.match(quoted.group(1)) and _CAST.search(value):
+        stripped = quoted.group(1)  # '-1'::integer is the number -1
+    if _NUMBER.match(stripped):
+        try:
+            number = Decimal(stripped)
+        except InvalidOperation:
+            return stripped
+        if number == number.to_integral_value():
+            return str(int(number))
+        return format(number.normalize(), "f")
+    if quoted:
+        return stripped
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered
+    return _KNOWN_CALLS.get(lowered, lowered)
+
+
+def canonical_check(text: str | None) -> str | None:
+    """A check expression with casts, parentheses, quotes, case and spaces taken out."""
+    if text is None:
+        return None
+    value = text.strip()
+    if value.upper().startswith("CHECK"):
+        value = value[5:]
+    value = _CAST.sub("", value)
+    value = re.sub(r"[()`\"\s]", "", value)
+    return value.lower()
+
+
+def canonical_column(column: Column) -> Column:
+    default = canonical_default(column.default)
+    if default != column.default:
+        return column.model_copy(update={"default": default})
+    return column
+
+
+def canonical_constraint(constraint: Constraint) -> Constraint:
+    if constraint.kind == "check":
+        return constraint.model_copy(update={"expression": canonical_check(constraint.expression)})
+    if constraint.kind == "foreign_key":
+        update = {}
+        if constraint.on_delete == "no action":
+            update["on_delete"] = None
+        if constraint.on_update == "no action":
+            update["on_update"] = None
+        if update:
+            return constraint.model_copy(update=update)
+    return constraint
+
+
+def canonical_table(table: Table) -> Table:
+    return table.model_copy(
+        update={
+            "columns": tuple(canonical_column(c) for c in table.columns),
+            "constraints": tuple(canonical_constraint(c) for c in table.constraints),
+        }
+    )
+
+
+def canonical_schema(schema: Schema) -> Schema:
+    return Schema.model_construct(tables={n: canonical_table(t) for n, t in schema.tables.items()})
+
+
+def differences(expected: Schema, live: Schema) -> list[str]:
+    """What differs between two schemas (both already in a dialect's form), one line each.
+
+    Column, index and constraint order do not count.
+    """
+    out: list[str] = []
+    for name in sorted(set(expected.tables) | set(live.tables)):
+        want, have = expected.tables.get(name), live.tables.get(name)
+        if want is None:
+            out.append(f"table {name}: in the database, not in the log")
+            continue
+        if have is None:
+            out.append(f"table {name}: in the log, missing from the database")
+            continue
+        out.extend(_table_differences(name, want, have))
+    return out
+
+
+def _by_name(items: tuple[object, ...]) -> dict[str, object]:
+    return {str(getattr(i, "name")): i for i in items}  # noqa: B009
+
+
+def _table_differences(name: str, want: Table, have: Table) -> list[str]:
+    out: list[str] = []
+    for what, mine, theirs in (
+        ("column", _by_name(want.columns), _by_name(have.columns)),
+        ("index", _by_name(want.indexes), _by_name(have.indexes)),
+        ("constraint", _by_name(want.constraints), _by_name(have.constraints)),
+    ):
+        for key in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(key), theirs.get(key)
+            if a is None:
+                out.append(f"{what} {name}.{key}: in the database, not in the log")
+            elif b is None:
+                out.append(f"{what} {name}.{key}: in the log, missing from the database")
+            elif a != b:
+                da, db = a.model_dump(mode="json"), b.model_dump(mode="json")  # type: ignore[attr-defined]
+                changed = [f"{k} {da[k]!r} in the log, {db[k]!r} in the database" for k in da if da[k] != db.get(k)]
+                out.append(f"{what} {name}.{key}: " + "; ".join(changed))
+    if tuple(want.primary_key) != tuple(have.primary_key):
+        out.append(
+            f"primary key of {name}: {list(want.primary_key)} in the log, {list(have.primary_key)} in the database"
+        )
+    if want.comment != have.comment:
+        out.append(f"comment of {name}: {want.comment!r} in the log, {have.comment!r} in the database")
+    return out

@@ -1,0 +1,135 @@
+"""Plans from history: the events between a database's marker and its target.
+
+Forward, the recorded events; back, their inverses (projections.diff). Each
+statement remembers the event that caused it. Destructive changes are named so
+that apply can refuse them without ``--allow-destructive``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from events.aggregate import State, apply_event
+from events.catalog import ColumnAltered, ColumnDropped, Event, TableDropped
+from events.model import ColumnType, Schema
+from projections.diff import changes_between
+from projections.schema import Point, Projector
+from service.reconciler.ddl import emit
+from service.reconciler.dialects.base import Dialect
+
+
+@dataclass(frozen=True)
+class Step:
+    sql: str
+    source_version: int
+    """The recorded event this statement makes so (forward) or undoes (backward)."""
+    event_type: str
+    backward: bool
+
+
+@dataclass(frozen=True)
+class Destructive:
+    source_version: int
+    what: str
+    null_check: tuple[str, str] | None = None
+    """(table, column): destructive only if the column holds NULLs (checked against the data)."""
+
+
+@dataclass
+class Plan:
+    stream: str
+    from_version: int
+    to_version: int
+    steps: list[Step]
+    start: Schema
+    target: Schema
+    events: list[tuple[int, Event]] = field(default_factory=list)
+    destructive: list[Destructive] = field(default_factory=list)
+    boundaries: list[int] = field(default_factory=list)
+    """For each event, how many steps are done once it is done (for resuming)."""
+
+    @property
+    def backward(self) -> bool:
+        return self.to_version < self.from_version
+
+    @property
+    def empty(self) -> bool:
+        return self.from_version == self.to_version
+
+    def digest(self) -> str:
+        text = "\n".join(f"{s.source_version}\t{s.sql}" for s in self.steps)
+        return hashlib.sha256(f"{self.stream}:{self.from_version}:{self.to_version}\n{text}".encode()).hexdigest()
+
+
+def widens(old: ColumnType, new: ColumnType) -> bool:
+    """Can every value of ``old`` be held by ``new``?"""
+    if old == new:
+        return True
+    if not (old.portable and new.portable):
+        return False
+    ints = ["smallint", "integer", "bigint"]
+    if old.name in ints and new.name in ints:
+        return ints.index(new.name) >= ints.index(old.name)
+    if old.name in ("varchar", "char") and new.name == "text":
+        return True
+    if old.name in ("varchar", "char") and new.name == "varchar":
+        return new.params[0] >= old.params[0]
+    if old.name == "real" and new.name == "double":
+        return True
+    if old.name == "numeric" and new.name == "numeric":
+        if not new.params:
+            return True
+        if not old.params:
+            return False
+        p1, s1 = old.params[0], old.params[1] if len(old.params) > 1 else 0
+        p2, s2 = new.params[0], new.params[1] if len(new.params) > 1 else 0
+        return s2 >= s1 and p2 - s2 >= p1 - s1
+    return old.name == "timestamp" and new.name == "timestamptz"
+
+
+def destructive_in(event: Event, before: State, version: int) -> list[Destructive]:
+    if isinstance(event, TableDropped):
+        return [Destructive(version, f"drop table {event.table} (its rows are lost)")]
+    if isinstance(event, ColumnDropped):
+        return [Destructive(version, f"drop column {event.table}.{event.column} (its values are lost)")]
+    if isinstance(event, ColumnAltered):
+        out = []
+        column = before.tables[event.table].column(event.column)
+        assert column is not None
+        changes = event.changes()
+        if "type" in changes and not widens(column.type, changes["type"]):
+            out.append(
+                Destructive(version, f"narrow {event.table}.{event.column} from {column.type} to {changes['type']}")
+            )
+        if changes.get("nullable") is False and column.nullable:
+            out.append(
+                Destructive(
+                    version,
+                    f"make {event.table}.{event.column} NOT NULL while it holds NULLs",
+                    null_check=(event.table, event.column),
+                )
+            )
+        return out
+    return []
+
+
+async def make_plan(
+    projector: Projector, stream: str, from_version: int, to: Point, dialect: Dialect
+) -> Plan:
+    """The plan from ``from_version`` (the marker) to the point ``to``, in ``dialect``."""
+    va, vb, changes = await changes_between(projector, stream, Point(version=from_version), to)
+    state = await projector.state_at_version(stream, va)
+    start = state.to_schema()
+    plan = Plan(stream=stream, from_version=va, to_version=vb, steps=[], start=start, target=start)
+    for change in changes:
+        before = state.to_schema()
+        plan.destructive.extend(destructive_in(change.event, state, change.source_version))
+        apply_event(change.event, state)
+        after = state.to_schema()
+        for sql in emit(change.event, dialect, before, after):
+            plan.steps.append(Step(sql, change.source_version, change.event.type, change.backward))
+        plan.events.append((change.source_version, change.event))
+        plan.boundaries.append(len(plan.steps))
+    plan.target = state.to_schema()
+    return plan
