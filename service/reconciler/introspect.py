@@ -122,7 +122,7 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 
 PG_COLUMNS = """
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity AS identity,
+       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity::text AS identity,
        col_description(a.attrelid, a.attnum) AS comment
 FROM pg_attribute a
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -131,13 +131,13 @@ ORDER BY a.attrelid, a.attnum
 """
 
 PG_CONSTRAINTS = """
-SELECT con.conrelid AS oid, con.conname AS name, con.contype AS kind,
+SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind,
        ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
        con.confrelid AS ref_oid,
        ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i) AS ref_columns,
-       con.confdeltype AS on_delete, con.confupdtype AS on_update,
+       con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
 FROM pg_constraint con
 WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'u', 'f', 'c')

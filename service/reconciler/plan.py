@@ -114,9 +114,7 @@ def destructive_in(event: Event, before: State, version: int) -> list[Destructiv
     return []
 
 
-async def make_plan(
-    projector: Projector, stream: str, from_version: int, to: Point, dialect: Dialect
-) -> Plan:
+async def make_plan(projector: Projector, stream: str, from_version: int, to: Point, dialect: Dialect) -> Plan:
     """The plan from ``from_version`` (the marker) to the point ``to``, in ``dialect``."""
     va, vb, changes = await changes_between(projector, stream, Point(version=from_version), to)
     state = await projector.state_at_version(stream, va)

@@ -1,0 +1,286 @@
+"""One migrator run on one database: lock, read the marker, verify, plan, guard, apply, record.
+
+The flow (ARCHITECTURE.md): the marker says where the database is; introspection
+says whether that is true (drift stops the run); the plan is the history
+between the marker and the target (inverted going back); destructive steps need
+permission; the statements run under the database's lock, transactionally
+where the dialect allows, and the result is introspected again and must equal
+the target state. Every run appends an outcome event to the database's own
+stream (``db:NAME``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from events.catalog import DriftFound, MigrationApplied, MigrationFailed, MigrationFaked
+from events.envelope import Changeset
+from events.log import EventLog
+from events.store.base import EventStore
+from projections.schema import HEAD, Point, Projector
+from service.reconciler.marker import Marker, now_text, state_hash
+from service.reconciler.normalize import differences
+from service.reconciler.plan import Plan, make_plan
+from service.reconciler.targets import (
+    LockBusy,
+    StatementFailed,
+    Target,
+    TargetError,
+    VerifyFailed,
+    display_url,
+    open_target,
+)
+
+log = structlog.get_logger("schemalog.reconciler")
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    url: str
+    stream: str
+    actor: str
+    database: str | None = None
+    to: Point = HEAD
+    fake: bool = False
+    plan_only: bool = False
+    allow_destructive: bool = False
+    lock_timeout: float = 60.0
+
+
+@dataclass
+class Outcome:
+    database: str
+    stream: str
+    status: str
+    """applied, faked, up_to_date, planned, drift, refused, locked, failed"""
+    from_version: int = 0
+    to_version: int = 0
+    statements: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    duration_ms: int = 0
+    detail: str | None = None
+    drift: list[str] = field(default_factory=list)
+    destructive: list[str] = field(default_factory=list)
+    failed_statement: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("applied", "faked", "up_to_date", "planned")
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "stream": self.stream,
+            "status": self.status,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "statements": self.statements,
+            "steps": self.steps,
+            "duration_ms": self.duration_ms,
+            "detail": self.detail,
+            "drift": self.drift,
+            "destructive": self.destructive,
+            "failed_statement": self.failed_statement,
+        }
+
+
+class Refused(TargetError):
+    """The run was refused before anything was done (a reason the user can act on)."""
+
+
+def database_label(request: MigrateRequest) -> str:
+    if request.database:
+        return request.database
+    return re.sub(r"\s+", "_", display_url(request.url))
+
+
+def outcome_stream(database: str) -> str:
+    return "db:" + re.sub(r"\s+", "_", database)[:190]
+
+
+def _steps(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {"sql": s.sql, "source_version": s.source_version, "event_type": s.event_type, "inverse": s.backward}
+        for s in plan.steps
+    ]
+
+
+async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
+    """Bring one database to ``request.to`` (or plan it, or fake it). Never raises for a database problem:
+    the outcome says what happened, and is recorded in the database's own stream."""
+    database = database_label(request)
+    started = time.monotonic()
+    outcome = Outcome(database=database, stream=request.stream, status="failed")
+    with structlog.contextvars.bound_contextvars(database=database, stream=request.stream):
+        try:
+            target = await open_target(request.url)
+        except TargetError as exc:
+            outcome.detail = str(exc)
+            return outcome
+        try:
+            await _run(store, target, request, outcome)
+        except LockBusy as exc:
+            outcome.status, outcome.detail = "locked", str(exc)
+        except Refused as exc:
+            outcome.status, outcome.detail = "refused", str(exc)
+        except TargetError as exc:
+            outcome.status, outcome.detail = "failed", str(exc)
+        finally:
+            try:
+                await target.release()
+            finally:
+                await target.close()
+        outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        if not request.plan_only and outcome.status in ("applied", "faked", "failed", "drift"):
+            await _record(store, request, outcome)
+        log.info(
+            "migrate_done", status=outcome.status, from_version=outcome.from_version, to_version=outcome.to_version
+        )
+    return outcome
+
+
+async def _record(store: EventStore, request: MigrateRequest, outcome: Outcome) -> None:
+    common = {
+        "database": outcome.database,
+        "stream": outcome.stream,
+        "from_version": outcome.from_version,
+        "to_version": outcome.to_version,
+        "statements": tuple(outcome.statements),
+        "duration_ms": outcome.duration_ms,
+        "detail": outcome.detail,
+    }
+    event: Any
+    if outcome.status == "applied":
+        event = MigrationApplied(**common)
+    elif outcome.status == "faked":
+        event = MigrationFaked(**common)
+    elif outcome.status == "drift":
+        event = DriftFound(**common, drift=tuple(outcome.drift))
+    else:
+        event = MigrationFailed(**common, statement=outcome.failed_statement)
+    message = f"migrate {outcome.stream} {outcome.from_version} -> {outcome.to_version}: {outcome.status}"
+    await EventLog(store).append(
+        Changeset(stream=outcome_stream(outcome.database), actor=request.actor, message=message, events=(event,))
+    )
+
+
+def _marker(request: MigrateRequest, version: int, schema_hash: str, **extra: Any) -> Marker:
+    return Marker(
+        stream=request.stream,
+        version=version,
+        state_hash=schema_hash,
+        applied_at=now_text(),
+        applied_by=request.actor,
+        **extra,
+    )
+
+
+async def _run(store: EventStore, target: Target, request: MigrateRequest, outcome: Outcome) -> None:
+    projector = Projector(store)
+    dialect = target.dialect
+    if not request.plan_only:
+        await target.acquire(request.stream, request.lock_timeout)
+    others = [s for s in await target.marker_streams() if s != request.stream]
+    if others:
+        raise Refused(f"this database follows stream {others[0]!r}, not {request.stream!r}")
+    marker = await target.read_marker(request.stream)
+
+    if marker is not None and marker.in_progress and not request.plan_only:
+        # a run that stopped half-way (MySQL): finish it first, statement by statement
+        assert marker.target_version is not None
+        plan = await make_plan(projector, request.stream, marker.version, Point(version=marker.target_version), dialect)
+        if plan.digest() != marker.plan_hash:
+            raise Refused(
+                f"an interrupted run to version {marker.target_version} left a plan this log no longer gives;"
+                " repair by hand and reset the marker with migrate --fake"
+            )
+        log.info("resuming", from_version=plan.from_version, to_version=plan.to_version, done=marker.steps_done)
+        await _apply(target, request, plan, marker.steps_done, outcome)
+        marker = await target.read_marker(request.stream)
+
+    from_version = marker.version if marker is not None else 0
+    plan = await make_plan(projector, request.stream, from_version, request.to, dialect)
+    outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
+    outcome.statements = [s.sql for s in plan.steps]
+    outcome.steps = _steps(plan)
+    if request.plan_only:
+        outcome.status = "planned"
+        return
+
+    live = await target.introspect()
+    if marker is None and live.tables and not request.fake:
+        raise Refused(
+            f"the database has {len(live.tables)} tables and no schemalog marker: if it already matches"
+            f" version {plan.to_version}, mark it with migrate --fake; to adopt it, import it"
+        )
+    if request.fake:
+        drift = differences(target.expected(plan.target), live)
+        await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target)))
+        outcome.status = "faked"
+        outcome.statements = []
+        outcome.drift = drift
+        if drift:
+            outcome.detail = f"marker moved; the database differs from version {plan.to_version} in {len(drift)} ways"
+        return
+
+    drift = differences(target.expected(plan.start), live)
+    if marker is not None and marker.state_hash != state_hash(plan.start):
+        drift.insert(0, f"marker's state hash does not match the log's state at version {marker.version}")
+    if drift:
+        outcome.status = "drift"
+        outcome.drift = drift
+        outcome.detail = f"the database differs from version {plan.from_version} of {request.stream}; nothing applied"
+        return
+
+    if plan.empty:
+        outcome.status = "up_to_date"
+        if marker is None:
+            await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target)))
+        return
+
+    destructive = []
+    for item in plan.destructive:
+        if item.null_check is not None:
+            table, column = item.null_check
+            if table not in live.tables or not await target.has_nulls(table, column):
+                continue
+        destructive.append(f"v{item.source_version}: {item.what}")
+    outcome.destructive = destructive
+    if destructive and not request.allow_destructive:
+        raise Refused(f"{len(destructive)} destructive change(s) need --allow-destructive: " + "; ".join(destructive))
+    await _apply(target, request, plan, 0, outcome)
+
+
+async def _apply(target: Target, request: MigrateRequest, plan: Plan, start: int, outcome: Outcome) -> None:
+    digest = plan.digest()
+    start_hash = state_hash(plan.start)
+
+    def progress(done: int) -> Marker:
+        return _marker(
+            request, plan.from_version, start_hash, target_version=plan.to_version, plan_hash=digest, steps_done=done
+        )
+
+    done = _marker(request, plan.to_version, state_hash(plan.target))
+    outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
+    outcome.statements = [s.sql for s in plan.steps]
+    outcome.steps = _steps(plan)
+    if not target.dialect.transactional_ddl and start == 0:
+        await target.write_marker(progress(0))
+    try:
+        await target.apply(plan, start, done, progress)
+    except StatementFailed as exc:
+        outcome.status = "failed"
+        outcome.detail = f"statement {exc.done + 1} of {len(plan.steps)} failed: {exc.error}"
+        outcome.failed_statement = exc.statement
+        return
+    except VerifyFailed as exc:
+        outcome.status = "failed"
+        outcome.detail = f"{exc}: " + "; ".join(exc.differences[:10])
+        outcome.drift = exc.differences
+        return
+    outcome.status = "applied"

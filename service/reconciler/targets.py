@@ -1,0 +1,386 @@
+"""Target databases: connecting, locking, markers, introspection and running statements.
+
+One class per dialect, the same methods on each:
+- PostgreSQL through asyncpg: a session advisory lock; the whole plan, the check
+  of the result and the marker in one transaction.
+- SQLite through SQLAlchemy (in a thread): the run is one ``BEGIN EXCLUSIVE``
+  transaction, which is also the lock.
+- MySQL/MariaDB through SQLAlchemy + PyMySQL (in a thread): ``GET_LOCK``; DDL
+  commits by itself, so the marker records each statement done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.pool import NullPool
+
+from events.model import Schema
+from service.reconciler.dialects import get_dialect
+from service.reconciler.dialects.base import Dialect
+from service.reconciler.introspect import introspect_mysql, introspect_postgresql, introspect_sqlite
+from service.reconciler.marker import MARKER_DDL, MARKER_SELECT, MARKER_TABLE, Marker, marker_params, upsert_sql
+from service.reconciler.normalize import differences
+from service.reconciler.plan import Plan
+
+log = structlog.get_logger("schemalog.reconciler")
+
+T = TypeVar("T")
+
+
+class TargetError(Exception):
+    """A target database problem worth a clear message."""
+
+
+class LockBusy(TargetError):
+    """Another migrator holds the database's lock."""
+
+
+class VerifyFailed(TargetError):
+    def __init__(self, message: str, differences: list[str]):
+        super().__init__(message)
+        self.differences = differences
+
+
+class StatementFailed(TargetError):
+    def __init__(self, statement: str, error: str, done: int):
+        super().__init__(f"{error} (in: {statement})")
+        self.statement = statement
+        self.error = error
+        self.done = done
+
+
+def lock_key(stream: str) -> int:
+    digest = hashlib.sha256(f"schemalog:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def dialect_of(url: str) -> str:
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    return {"postgres": "postgresql", "mariadb": "mysql"}.get(scheme, scheme)
+
+
+def display_url(url: str) -> str:
+    """A URL fit for logs and outcome events: no password."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+class Target:
+    dialect: Dialect
+    url: str
+
+    async def close(self) -> None: ...
+    async def acquire(self, stream: str, timeout: float) -> None: ...
+    async def release(self) -> None: ...
+    async def read_marker(self, stream: str) -> Marker | None: ...
+    async def marker_streams(self) -> list[str]: ...
+    async def introspect(self) -> Schema: ...
+    async def has_nulls(self, table: str, column: str) -> bool: ...
+    async def write_marker(self, marker: Marker) -> None: ...
+
+    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+        """Run ``plan.steps[start:]``, check the result against ``plan.target``, then write ``done``.
+
+        ``progress(i)`` is the marker to record after ``i`` steps (used where DDL is not
+        transactional). Raises StatementFailed or VerifyFailed.
+        """
+
+    def expected(self, schema: Schema) -> Schema:
+        return self.dialect.normalize(schema)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class PostgresTarget(Target):
+    def __init__(self, url: str, conn: asyncpg.Connection):
+        self.url = url
+        self.conn = conn
+        self.dialect = get_dialect("postgresql")
+        self._key: int | None = None
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresTarget:
+        from events.store.postgres import normalise_url
+
+        try:
+            conn = await asyncpg.connect(normalise_url(url))
+        except (OSError, asyncpg.PostgresError, ValueError) as exc:
+            raise TargetError(f"cannot connect to {display_url(url)}: {exc}") from exc
+        return cls(url, conn)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def acquire(self, stream: str, timeout: float) -> None:
+        key = lock_key(stream)
+        deadline = time.monotonic() + timeout
+        waited = False
+        while not await self.conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            if not waited:
+                log.info("waiting_for_lock", database=display_url(self.url))
+                waited = True
+            if time.monotonic() >= deadline:
+                raise LockBusy(f"another migrator holds the lock on {display_url(self.url)} (waited {timeout:g}s)")
+            await asyncio.sleep(0.1)
+        self._key = key
+        await self.conn.execute(MARKER_DDL)
+
+    async def release(self) -> None:
+        if self._key is not None and not self.conn.is_closed():
+            await self.conn.execute("SELECT pg_advisory_unlock($1)", self._key)
+            self._key = None
+
+    async def _marker_rows(self) -> list[asyncpg.Record]:
+        exists = await self.conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MARKER_TABLE)
+        if not exists:
+            return []
+        return list(await self.conn.fetch(MARKER_SELECT))
+
+    async def read_marker(self, stream: str) -> Marker | None:
+        for row in await self._marker_rows():
+            if row["stream"] == stream:
+                return Marker(**dict(row))
+        return None
+
+    async def marker_streams(self) -> list[str]:
+        return [r["stream"] for r in await self._marker_rows()]
+
+    async def introspect(self) -> Schema:
+        return await introspect_postgresql(self.conn)
+
+    async def has_nulls(self, table: str, column: str) -> bool:
+        q = self.dialect
+        sql = f"SELECT 1 FROM {q.qualified(table)} WHERE {q.quote(column)} IS NULL LIMIT 1"
+        return await self.conn.fetchval(sql) is not None
+
+    async def _write_marker(self, marker: Marker) -> None:
+        delete, insert = upsert_sql("numeric")
+        params = list(marker_params(marker).values())
+        await self.conn.execute(delete, params[0])
+        await self.conn.execute(insert, *params)
+
+    async def write_marker(self, marker: Marker) -> None:
+        async with self.conn.transaction():
+            await self.conn.execute(MARKER_DDL)
+            await self._write_marker(marker)
+
+    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+        async with self.conn.transaction():
+            for index, step in enumerate(plan.steps[start:], start=start):
+                try:
+                    await self.conn.execute(step.sql)
+                except asyncpg.PostgresError as exc:
+                    raise StatementFailed(step.sql, f"{type(exc).__name__}: {exc}", index) from exc
+            live = await self.introspect()
+            diffs = differences(self.expected(plan.target), live)
+            if diffs:
+                raise VerifyFailed("after the plan the database does not match the target state", diffs)
+            await self._write_marker(done)
+
+
+# --------------------------------------------------------------------------- SQLAlchemy-based (in a thread)
+
+
+class _SyncTarget(Target):
+    def __init__(self, url: str, engine: sa.Engine, dialect: str):
+        self.url = url
+        self.engine = engine
+        self.dialect = get_dialect(dialect)
+        self.conn: sa.Connection | None = None
+
+    async def _run(self, fn: Callable[[sa.Connection], T]) -> T:
+        def call() -> T:
+            if self.conn is None:
+                self.conn = self.engine.connect()
+            return fn(self.conn)
+
+        return await asyncio.to_thread(call)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+            self.engine.dispose()
+
+        await asyncio.to_thread(shut)
+
+    def _marker_rows_sync(self, conn: sa.Connection) -> list[Any]:
+        if MARKER_TABLE not in sa.inspect(conn).get_table_names():
+            return []
+        return list(conn.execute(sa.text(MARKER_SELECT)).mappings())
+
+    async def read_marker(self, stream: str) -> Marker | None:
+        rows = await self._run(self._marker_rows_sync)
+        for row in rows:
+            if row["stream"] == stream:
+                return Marker(**dict(row))
+        return None
+
+    async def marker_streams(self) -> list[str]:
+        return [r["stream"] for r in await self._run(self._marker_rows_sync)]
+
+    async def has_nulls(self, table: str, column: str) -> bool:
+        q = self.dialect
+        sql = f"SELECT 1 FROM {q.qualified(table)} WHERE {q.quote(column)} IS NULL LIMIT 1"
+        return await self._run(lambda c: c.exec_driver_sql(sql).first() is not None)
+
+    def _write_marker_sync(self, conn: sa.Connection, marker: Marker) -> None:
+        delete, insert = upsert_sql("named")
+        params = marker_params(marker)
+        conn.execute(sa.text(delete), {"stream": params["stream"]})
+        conn.execute(sa.text(insert), params)
+
+
+class SqliteTarget(_SyncTarget):
+    @classmethod
+    async def open(cls, url: str) -> SqliteTarget:
+        from events.store.sqlite import path_from_url
+
+        path = path_from_url(url)
+        engine = sa.create_engine(
+            f"sqlite:///{path}", poolclass=NullPool, connect_args={"isolation_level": None, "timeout": 1}
+        )
+        return cls(url, engine, "sqlite")
+
+    async def acquire(self, stream: str, timeout: float) -> None:
+        def begin(conn: sa.Connection) -> None:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            try:
+                raw.execute("BEGIN EXCLUSIVE")
+            except Exception as exc:  # sqlite3.OperationalError: database is locked
+                raise LockBusy(f"another migrator holds the lock on {self.url} (waited {timeout:g}s): {exc}") from exc
+            raw.execute(MARKER_DDL)
+
+        await self._run(begin)
+
+    async def release(self) -> None:
+        def end(conn: sa.Connection) -> None:
+            raw = conn.connection.driver_connection
+            if raw is not None and raw.in_transaction:
+                raw.execute("ROLLBACK")
+
+        if self.conn is not None:
+            await self._run(end)
+
+    async def introspect(self) -> Schema:
+        return await self._run(introspect_sqlite)
+
+    async def write_marker(self, marker: Marker) -> None:
+        def write(conn: sa.Connection) -> None:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            self._write_marker_sync(conn, marker)
+            if raw.in_transaction:
+                raw.execute("COMMIT")
+
+        await self._run(write)
+
+    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+        def run(conn: sa.Connection) -> None:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.in_transaction, "acquire() first"
+            for index, step in enumerate(plan.steps[start:], start=start):
+                try:
+                    raw.execute(step.sql)
+                except Exception as exc:
+                    raise StatementFailed(step.sql, f"{type(exc).__name__}: {exc}", index) from exc
+            diffs = differences(self.expected(plan.target), introspect_sqlite(conn))
+            if diffs:
+                raise VerifyFailed("after the plan the database does not match the target state", diffs)
+            self._write_marker_sync(conn, done)
+            raw.execute("COMMIT")
+
+        await self._run(run)
+
+
+# errors that mean "that statement had already run" when a MySQL plan resumes
+MYSQL_ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1068, 1091, 1826, 4031}
+
+
+class MysqlTarget(_SyncTarget):
+    @classmethod
+    async def open(cls, url: str) -> MysqlTarget:
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+", 1)[0]
+        if scheme not in ("mysql", "mariadb"):
+            raise TargetError(f"not a MySQL URL: {display_url(url)}")
+        engine = sa.create_engine(
+            parts._replace(scheme="mysql+pymysql").geturl(), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        return cls(url, engine, "mysql")
+
+    async def acquire(self, stream: str, timeout: float) -> None:
+        name = f"schemalog:{stream}"
+
+        def lock(conn: sa.Connection) -> None:
+            got = conn.execute(sa.text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}).scalar()
+            if got != 1:
+                raise LockBusy(f"another migrator holds the lock on {display_url(self.url)} (waited {timeout:g}s)")
+            conn.exec_driver_sql(MARKER_DDL)
+
+        try:
+            await self._run(lock)
+        except sa.exc.OperationalError as exc:
+            raise TargetError(f"cannot connect to {display_url(self.url)}: {exc.orig}") from exc
+        self._lock_name = name
+
+    async def release(self) -> None:
+        name = getattr(self, "_lock_name", None)
+        if name is not None and self.conn is not None:
+            await self._run(lambda c: c.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name}))
+            self._lock_name = None
+
+    async def introspect(self) -> Schema:
+        return await self._run(introspect_mysql)
+
+    async def write_marker(self, marker: Marker) -> None:
+        await self._run(lambda c: self._write_marker_sync(c, marker))
+
+    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+        def run(conn: sa.Connection) -> None:
+            for index, step in enumerate(plan.steps[start:], start=start):
+                try:
+                    conn.exec_driver_sql(step.sql)
+                except sa.exc.DBAPIError as exc:
+                    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                    if index == start and start > 0 and code in MYSQL_ALREADY_DONE:
+                        # resuming: this statement ran before the marker could say so
+                        log.info("statement_already_done", statement=step.sql, code=code)
+                    else:
+                        raise StatementFailed(step.sql, f"{exc.orig}", index) from exc
+                self._write_marker_sync(conn, progress(index + 1))
+            diffs = differences(self.expected(plan.target), introspect_mysql(conn))
+            if diffs:
+                raise VerifyFailed("after the plan the database does not match the target state", diffs)
+            self._write_marker_sync(conn, done)
+
+        await self._run(run)
+
+
+async def open_target(url: str) -> Target:
+    kind = dialect_of(url)
+    if kind == "postgresql":
+        return await PostgresTarget.open(url)
+    if kind == "mysql":
+        return await MysqlTarget.open(url)
+    if kind == "sqlite":
+        return await SqliteTarget.open(url)
+    raise TargetError(
+        f"unsupported database URL {display_url(url)!r}: use postgresql://, mysql:// (or mariadb://) or sqlite:///"
+    )
