@@ -36,8 +36,13 @@ from projections.audit import HistoryFilter, blame, filter_history
 from projections.diff import changes_between, revert_changeset
 from projections.schema import PointError, Projector, parse_point, parse_time_text
 from service import logging as service_logging
+from service.config import Config, ConfigError, load_config
+from service.reconciler.apply import MigrateRequest, Outcome, migrate
 from service.reconciler.dialects import UnsupportedType, get_dialect
-from service.settings import Settings
+from service.reconciler.normalize import differences
+from service.reconciler.plan import make_plan
+from service.reconciler.targets import TargetError, display_url, open_target
+from service.settings import DEFAULT_STORE, Settings
 
 log = structlog.get_logger("schemalog.cli")
 
@@ -229,7 +234,7 @@ async def resolve_stream(args: argparse.Namespace, store: EventStore) -> str:
         return str(args.stream)
     if os.environ.get("SCHEMALOG_STREAM"):
         return os.environ["SCHEMALOG_STREAM"]
-    streams = await store.streams()
+    streams = [s for s in await store.streams() if not s.name.startswith("db:")]  # not outcome streams
     if len(streams) == 1:
         return streams[0].name
     return "default"
@@ -481,6 +486,208 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK if report.ok else EXIT_DIFFERS
 
 
+def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None, str, str, str, bool, float]]:
+    """(name, url, stream, target point, allow_destructive, lock timeout) for each database asked for."""
+    if args.url:
+        if args.database or getattr(args, "all", False):
+            raise UsageError("give one of --database, --url, --all")
+        return [(None, args.url, args.stream or "default", "head", False, 60.0)]
+    names: list[str]
+    if getattr(args, "all", False):
+        if args.database:
+            raise UsageError("give one of --database, --url, --all")
+        names = sorted(config.databases)
+        if not names:
+            raise UsageError("--all: schemalog.toml names no databases")
+    elif args.database:
+        if args.database not in config.databases:
+            known = ", ".join(sorted(config.databases)) or "none"
+            raise UsageError(f"no database {args.database!r} in schemalog.toml (databases: {known})")
+        names = [args.database]
+    elif len(config.databases) == 1:
+        names = list(config.databases)
+    else:
+        raise UsageError("which database? give --database NAME (from schemalog.toml), --url URL or --all")
+    out = []
+    for name in names:
+        db = config.databases[name]
+        stream = args.stream or db.stream
+        out.append((name, db.url, stream, db.target, db.allow_destructive, db.lock_timeout))
+    return out
+
+
+def _print_outcome(o: Outcome) -> None:
+    span = f"{o.from_version} -> {o.to_version}"
+    if o.status == "planned":
+        out(f"-- {o.database}: plan {o.stream} {span} ({len(o.statements)} statements)")
+        for step in o.steps:
+            what = f"undo v{step['source_version']}" if step["inverse"] else f"v{step['source_version']}"
+            out(f"-- {what} {step['event_type']}")
+            out(step["sql"] + ";")
+        for item in o.destructive:
+            out(f"-- destructive: {item}")
+        return
+    if o.status == "up_to_date":
+        out(f"{o.database}: up to date at {o.stream} version {o.to_version}")
+    elif o.status == "applied":
+        out(f"{o.database}: applied {o.stream} {span} ({len(o.statements)} statements, {o.duration_ms} ms)")
+    elif o.status == "faked":
+        out(f"{o.database}: marker moved to {o.stream} version {o.to_version} (faked, nothing run)")
+        for line in o.drift:
+            sys.stderr.write(f"  warning: {line}\n")
+    else:
+        sys.stderr.write(f"schemalog: {o.database}: {o.status}: {o.detail}\n")
+        for line in o.drift[:50]:
+            sys.stderr.write(f"  drift: {line}\n")
+        if o.failed_statement:
+            sys.stderr.write(f"  statement: {o.failed_statement}\n")
+
+
+def _exit_for(outcomes: list[Outcome]) -> int:
+    if all(o.ok for o in outcomes):
+        return EXIT_OK
+    if any(o.status == "refused" for o in outcomes) and all(o.ok or o.status == "refused" for o in outcomes):
+        return EXIT_USAGE
+    return EXIT_DIFFERS
+
+
+async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    config: Config = args.config_obj
+    targets = _targets(args, config)
+    requests = []
+    for name, url, stream, point, allow, timeout in targets:
+        requests.append(
+            MigrateRequest(
+                url=url,
+                stream=stream,
+                actor=args.actor or default_actor(),
+                database=name,
+                to=_point(args.to or point),
+                fake=args.fake,
+                plan_only=args.plan,
+                allow_destructive=args.allow_destructive or allow,
+                lock_timeout=args.lock_timeout or timeout,
+            )
+        )
+    if args.plan and args.fake:
+        raise UsageError("--plan and --fake do not go together")
+    outcomes = list(await asyncio.gather(*(migrate(store, r) for r in requests)))
+    if args.json:
+        out_json([o.public() for o in outcomes])
+    else:
+        for o in outcomes:
+            _print_outcome(o)
+    return _exit_for(outcomes)
+
+
+async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    if args.dialect:
+        if args.database or args.url:
+            raise UsageError("--dialect is for printing SQL without a database; drop --database/--url")
+        try:
+            dialect = get_dialect(args.dialect)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        stream = await resolve_stream(args, store)
+        projector = Projector(store)
+        start = await projector.resolve(stream, _point(args.from_ or "0"))
+        try:
+            plan = await make_plan(projector, stream, start, _point(args.to), dialect)
+        except UnsupportedType as exc:
+            raise UsageError(str(exc)) from None
+        outcome = Outcome(
+            database=dialect.name,
+            stream=stream,
+            status="planned",
+            from_version=plan.from_version,
+            to_version=plan.to_version,
+            statements=[s.sql for s in plan.steps],
+            steps=[
+                {"sql": s.sql, "source_version": s.source_version, "event_type": s.event_type, "inverse": s.backward}
+                for s in plan.steps
+            ],
+            destructive=[f"v{d.source_version}: {d.what}" for d in plan.destructive],
+        )
+        outcomes = [outcome]
+    else:
+        targets = _targets(args, args.config_obj)
+        outcomes = []
+        for name, url, stream, point, _allow, _timeout in targets:
+            outcomes.append(
+                await migrate(
+                    store,
+                    MigrateRequest(
+                        url=url,
+                        stream=stream,
+                        actor=default_actor(),
+                        database=name,
+                        to=_point(args.to or point),
+                        plan_only=True,
+                    ),
+                )
+            )
+    if args.json:
+        out_json([o.public() for o in outcomes])
+    else:
+        for o in outcomes:
+            _print_outcome(o)
+    return _exit_for(outcomes)
+
+
+async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    config: Config = args.config_obj
+    if not args.url and not args.database:
+        args.all = True
+        if not config.databases:
+            raise UsageError("schemalog.toml names no databases; give --url URL")
+    rows = []
+    for name, url, stream, point, _allow, _timeout in _targets(args, config):
+        row: dict[str, Any] = {"database": name or display_url(url), "stream": stream}
+        try:
+            projector = Projector(store)
+            head = await projector.resolve(stream, _point(point))
+            target = await open_target(url)
+            try:
+                marker = await target.read_marker(stream)
+                version = marker.version if marker else None
+                row.update(
+                    marker_version=version,
+                    target_version=head,
+                    pending=max(0, head - (version or 0)) if version is not None else head,
+                    in_progress=bool(marker and marker.in_progress),
+                )
+                expected = await projector.state_at_version(stream, version or 0)
+                live = await target.introspect()
+                drift = differences(target.expected(expected.to_schema()), live)
+                row["drift"] = drift
+                row["status"] = "drift" if drift else ("pending" if row["pending"] else "up_to_date")
+                if version is None:
+                    row["status"] = "unmanaged" if live.tables else "empty"
+            finally:
+                await target.close()
+        except (TargetError, PointError) as exc:
+            row.update(status="unreachable", error=str(exc))
+        rows.append(row)
+    if args.json:
+        out_json(rows)
+    else:
+        for r in rows:
+            if r["status"] == "unreachable":
+                out(f"{r['database']}: unreachable: {r['error']}")
+                continue
+            marker = "no marker" if r["marker_version"] is None else f"at v{r['marker_version']}"
+            out(
+                f"{r['database']} ({r['stream']}): {marker}, target v{r['target_version']},"
+                f" {r['pending']} pending, {r['status']}"
+            )
+            for line in r.get("drift", [])[:20]:
+                out(f"  drift: {line}")
+    return EXIT_OK if all(r["status"] in ("up_to_date", "pending", "empty") for r in rows) else EXIT_DIFFERS
+
+
 Command = Callable[[argparse.Namespace, EventStore], Awaitable[int]]
 
 
@@ -493,6 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         help="the event log URL (default: $SCHEMALOG_STORE or sqlite:///schemalog.db)",
     )
+    parser.add_argument("--config", help="the config file (default: $SCHEMALOG_CONFIG or ./schemalog.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -554,6 +762,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_blame)
 
+    def database_args(p: argparse.ArgumentParser, *, all_: bool = True) -> None:
+        p.add_argument("--database", help="a database named in schemalog.toml")
+        p.add_argument("--url", help="a database URL: postgresql://, mysql:// (mariadb://), sqlite:///")
+        if all_:
+            p.add_argument("--all", action="store_true", help="every database in schemalog.toml, concurrently")
+        p.add_argument("--stream", help="the stream the database follows (default: its config, else default)")
+
+    p = sub.add_parser("migrate", help="bring databases to a point of their stream (forward or back)")
+    database_args(p)
+    p.add_argument("--to", help=f"the target point (default: the config's target, else head): {point_help}")
+    p.add_argument("--fake", action="store_true", help="move the marker only; run nothing (recorded as faked)")
+    p.add_argument("--plan", action="store_true", help="show what would run; run nothing")
+    p.add_argument("--allow-destructive", action="store_true", help="let drops, narrowing and NOT NULL through")
+    p.add_argument("--lock-timeout", type=float, help="seconds to wait for another migrator (default 60)")
+    p.add_argument("--actor")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_migrate)
+
+    p = sub.add_parser("sqlmigrate", help="the SQL a migration would run; nothing is run")
+    database_args(p, all_=False)
+    p.add_argument("--dialect", help="print for this dialect without a database: postgresql, mysql, sqlite")
+    p.add_argument("--from", dest="from_", help="with --dialect: the starting point (default 0)")
+    p.add_argument("--to", help=point_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_sqlmigrate)
+
+    p = sub.add_parser("showmigrations", help="each database: marker, target, pending, drift")
+    database_args(p, all_=False)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_showmigrations)
+
     p = sub.add_parser("verify", help="walk every hash chain; exit 1 if anything was tampered with")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_verify)
@@ -561,7 +800,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    url = args.store or settings.store
+    args.config_obj = load_config(args.config)
+    url = args.store or os.environ.get("SCHEMALOG_STORE") or args.config_obj.store or DEFAULT_STORE
     store = await open_store(url)
     try:
         command: Command = args.run
@@ -588,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConcurrencyError as exc:
         sys.stderr.write(f"schemalog: conflict: {exc}; current version {exc.current}\n")
         return EXIT_CONFLICT
-    except PointError as exc:
+    except (PointError, ConfigError, TargetError) as exc:
         message = str(exc)
     except (ChangesetIdConflict, StoreError) as exc:
         message = str(exc)
