@@ -9,9 +9,7 @@ import pytest
 from events.store import EventStore, open_store
 from tests.servers import mariadb_database_url, postgres_database_url
 
-FIXTURES = Path(
-    os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
-)
+FIXTURES = Path(os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 
 
 @pytest.fixture
@@ -51,3 +49,16 @@ async def store(store_url: str) -> AsyncIterator[EventStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture(params=["postgresql", "mysql", "sqlite"])
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty target database on every dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'target.db'}"
+    elif request.param == "postgresql":
+        with postgres_database_url() as url:
+            yield url
+    else:
+        with mariadb_database_url() as url:
+            yield url
