@@ -22,18 +22,18 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DriftFound,
     Event,
     IndexCreated,
     IndexDropped,
+    MigrationApplied,
+    MigrationFailed,
+    MigrationFaked,
     PrimaryKeySet,
     TableCreated,
     TableDropped,
     TableRenamed,
     TagCreated,
-    MigrationApplied,
-    MigrationFaked,
-    MigrationFailed,
-    DriftFound,
 )
 from events.envelope import RecordedEvent
 from events.store.base import EventStore
