@@ -10,7 +10,7 @@ dropped table comes back with its indexes and constraints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import singledispatch
 
 from events.aggregate import InvalidChange, State, apply_event
@@ -36,6 +36,7 @@ from events.catalog import (
     TagCreated,
 )
 from events.envelope import RecordedEvent
+from events.model import Column, Schema, Table
 from events.store.base import EventStore
 from projections.audit import Lineage
 from projections.schema import Point, Projector
@@ -230,3 +231,170 @@ def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> li
         raise InvalidChange(f"cannot revert changeset {changeset_id}: later changes depend on it: {shown}")
     undo.reverse()
     return undo
+
+
+# --------------------------------------------------------------------------- state A -> state B
+
+
+@dataclass(frozen=True)
+class Renames:
+    """Renames the user confirmed: tables old -> new, columns (new table name, old column) -> new column."""
+
+    tables: dict[str, str] = field(default_factory=dict)
+    columns: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenameCandidate:
+    """A drop and an add of the same shape: maybe a rename. ``column`` is None for a table."""
+
+    table: str
+    new: str
+    column: str | None = None
+
+    def __str__(self) -> str:
+        if self.column is None:
+            return f"{self.table} -> {self.new}"
+        return f"{self.table}.{self.column} -> {self.new}"
+
+    def hint(self) -> str:
+        return f"{self.table}={self.new}" if self.column is None else f"{self.table}.{self.column}={self.new}"
+
+
+def _shape(column: Column) -> tuple[object, ...]:
+    return (column.type, column.nullable, column.default, column.identity)
+
+
+def _table_shape(table: Table) -> tuple[object, ...]:
+    return tuple(sorted((c.name, *_shape(c)) for c in table.columns))
+
+
+def rename_candidates(old: Schema, new: Schema, renames: Renames | None = None) -> list[RenameCandidate]:
+    """Possible renames between two schemas that ``renames`` does not already settle."""
+    renames = renames or Renames()
+    out: list[RenameCandidate] = []
+    dropped = [t for t in old.tables if t not in new.tables and t not in renames.tables]
+    created = [t for t in new.tables if t not in old.tables and t not in renames.tables.values()]
+    for d in dropped:
+        for c in created:
+            if _table_shape(old.tables[d]) == _table_shape(new.tables[c]):
+                out.append(RenameCandidate(d, c))
+    for name, table in new.tables.items():
+        before_name = next((o for o, n in renames.tables.items() if n == name), name)
+        before = old.tables.get(before_name)
+        if before is None:
+            continue
+        settled_old = {o for (t, o) in renames.columns if t == name}
+        settled_new = {n for (t, _), n in renames.columns.items() if t == name}
+        gone = [c for c in before.columns if table.column(c.name) is None and c.name not in settled_old]
+        came = [c for c in table.columns if before.column(c.name) is None and c.name not in settled_new]
+        for g in gone:
+            for a in came:
+                if _shape(g) == _shape(a):
+                    out.append(RenameCandidate(name, a.name, g.name))
+    return out
+
+
+def _renamed(old: Schema, renames: Renames) -> tuple[list[Event], State]:
+    state = State.from_schema(old)
+    events: list[Event] = []
+    for o, n in sorted(renames.tables.items()):
+        events.append(TableRenamed(table=o, new_name=n))
+    for (table, o), n in sorted(renames.columns.items()):
+        events.append(ColumnRenamed(table=table, column=o, new_name=n))
+    for event in events:
+        apply_event(event, state)
+    return events, state
+
+
+def _drops(old: Schema, new: Schema) -> list[Event]:
+    """Foreign keys, indexes, constraints and primary keys that go or change; then columns; then tables."""
+    out: list[Event] = []
+    for name, table in sorted(old.tables.items()):
+        after = new.tables.get(name)
+        for c in table.constraints:
+            if c.kind == "foreign_key" and (after is None or after.constraint(c.name) != c):
+                out.append(ConstraintDropped(table=name, name=c.name))
+    for name, table in sorted(old.tables.items()):
+        after = new.tables.get(name)
+        if after is None:
+            continue
+        for c in table.constraints:
+            if c.kind != "foreign_key" and after.constraint(c.name) != c:
+                out.append(ConstraintDropped(table=name, name=c.name))
+        for i in table.indexes:
+            if after.index(i.name) != i:
+                out.append(IndexDropped(table=name, name=i.name))
+        if table.primary_key and table.primary_key != after.primary_key:
+            out.append(PrimaryKeySet(table=name, columns=()))
+        for col in table.columns:
+            if after.column(col.name) is None:
+                out.append(ColumnDropped(table=name, column=col.name))
+    for name in sorted(old.tables):
+        if name not in new.tables:
+            out.append(TableDropped(table=name))
+    return out
+
+
+def _creations(old: Schema, new: Schema) -> list[Event]:
+    out: list[Event] = []
+    for name, table in sorted(new.tables.items()):
+        before = old.tables.get(name)
+        if before is None:
+            out.append(
+                TableCreated(table=name, columns=table.columns, primary_key=table.primary_key, comment=table.comment)
+            )
+            continue
+        for col in table.columns:
+            if before.column(col.name) is None:
+                out.append(ColumnAdded(table=name, column=col))
+    return out
+
+
+def _alterations(old: Schema, new: Schema) -> list[Event]:
+    out: list[Event] = []
+    for name, table in sorted(new.tables.items()):
+        before = old.tables.get(name)
+        if before is None:
+            continue
+        for col in table.columns:
+            was = before.column(col.name)
+            if was is None or was == col:
+                continue
+            changes = {
+                k: getattr(col, k)
+                for k in ("type", "nullable", "default", "comment")
+                if getattr(was, k) != getattr(col, k)
+            }
+            if changes:
+                out.append(ColumnAltered.of(name, col.name, **changes))
+        if table.primary_key and table.primary_key != before.primary_key:
+            out.append(PrimaryKeySet(table=name, columns=table.primary_key))
+    return out
+
+
+def _indexes_and_constraints(old: Schema, new: Schema) -> list[Event]:
+    out: list[Event] = []
+    fks: list[Event] = []
+    for name, table in sorted(new.tables.items()):
+        before = old.tables.get(name)
+        for i in table.indexes:
+            if before is None or before.index(i.name) != i:
+                out.append(IndexCreated(table=name, index=i))
+        for c in table.constraints:
+            if before is None or before.constraint(c.name) != c:
+                (fks if c.kind == "foreign_key" else out).append(ConstraintAdded(table=name, constraint=c))
+    return out + fks
+
+
+def schema_diff(old: Schema, new: Schema, renames: Renames | None = None) -> list[Event]:
+    """Events that turn ``old`` into ``new``: renames first (only those given), then drops,
+    creations, alterations, and last indexes and constraints (foreign keys at the very end).
+
+    Each step is a pure function of the two schemas; no rename is ever guessed.
+    """
+    events, state = _renamed(old, renames or Renames())
+    middle = state.to_schema()
+    for step in (_drops, _creations, _alterations, _indexes_and_constraints):
+        events.extend(step(middle, new))
+    return events

@@ -33,9 +33,11 @@ from events.store import (
     verify_store,
 )
 from projections.audit import HistoryFilter, blame, filter_history
-from projections.diff import changes_between, revert_changeset
+from projections.diff import Renames, changes_between, rename_candidates, revert_changeset, schema_diff
 from projections.schema import PointError, Projector, parse_point, parse_time_text
 from service import logging as service_logging
+from service.authoring.importer import import_database
+from service.authoring.models import ModelError, load_metadata, metadata_schema
 from service.config import Config, ConfigError, load_config
 from service.reconciler.apply import MigrateRequest, Outcome, migrate
 from service.reconciler.dialects import UnsupportedType, get_dialect
@@ -688,6 +690,122 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
     return EXIT_OK if all(r["status"] in ("up_to_date", "pending", "empty") for r in rows) else EXIT_DIFFERS
 
 
+def _parse_renames(hints: list[str] | None) -> Renames:
+    tables: dict[str, str] = {}
+    columns: dict[tuple[str, str], str] = {}
+    for hint in hints or []:
+        if "=" not in hint:
+            raise UsageError(f"--rename wants OLD=NEW (users.mail=email or old_table=new_table), not {hint!r}")
+        old, new = (part.strip() for part in hint.split("=", 1))
+        if not old or not new:
+            raise UsageError(f"--rename {hint!r}: both sides are needed")
+        if "." in old and "." not in new:
+            table, column = old.rsplit(".", 1)
+            columns[(tables.get(table, table), column)] = new
+        else:
+            tables[old] = new
+    # column hints name the table as it is after any table rename
+    columns = {(tables.get(t, t), c): n for (t, c), n in columns.items()}
+    return Renames(tables=tables, columns=columns)
+
+
+def _ask(question: str) -> bool:
+    sys.stdout.write(question + " [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    try:
+        models = metadata_schema(load_metadata(args.models))
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    stream = args.stream or os.environ.get("SCHEMALOG_STREAM") or await resolve_stream(args, store)
+    version, head = await Projector(store).schema(stream)
+    renames = _parse_renames(args.rename)
+    for old in renames.tables:
+        if old not in head.tables:
+            raise UsageError(f"--rename {old}=...: no table {old!r} at the head of {stream!r}")
+    candidates = [] if args.no_rename else rename_candidates(head, models, renames)
+    if candidates and sys.stdin.isatty() and not args.check:
+        tables = dict(renames.tables)
+        columns = dict(renames.columns)
+        for c in candidates:
+            if c.column is None:
+                if (
+                    c.table not in tables
+                    and c.new not in tables.values()
+                    and _ask(f"Did you rename table {c.table} to {c.new}?")
+                ):
+                    tables[c.table] = c.new
+            elif (c.table, c.column) not in columns and _ask(
+                f"Did you rename {c.table}.{c.column} to {c.table}.{c.new}?"
+            ):
+                columns[(c.table, c.column)] = c.new
+        renames = Renames(tables=tables, columns=columns)
+    elif candidates and not args.check:
+        listed = ", ".join(f"{c} (--rename {c.hint()})" for c in candidates)
+        raise UsageError(f"possible renames, say which: {listed}; or --no-rename to drop and add")
+    events = schema_diff(head, models, renames)
+    if not events:
+        out(f"No changes detected in {args.models} against {stream} version {version}")
+        return EXIT_OK
+    if args.check:
+        out(f"{len(events)} change(s) between {args.models} and {stream} version {version}:")
+        for e in events:
+            out(f"  {describe_event(e)}")
+        if candidates:
+            out("  (possible renames: " + ", ".join(str(c) for c in candidates) + ")")
+        return EXIT_DIFFERS
+    changeset = Changeset(
+        stream=stream,
+        actor=args.actor or default_actor(),
+        message=args.message or f"makemigrations from {args.models}",
+        expected_version=version,
+        events=tuple(events),
+    )
+    if args.dry_run:
+        out_json(
+            {
+                "stream": stream,
+                "expected_version": version,
+                "message": changeset.message,
+                "events": [to_dict(e) for e in events],
+            }
+        )
+        return EXIT_OK
+    result = await EventLog(store).append(changeset)
+    out(f"recorded {len(events)} change(s) in {stream} v{result.first_version}..v{result.last_version}:")
+    for e in events:
+        out(f"  {describe_event(e)}")
+    return EXIT_OK
+
+
+async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
+    await store.init()
+    config: Config = args.config_obj
+    if args.url and args.database and args.database in config.databases:
+        raise UsageError("give --url or --database, not both")
+    if args.url:
+        url, name, stream = args.url, args.database, args.stream or "default"
+    else:
+        ((name, url, stream, _p, _a, _t),) = _targets(args, config)
+    result = await import_database(store, url, stream, database=name, actor=args.actor)
+    if result.kind == "nothing":
+        out(f"{result.database}: matches {stream}; nothing to import")
+        return EXIT_OK
+    what = "baseline" if result.kind == "baseline" else "drift adopted"
+    out(
+        f"{result.database}: {what}: {result.events} events recorded in {stream}"
+        f" v{result.first_version}..v{result.last_version}; marker set to v{result.last_version}"
+    )
+    for line in result.warnings:
+        sys.stderr.write(f"  warning: {line}\n")
+    return EXIT_OK
+
+
 Command = Callable[[argparse.Namespace, EventStore], Awaitable[int]]
 
 
@@ -792,6 +910,29 @@ def build_parser() -> argparse.ArgumentParser:
     database_args(p, all_=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_showmigrations)
+
+    p = sub.add_parser("makemigrations", help="record the difference between SQLAlchemy models and the head")
+    p.add_argument("--models", required=True, help="MODULE:ATTR, a MetaData or a declarative base")
+    p.add_argument("--stream")
+    p.add_argument("-m", "--message")
+    p.add_argument("--actor")
+    p.add_argument("--check", action="store_true", help="exit 1 if the models and the head differ; record nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the changeset; record nothing")
+    p.add_argument(
+        "--rename",
+        action="append",
+        metavar="OLD=NEW",
+        help="confirm a rename: users.mail=email or old_table=new_table (repeatable)",
+    )
+    p.add_argument("--no-rename", action="store_true", help="treat every drop+add as a drop and an add")
+    p.set_defaults(run=cmd_makemigrations)
+
+    p = sub.add_parser("import", help="a live database into the log: a baseline, or its drift adopted")
+    p.add_argument("--database", help="a database of schemalog.toml (or the name to record with --url)")
+    p.add_argument("--url", help="the database URL")
+    p.add_argument("--stream")
+    p.add_argument("--actor", help="who to record (default import:DATABASE)")
+    p.set_defaults(run=cmd_import, all=False)
 
     p = sub.add_parser("verify", help="walk every hash chain; exit 1 if anything was tampered with")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -49,8 +49,8 @@ def canonical_default(text: str | None) -> str | None:
     stripped = _CAST.sub("", value).strip()
     stripped = _strip_parens(stripped)
     quoted = _QUOTED.match(stripped)
-    if quoted and _NUMBER.match(quoted.group(1)) and _CAST.search(value):
-        stripped = quoted.group(1)  # '-1'::integer is the number -1
+    if quoted and _NUMBER.match(quoted.group(1)):
+        stripped = quoted.group(1)  # '-1'::integer is the number -1; '0' in a text column reads the same
     if _NUMBER.match(stripped):
         try:
             number = Decimal(stripped)
