@@ -43,7 +43,7 @@ from service.reconciler.apply import MigrateRequest, Outcome, migrate
 from service.reconciler.dialects import UnsupportedType, get_dialect
 from service.reconciler.normalize import differences
 from service.reconciler.plan import make_plan
-from service.reconciler.targets import TargetError, display_url, open_target
+from service.reconciler.targets import TargetError, dialect_of, display_url, open_target
 from service.settings import DEFAULT_STORE, Settings
 
 log = structlog.get_logger("schemalog.cli")
@@ -490,6 +490,11 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
 
 def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None, str, str, str, bool, float]]:
     """(name, url, stream, target point, allow_destructive, lock timeout) for each database asked for."""
+    for url in [args.url] + [db.url for db in config.databases.values()]:
+        if url and dialect_of(url) not in ("postgresql", "mysql", "sqlite"):
+            raise UsageError(
+                f"unsupported database URL {display_url(url)!r}: use postgresql://, mysql:// (or mariadb://) or sqlite:///"
+            )
     if args.url:
         if args.database or getattr(args, "all", False):
             raise UsageError("give one of --database, --url, --all")

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+import sqlalchemy as sa
 import structlog
 
 from events.catalog import DriftFound, MigrationApplied, MigrationFailed, MigrationFaked
@@ -130,6 +132,9 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
             outcome.status, outcome.detail = "refused", str(exc)
         except TargetError as exc:
             outcome.status, outcome.detail = "failed", str(exc)
+        except (sa.exc.SQLAlchemyError, asyncpg.PostgresError, OSError) as exc:
+            first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            outcome.status, outcome.detail = "failed", f"{type(exc).__name__}: {first_line}"
         finally:
             try:
                 await target.release()
@@ -234,7 +239,10 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     if drift:
         outcome.status = "drift"
         outcome.drift = drift
-        outcome.detail = f"the database differs from version {plan.from_version} of {request.stream}; nothing applied"
+        outcome.detail = (
+            f"the database differs from version {plan.from_version} of {request.stream}; nothing applied"
+            " (fix the database, or record what it has with schemalog import)"
+        )
         return
 
     if plan.empty:

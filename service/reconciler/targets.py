@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -251,6 +252,8 @@ class SqliteTarget(_SyncTarget):
         from events.store.sqlite import path_from_url
 
         path = path_from_url(url)
+        if path != ":memory:" and not Path(path).parent.exists():
+            raise TargetError(f"cannot open {url}: folder {Path(path).parent} does not exist")
         engine = sa.create_engine(
             f"sqlite:///{path}", poolclass=NullPool, connect_args={"isolation_level": None, "timeout": 1}
         )
