@@ -153,6 +153,9 @@ def describe_event(event: Any) -> str:
         detail = f" ({len(data['columns'])} columns)"
     elif kind == "tag_created":
         return f"tag_created {data['tag']} -> v{data['version']}"
+    elif "database" in data:  # a reconciler outcome
+        steps = len(data.get("statements", []))
+        return f"{kind} {data['stream']} v{data['from_version']} -> v{data['to_version']} ({steps} statements)"
     return f"{kind} {table}{detail}".rstrip()
 
 
