@@ -14,6 +14,7 @@ public form.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import singledispatch
 
@@ -198,6 +199,27 @@ def _uses(table: Table, column: str) -> list[str]:
     return users
 
 
+def rename_in_expression(expression: str, old: str, new: str) -> str:
+    """A check expression with column ``old`` renamed, as databases rewrite it.
+
+    Whole identifiers only, outside string literals: bare (``old``), "quoted" or `quoted`.
+    """
+    parts = re.split(r"('(?:[^']|'')*')", expression)  # keep string literals as they are
+    bare = re.compile(r"(?<![\w\"`])" + re.escape(old) + r"(?![\w\"`])")
+    replacement = new if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new) else '"' + new.replace('"', '""') + '"'
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 1:
+            out.append(part)
+            continue
+        part = part.replace('"' + old.replace('"', '""') + '"', replacement)
+        part = part.replace("`" + old + "`", replacement)
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", old):
+            part = bare.sub(lambda _m: replacement, part)
+        out.append(part)
+    return "".join(out)
+
+
 def _rename_in(columns: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
     return tuple(new if c == old else c for c in columns)
 
@@ -345,6 +367,10 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
             update: dict[str, object] = {}
             if t.name == event.table and old in c.columns:
                 update["columns"] = _rename_in(c.columns, old, new)
+            if t.name == event.table and c.kind == "check" and c.expression is not None:
+                rewritten = rename_in_expression(c.expression, old, new)
+                if rewritten != c.expression:
+                    update["expression"] = rewritten
             if c.references is not None and c.references.table == event.table and old in c.references.columns:
                 update["references"] = Reference.model_construct(
                     table=c.references.table, columns=_rename_in(c.references.columns, old, new)
