@@ -50,6 +50,56 @@ def _fk_action(value: Any) -> str | None:
     return None if action == "no action" else action
 
 
+def _unescape(name: str) -> str:
+    """SQLAlchemy's SQLite reflection keeps a quoted name's doubled quotes: undo that."""
+    return name.replace('""', '"')
+
+
+_SQLITE_IDENT = r'(?:"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[A-Za-z_][A-Za-z0-9_$]*)'
+_SQLITE_FK = re.compile(
+    rf"CONSTRAINT\s+({_SQLITE_IDENT})\s+FOREIGN\s+KEY\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)\s*"
+    rf"REFERENCES\s+({_SQLITE_IDENT})\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)"
+    r"((?:\s+ON\s+(?:DELETE|UPDATE)\s+(?:SET\s+NULL|SET\s+DEFAULT|CASCADE|RESTRICT|NO\s+ACTION))*)",
+    re.IGNORECASE,
+)
+_SQLITE_FK_ACTION = re.compile(
+    r"ON\s+(DELETE|UPDATE)\s+(SET\s+NULL|SET\s+DEFAULT|CASCADE|RESTRICT|NO\s+ACTION)", re.IGNORECASE
+)
+
+
+def _sqlite_name(token: str) -> str:
+    token = token.strip()
+    if token[:1] == '"':
+        return token[1:-1].replace('""', '"')
+    if token[:1] == "`":
+        return token[1:-1].replace("``", "`")
+    if token[:1] == "[":
+        return token[1:-1]
+    return token
+
+
+def _sqlite_names(text: str) -> tuple[str, ...]:
+    return tuple(_sqlite_name(t) for t in re.findall(_SQLITE_IDENT, text))
+
+
+def sqlite_foreign_keys(sql: str) -> list[Constraint]:
+    """Named foreign keys from a CREATE TABLE text (SQLite keeps their names nowhere else)."""
+    out = []
+    for match in _SQLITE_FK.finditer(sql):
+        actions = {m.group(1).lower(): _fk_action(m.group(2)) for m in _SQLITE_FK_ACTION.finditer(match.group(5))}
+        out.append(
+            Constraint(
+                name=_sqlite_name(match.group(1)),
+                kind="foreign_key",
+                columns=_sqlite_names(match.group(2)),
+                references=Reference(table=_sqlite_name(match.group(3)), columns=_sqlite_names(match.group(4))),
+                on_delete=actions.get("delete"),
+                on_update=actions.get("update"),
+            )
+        )
+    return out
+
+
 def introspect_sqlite(conn: sa.Connection) -> Schema:
     inspector = sa.inspect(conn)
     tables: dict[str, Table] = {}
@@ -82,24 +132,13 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
         constraints: list[Constraint] = []
         for u in inspector.get_unique_constraints(name):
             if u.get("name"):
-                constraints.append(Constraint(name=u["name"], kind="unique", columns=tuple(u["column_names"])))
+                constraints.append(
+                    Constraint(name=_unescape(u["name"]), kind="unique", columns=tuple(u["column_names"]))
+                )
         for c in inspector.get_check_constraints(name):
             if c.get("name"):
-                constraints.append(Constraint(name=c["name"], kind="check", expression=c["sqltext"]))
-        for fk in inspector.get_foreign_keys(name):
-            if not fk.get("name"):
-                continue
-            options = fk.get("options") or {}
-            constraints.append(
-                Constraint(
-                    name=fk["name"],
-                    kind="foreign_key",
-                    columns=tuple(fk["constrained_columns"]),
-                    references=Reference(table=fk["referred_table"], columns=tuple(fk["referred_columns"])),
-                    on_delete=_fk_action(options.get("ondelete")),
-                    on_update=_fk_action(options.get("onupdate")),
-                )
-            )
+                constraints.append(Constraint(name=_unescape(c["name"]), kind="check", expression=c["sqltext"]))
+        constraints.extend(sqlite_foreign_keys(sql))
         tables[name] = Table(
             name=name,
             columns=tuple(columns),
