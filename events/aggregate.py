@@ -438,6 +438,10 @@ def _constraint_added(event: ConstraintAdded, state: State) -> None:
     _free_name(state, event.table, constraint.name, "constraint")
     what = f"{constraint.kind.replace('_', ' ')} {constraint.name!r}"
     _columns_exist(table, constraint.columns, what)
+    if constraint.kind == "unique":
+        same = [c.name for c in table.constraints if c.kind == "unique" and set(c.columns) == set(constraint.columns)]
+        if same:
+            raise InvalidChange(f"{what} repeats unique constraint {same[0]!r} on the same columns of {event.table!r}")
     if constraint.kind == "foreign_key":
         assert constraint.references is not None
         ref = constraint.references

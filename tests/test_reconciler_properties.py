@@ -44,7 +44,21 @@ from tests.sqlexec import run_sql
 
 KEYABLE = ["integer", "bigint", "smallint", "varchar(40)", "varchar(120)", "numeric(10,2)", "date", "boolean"]
 OTHER = ["text", "double", "timestamp"]
-NAMES = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa", "with space", 'q"uote', "semi;colon"]
+NAMES = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "eps",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "with space",
+    'q"uote',
+    "semi;colon",
+]
 WIDER = {"smallint": "integer", "integer": "bigint", "varchar(40)": "varchar(120)", "varchar(120)": "text"}
 
 
@@ -92,10 +106,28 @@ def histories(draw: Any, max_changesets: int = 6) -> list[list[Event]]:
 
 def _one(draw: Any, state: State) -> Event | None:
     tables = sorted(state.tables)
-    kind = draw(st.sampled_from([
-        "create", "create", "drop_table", "rename_table", "add", "add", "drop_col", "rename_col",
-        "alter", "index", "drop_index", "unique", "check", "fk", "drop_constraint", "pk",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "create",
+                "create",
+                "drop_table",
+                "rename_table",
+                "add",
+                "add",
+                "drop_col",
+                "rename_col",
+                "alter",
+                "index",
+                "drop_index",
+                "unique",
+                "check",
+                "fk",
+                "drop_constraint",
+                "pk",
+            ]
+        )
+    )
     table = draw(st.sampled_from(tables))
     t = state.tables[table]
     columns = list(t.columns)
@@ -106,11 +138,21 @@ def _one(draw: Any, state: State) -> Event | None:
         cols = []
         for i in range(count):
             ctype = draw(st.sampled_from(KEYABLE + OTHER))
-            cols.append(Column(name=f"c{i}_{draw(st.sampled_from(NAMES))}", type=ctype,
-                               nullable=i != 0, default="0" if ctype in ("integer", "bigint") and i else None))
+            cols.append(
+                Column(
+                    name=f"c{i}_{draw(st.sampled_from(NAMES))}",
+                    type=ctype,
+                    nullable=i != 0,
+                    default="0" if ctype in ("integer", "bigint") and i else None,
+                )
+            )
         with_pk = str(cols[0].type) in ("integer", "bigint") and draw(st.booleans())
-        return TableCreated(table=name, columns=tuple(cols), primary_key=(cols[0].name,) if with_pk else (),
-                            comment=draw(st.sampled_from([None, "a table"])))
+        return TableCreated(
+            table=name,
+            columns=tuple(cols),
+            primary_key=(cols[0].name,) if with_pk else (),
+            comment=draw(st.sampled_from([None, "a table"])),
+        )
     if kind == "drop_table" and not table.startswith("anchor") and not state.referrers.get(table):
         return TableDropped(table=table)
     if kind == "rename_table":
@@ -119,9 +161,15 @@ def _one(draw: Any, state: State) -> Event | None:
     if kind == "add":
         ctype = draw(st.sampled_from(KEYABLE + OTHER))
         default = draw(st.sampled_from([None, "'x'"])) if ctype.startswith("varchar") else None
-        return ColumnAdded(table=table, column=Column(
-            name=_fresh(state, "n", {c.name for c in columns}, draw), type=ctype, default=default,
-            comment=draw(st.sampled_from([None, "added"]))))
+        return ColumnAdded(
+            table=table,
+            column=Column(
+                name=_fresh(state, "n", {c.name for c in columns}, draw),
+                type=ctype,
+                default=default,
+                comment=draw(st.sampled_from([None, "added"])),
+            ),
+        )
     if kind == "drop_col" and len(columns) > 1:
         col = draw(st.sampled_from(columns))
         if table.startswith("anchor") and col.name.startswith(("id", "label")):
@@ -150,20 +198,30 @@ def _one(draw: Any, state: State) -> Event | None:
         return ColumnAltered.of(table, col.name, **draw(st.sampled_from(options)))
     if kind == "index" and keyable:
         cols = draw(st.lists(st.sampled_from([c.name for c in keyable]), min_size=1, max_size=2, unique=True))
-        return IndexCreated(table=table, index=Index(name=_fresh(state, "ix", _objects(state), draw),
-                                                     columns=tuple(cols), unique=draw(st.booleans())))
+        return IndexCreated(
+            table=table,
+            index=Index(
+                name=_fresh(state, "ix", _objects(state), draw), columns=tuple(cols), unique=draw(st.booleans())
+            ),
+        )
     if kind == "drop_index" and t.indexes:
         return IndexDropped(table=table, name=draw(st.sampled_from([i.name for i in t.indexes])))
     if kind == "unique" and keyable:
         col = draw(st.sampled_from(keyable))
-        return ConstraintAdded(table=table, constraint=Constraint(
-            name=_fresh(state, "uq", _objects(state), draw), kind="unique", columns=(col.name,)))
+        return ConstraintAdded(
+            table=table,
+            constraint=Constraint(name=_fresh(state, "uq", _objects(state), draw), kind="unique", columns=(col.name,)),
+        )
     if kind == "check":
         simple = [c for c in columns if str(c.type) in ("integer", "bigint", "smallint") and c.name.isidentifier()]
         if simple:
             col = draw(st.sampled_from(simple))
-            return ConstraintAdded(table=table, constraint=Constraint(
-                name=_fresh(state, "ck", _objects(state), draw), kind="check", expression=f"{col.name} > -1000"))
+            return ConstraintAdded(
+                table=table,
+                constraint=Constraint(
+                    name=_fresh(state, "ck", _objects(state), draw), kind="check", expression=f"{col.name} > -1000"
+                ),
+            )
     if kind == "fk":
         targets = [(n, x) for n, x in state.tables.items() if len(x.primary_key) == 1]
         if targets:
@@ -173,10 +231,16 @@ def _one(draw: Any, state: State) -> Event | None:
             mine = [c for c in columns if c.type == pk_col.type and c.nullable]
             if mine:
                 col = draw(st.sampled_from(mine))
-                return ConstraintAdded(table=table, constraint=Constraint(
-                    name=_fresh(state, "fk", _objects(state), draw), kind="foreign_key", columns=(col.name,),
-                    references=Reference(table=ref_name, columns=(pk_col.name,)),
-                    on_delete=draw(st.sampled_from([None, "cascade", "set null"]))))
+                return ConstraintAdded(
+                    table=table,
+                    constraint=Constraint(
+                        name=_fresh(state, "fk", _objects(state), draw),
+                        kind="foreign_key",
+                        columns=(col.name,),
+                        references=Reference(table=ref_name, columns=(pk_col.name,)),
+                        on_delete=draw(st.sampled_from([None, "cascade", "set null"])),
+                    ),
+                )
     if kind == "drop_constraint" and t.constraints:
         return ConstraintDropped(table=table, name=draw(st.sampled_from([c.name for c in t.constraints])))
     if kind == "pk" and not t.primary_key:
@@ -209,15 +273,18 @@ async def check_round(history: list[list[Event]], url: str, log_path: Path, move
     try:
         ends = []
         for batch in history:
-            ends.append((await EventLog(store).append(Changeset(stream="app", actor="h", events=tuple(batch)))).last_version)
+            ends.append(
+                (await EventLog(store).append(Changeset(stream="app", actor="h", events=tuple(batch)))).last_version
+            )
         recorded = await store.read("app")
         first = await migrate(store, MigrateRequest(url=url, stream="app", actor="h", to=Point(version=ends[0])))
         assert first.status == "applied", first.detail
         run_sql(url, "INSERT INTO anchor (id, label) VALUES (1, 'kept')")
         for pick in [len(ends) - 1, *moves, len(ends) - 1]:
             to = ends[pick % len(ends)]
-            outcome = await migrate(store, MigrateRequest(url=url, stream="app", actor="h", to=Point(version=to),
-                                                           allow_destructive=True))
+            outcome = await migrate(
+                store, MigrateRequest(url=url, stream="app", actor="h", to=Point(version=to), allow_destructive=True)
+            )
             assert outcome.status in ("applied", "up_to_date"), (to, outcome.detail, outcome.drift, outcome.statements)
             target = await open_target(url)
             try:
@@ -235,7 +302,7 @@ async def check_round(history: list[list[Event]], url: str, log_path: Path, move
         await store.close()
 
 
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])

@@ -75,6 +75,7 @@ def canonical_check(text: str | None) -> str | None:
     if value.upper().startswith("CHECK"):
         value = value[5:]
     value = _CAST.sub("", value)
+    value = re.sub(r"'([+-]?\d+(?:\.\d+)?)'", r"\1", value)  # '-1000'::integer was the number -1000
     value = re.sub(r"[()`\"\s]", "", value)
     return value.lower()
 
