@@ -187,8 +187,7 @@ def _one(draw: Any, state: State) -> Event | None:
         uses = any(col.name in i.columns for i in t.indexes) or any(col.name in c.columns for c in t.constraints)
         options: list[dict[str, Any]] = [{"comment": "changed"}]
         if wider and not uses and not col.identity and col.name not in t.primary_key:
-            if not (wider == "text" and (uses or state.referrers.get(table))):
-                options.append({"type": wider})
+            options.append({"type": wider})
         if table.startswith("anchor") and col.name.startswith("label") and wider == "varchar(120)":
             options = [{"type": wider}]  # widening keeps the anchored row
         if col.nullable is False and col.name not in t.primary_key:
