@@ -33,6 +33,7 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
@@ -323,6 +324,12 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
         holder = holder.model_copy(update={"constraints": retarget(holder.constraints)})
         state.tables[referrer] = holder
         _register(state, holder)
+
+
+@apply_event.register
+def _table_altered(event: TableAltered, state: State) -> None:
+    table = _table(state, event.table)
+    _replace(state, table.model_copy(update={"comment": event.comment}))
 
 
 @apply_event.register

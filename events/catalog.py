@@ -52,6 +52,14 @@ class TableDropped(Frozen):
     table: TableName
 
 
+class TableAltered(Frozen):
+    """A table's own attributes changed (today its comment; ``"comment": null`` removes it)."""
+
+    type: Literal["table_altered"] = "table_altered"
+    table: TableName
+    comment: str | None = None
+
+
 class TableRenamed(Frozen):
     type: Literal["table_renamed"] = "table_renamed"
     table: TableName
@@ -208,6 +216,7 @@ Event = Annotated[
         TableCreated,
         TableDropped,
         TableRenamed,
+        TableAltered,
         ColumnAdded,
         ColumnDropped,
         ColumnRenamed,
@@ -232,6 +241,7 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         TableCreated,
         TableDropped,
         TableRenamed,
+        TableAltered,
         ColumnAdded,
         ColumnDropped,
         ColumnRenamed,

@@ -30,6 +30,7 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
@@ -76,6 +77,11 @@ def _(event: TableDropped, before: State) -> Event:
 @inverse.register
 def _(event: TableRenamed, before: State) -> Event:
     return TableRenamed(table=event.new_name, new_name=event.table)
+
+
+@inverse.register
+def _(event: TableAltered, before: State) -> Event:
+    return TableAltered(table=event.table, comment=_table(before, event.table).comment)
 
 
 @inverse.register
@@ -327,9 +333,6 @@ def _drops(old: Schema, new: Schema) -> list[Event]:
                 out.append(IndexDropped(table=name, name=i.name))
         if table.primary_key and table.primary_key != after.primary_key:
             out.append(PrimaryKeySet(table=name, columns=()))
-        for col in table.columns:
-            if after.column(col.name) is None:
-                out.append(ColumnDropped(table=name, column=col.name))
     for name in sorted(old.tables):
         if name not in new.tables:
             out.append(TableDropped(table=name))
@@ -351,12 +354,27 @@ def _creations(old: Schema, new: Schema) -> list[Event]:
     return out
 
 
+def _column_drops(old: Schema, new: Schema) -> list[Event]:
+    """After the creations, so that a table whose columns are all replaced never goes empty."""
+    out: list[Event] = []
+    for name, table in sorted(old.tables.items()):
+        after = new.tables.get(name)
+        if after is None:
+            continue
+        for col in table.columns:
+            if after.column(col.name) is None:
+                out.append(ColumnDropped(table=name, column=col.name))
+    return out
+
+
 def _alterations(old: Schema, new: Schema) -> list[Event]:
     out: list[Event] = []
     for name, table in sorted(new.tables.items()):
         before = old.tables.get(name)
         if before is None:
             continue
+        if table.comment != before.comment:
+            out.append(TableAltered(table=name, comment=table.comment))
         for col in table.columns:
             was = before.column(col.name)
             if was is None or was == col:
@@ -388,13 +406,14 @@ def _indexes_and_constraints(old: Schema, new: Schema) -> list[Event]:
 
 
 def schema_diff(old: Schema, new: Schema, renames: Renames | None = None) -> list[Event]:
-    """Events that turn ``old`` into ``new``: renames first (only those given), then drops,
-    creations, alterations, and last indexes and constraints (foreign keys at the very end).
+    """Events that turn ``old`` into ``new``: renames first (only those given), then drops
+    (keys, indexes, constraints, tables), creations, column drops, alterations, and last
+    indexes and constraints (foreign keys at the very end).
 
     Each step is a pure function of the two schemas; no rename is ever guessed.
     """
     events, state = _renamed(old, renames or Renames())
     middle = state.to_schema()
-    for step in (_drops, _creations, _alterations, _indexes_and_constraints):
+    for step in (_drops, _creations, _column_drops, _alterations, _indexes_and_constraints):
         events.extend(step(middle, new))
     return events

@@ -20,6 +20,7 @@ from events.catalog import (
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
+    TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
@@ -47,6 +48,11 @@ def _(event: TableDropped, dialect: Dialect, before: Schema, after: Schema) -> l
 @emit.register
 def _(event: TableRenamed, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
     return dialect.rename_table(before, event.table, event.new_name)
+
+
+@emit.register
+def _(event: TableAltered, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.table_comment(after, event.table)
 
 
 @emit.register

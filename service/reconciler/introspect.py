@@ -82,6 +82,19 @@ def _sqlite_names(text: str) -> tuple[str, ...]:
     return tuple(_sqlite_name(t) for t in re.findall(_SQLITE_IDENT, text))
 
 
+_SQLITE_UNIQUE = re.compile(
+    rf"CONSTRAINT\s+({_SQLITE_IDENT})\s+UNIQUE\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)", re.IGNORECASE
+)
+
+
+def sqlite_unique_constraints(sql: str) -> list[Constraint]:
+    """Named unique constraints from a CREATE TABLE text."""
+    return [
+        Constraint(name=_sqlite_name(m.group(1)), kind="unique", columns=_sqlite_names(m.group(2)))
+        for m in _SQLITE_UNIQUE.finditer(sql)
+    ]
+
+
 def sqlite_foreign_keys(sql: str) -> list[Constraint]:
     """Named foreign keys from a CREATE TABLE text (SQLite keeps their names nowhere else)."""
     out = []
@@ -130,11 +143,7 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
             if i.get("name") and all(c is not None for c in i["column_names"])
         )
         constraints: list[Constraint] = []
-        for u in inspector.get_unique_constraints(name):
-            if u.get("name"):
-                constraints.append(
-                    Constraint(name=_unescape(u["name"]), kind="unique", columns=tuple(u["column_names"]))
-                )
+        constraints.extend(sqlite_unique_constraints(sql))
         for c in inspector.get_check_constraints(name):
             if c.get("name"):
                 constraints.append(Constraint(name=_unescape(c["name"]), kind="check", expression=c["sqltext"]))

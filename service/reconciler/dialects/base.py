@@ -242,6 +242,14 @@ class Dialect:
     def column_comment(self, after: Schema, table: str, column: str) -> list[str]:
         return []
 
+    def table_comment(self, after: Schema, table: str) -> list[str]:
+        return []  # dialects without comments (SQLite) have nothing to do
+
+    def literal(self, text: str | None) -> str:
+        if text is None:
+            return "NULL"
+        return "'" + text.replace("'", "''") + "'"
+
     def drop_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
         return [f"ALTER TABLE {self.qualified(table)} DROP COLUMN {self.quote(column)}"]
 

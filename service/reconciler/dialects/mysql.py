@@ -71,6 +71,10 @@ class MysqlDialect(Dialect):
             tables[name] = table
         return Schema.model_construct(tables=tables)
 
+    def table_comment(self, after: Schema, table: str) -> list[str]:
+        comment = after.tables[table].comment or ""
+        return [f"ALTER TABLE {self.qualified(table)} COMMENT = {self.literal(comment).replace(chr(92), chr(92) * 2)}"]
+
     def rename_table(self, before: Schema, old: str, new: str) -> list[str]:
         return [f"RENAME TABLE {self.qualified(old)} TO {self.qualified(new)}"]
 

@@ -59,10 +59,8 @@ class PostgresqlDialect(Dialect):
             return []
         return [f"COMMENT ON COLUMN {self.qualified(table)}.{self.quote(column)} IS {self.literal(comment)}"]
 
-    def literal(self, text: str | None) -> str:
-        if text is None:
-            return "NULL"
-        return "'" + text.replace("'", "''") + "'"
+    def table_comment(self, after: Schema, table: str) -> list[str]:
+        return [f"COMMENT ON TABLE {self.qualified(table)} IS {self.literal(after.tables[table].comment)}"]
 
     def alter_column(
         self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
