@@ -54,7 +54,7 @@ def test_concurrent_writers(pg_url: str) -> None:
         for w in range(WRITERS)
     ]
     results = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, results, strict=True):
+    for p, (_out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err
     conflicts = sum(int(out.split()[0]) for out, _ in results)
     elapsed = time.monotonic() - started
