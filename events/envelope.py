@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,6 +142,17 @@ class RecordedEvent(Frozen):
         return data
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """One event of a changeset, chained: its public form (and that form's canonical text)."""
+
+    version: int
+    data: dict[str, Any]
+    text: str
+    prev_hash: str
+    hash: str
+
+
 def seal(
     *,
     stream: str,
@@ -151,23 +163,26 @@ def seal(
     recorded_at: datetime,
     events: tuple[Event, ...] | list[Event],
     prev_hash: str,
-) -> list[tuple[int, dict[str, Any], str, str]]:
-    """Chain a changeset's events: (version, public form, prev_hash, hash) for each."""
+) -> list[Sealed]:
+    """Chain a changeset's events.
+
+    The hashed text is exactly ``canonical_json`` of the envelope (keys in sorted
+    order), built once per changeset around each event's canonical text, so that
+    the event is serialised once and that text is also what the store keeps.
+    """
     moment = format_time(recorded_at)
+    head = (
+        '{"actor":' + canonical_json(actor) + ',"changeset_id":' + canonical_json(changeset_id) + ',"event":'
+    )
+    middle = ',"message":' + canonical_json(message) + ',"prev_hash":'
+    tail = ',"recorded_at":' + canonical_json(moment) + ',"stream":' + canonical_json(stream) + ',"version":'
     out = []
     for offset, event in enumerate(events):
         version = first_version + offset
         data = to_dict(event)
-        digest = chain_hash(
-            stream=stream,
-            version=version,
-            changeset_id=changeset_id,
-            actor=actor,
-            message=message,
-            recorded_at=moment,
-            event=data,
-            prev_hash=prev_hash,
-        )
-        out.append((version, data, prev_hash, digest))
+        text = canonical_json(data)
+        body = head + text + middle + canonical_json(prev_hash) + tail + str(version) + "}"
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        out.append(Sealed(version, data, text, prev_hash, digest))
         prev_hash = digest
     return out

@@ -203,3 +203,25 @@ def dump(store_url: str) -> str:
         return json.dumps(rows, default=str)
 
     return asyncio.run(go())
+
+
+def test_seal_hashes_the_canonical_envelope() -> None:
+    """The fast chain in seal() gives exactly chain_hash() of the canonical envelope."""
+    from events.envelope import chain_hash, format_time, seal
+
+    moment = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)
+    events = [
+        TableCreated(table='t"é', columns=(Column(name="id", type="integer", comment="ünï\n\\"),)),
+        column('t"é', "x"),
+    ]
+    sealed = seal(stream="s☃", first_version=7, changeset_id="c-1", actor='a"b', message="m\né",
+                  recorded_at=moment, events=events, prev_hash="f" * 64)
+    prev = "f" * 64
+    for item in sealed:
+        assert item.prev_hash == prev
+        assert item.hash == chain_hash(stream="s☃", version=item.version, changeset_id="c-1", actor='a"b',
+                                       message="m\né", recorded_at=format_time(moment), event=item.data,
+                                       prev_hash=prev)
+        assert json.loads(item.text) == item.data
+        prev = item.hash
+    assert [i.version for i in sealed] == [7, 8]

@@ -86,29 +86,43 @@ CREATE OR REPLACE TRIGGER schemalog_events_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
 """
 
+# One statement: lock the stream's row (creating it if new), read its head, and look the
+# changeset id up. A retry that commits while this waits for the lock is caught by the
+# changesets' primary key at write time (and reported as the duplicate it is).
 LOCK_STREAM_SQL = """
-INSERT INTO schemalog_streams (stream, version, hash) VALUES ($1, 0, $2)
-ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream
-RETURNING version, hash, recorded_at
+WITH head AS (
+    INSERT INTO schemalog_streams (stream, version, hash) VALUES ($1, 0, $2)
+    ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream
+    RETURNING version, hash, recorded_at
+)
+SELECT head.version, head.hash, head.recorded_at,
+       cs.stream AS cs_stream, cs.first_version, cs.last_version
+FROM head LEFT JOIN schemalog_changesets cs ON cs.changeset_id = $3
 """
 
 FIND_CHANGESET_SQL = """
 SELECT stream, first_version, last_version FROM schemalog_changesets WHERE changeset_id = $1
 """
 
-INSERT_EVENTS_SQL = """
-INSERT INTO schemalog_events
-    (stream, version, changeset_id, actor, message, recorded_at, type, data, prev_hash, hash)
-SELECT $1, v, $2, $3, $4, $5, t, d::jsonb, p, h
-FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[]) AS x(v, t, d, p, h)
-"""
-
-ADVANCE_SQL = """
-WITH cs AS (
+# One statement: take the position lock, insert the events, record the changeset, move the
+# stream's head and notify listeners (delivered at commit).
+WRITE_SQL = """
+WITH position_lock AS (SELECT pg_advisory_xact_lock($11)),
+written AS (
+    INSERT INTO schemalog_events
+        (stream, version, changeset_id, actor, message, recorded_at, type, data, prev_hash, hash)
+    SELECT $1, v, $2, $3, $4, $5, t, d::jsonb, p, h
+    FROM position_lock, unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[]) AS x(v, t, d, p, h)
+    RETURNING 1
+),
+changeset AS (
     INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version)
-    VALUES ($2, $1, $3, $4)
+    VALUES ($2, $1, $12, $13)
+),
+moved AS (
+    UPDATE schemalog_streams SET version = $13, hash = $14, recorded_at = $5 WHERE stream = $1
 )
-UPDATE schemalog_streams SET version = $4, hash = $5, recorded_at = $6 WHERE stream = $1
+SELECT pg_notify($15, $1 || ':' || $13::text), (SELECT count(*) FROM written)
 """
 
 SELECT_COLUMNS = (
@@ -178,7 +192,7 @@ class PostgresStore:
                     raise
                 return self._duplicate(changeset, existing, stream)
 
-    def _duplicate(self, changeset: Changeset, existing: asyncpg.Record, stream: str) -> AppendResult:
+    def _duplicate(self, changeset: Changeset, existing: Any, stream: str) -> AppendResult:
         if existing["stream"] != stream:
             raise ChangesetIdConflict(
                 f"changeset id {changeset.changeset_id!r} is already used on stream {existing['stream']!r}"
@@ -195,14 +209,24 @@ class PostgresStore:
         self, conn: asyncpg.Connection, changeset: Changeset, actor: str, now: datetime | None
     ) -> AppendResult:
         stream = changeset.stream
-        head = await conn.fetchrow(LOCK_STREAM_SQL, stream, GENESIS_HASH)
+        head = await conn.fetchrow(LOCK_STREAM_SQL, stream, GENESIS_HASH, changeset.changeset_id)
         assert head is not None
-        # Checked under the stream's row lock, so a retry racing the original sees it.
-        existing = await conn.fetchrow(FIND_CHANGESET_SQL, changeset.changeset_id)
-        if existing is not None:
-            return self._duplicate(changeset, existing, stream)
+        if head["cs_stream"] is not None:
+            return self._duplicate(
+                changeset,
+                {
+                    "stream": head["cs_stream"],
+                    "first_version": head["first_version"],
+                    "last_version": head["last_version"],
+                },
+                stream,
+            )
         current = head["version"]
         if changeset.expected_version is not None and changeset.expected_version != current:
+            # A retry of a changeset that committed while we waited is a duplicate, not a conflict.
+            existing = await conn.fetchrow(FIND_CHANGESET_SQL, changeset.changeset_id)
+            if existing is not None:
+                return self._duplicate(changeset, existing, stream)
             raise ConcurrencyError(stream, changeset.expected_version, current)
         moment = now or datetime.now(UTC)
         if head["recorded_at"] is not None and moment < head["recorded_at"]:
@@ -217,28 +241,30 @@ class PostgresStore:
             events=changeset.events,
             prev_hash=head["hash"],
         )
-        last_version, _, _, last_hash = sealed[-1]
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _POSITION_LOCK)
+        last = sealed[-1]
         await conn.execute(
-            INSERT_EVENTS_SQL,
+            WRITE_SQL,
             stream,
             changeset.changeset_id,
             actor,
             changeset.message,
             moment,
-            [s[0] for s in sealed],
-            [s[1]["type"] for s in sealed],
-            [json.dumps(s[1], separators=(",", ":"), ensure_ascii=False) for s in sealed],
-            [s[2] for s in sealed],
-            [s[3] for s in sealed],
+            [s.version for s in sealed],
+            [s.data["type"] for s in sealed],
+            [s.text for s in sealed],
+            [s.prev_hash for s in sealed],
+            [s.hash for s in sealed],
+            _POSITION_LOCK,
+            current + 1,
+            last.version,
+            last.hash,
+            NOTIFY_CHANNEL,
         )
-        await conn.execute(ADVANCE_SQL, stream, changeset.changeset_id, current + 1, last_version, last_hash, moment)
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{stream}:{last_version}")
         return AppendResult(
             stream=stream,
             changeset_id=changeset.changeset_id,
             first_version=current + 1,
-            last_version=last_version,
+            last_version=last.version,
         )
 
     async def find_changeset(self, changeset_id: str) -> AppendResult | None:

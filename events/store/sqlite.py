@@ -195,20 +195,20 @@ class SqliteStore:
             [
                 (
                     stream,
-                    version,
+                    item.version,
                     changeset.changeset_id,
                     actor,
                     changeset.message,
                     stamp,
-                    data["type"],
-                    json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-                    prev,
-                    digest,
+                    item.data["type"],
+                    item.text,
+                    item.prev_hash,
+                    item.hash,
                 )
-                for version, data, prev, digest in sealed
+                for item in sealed
             ],
         )
-        last_version, _, _, last_hash = sealed[-1]
+        last_version, last_hash = sealed[-1].version, sealed[-1].hash
         await conn.execute(
             "INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version) VALUES (?, ?, ?, ?)",
             (changeset.changeset_id, stream, current + 1, last_version),
