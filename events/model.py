@@ -7,6 +7,7 @@ into a :class:`ColumnType`; bad type text is rejected with a message naming it.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -158,6 +159,12 @@ def parse_type(text: Any) -> ColumnType:
         return ColumnType(**text)
     if not isinstance(text, str):
         raise ValueError(f"column type must be a string, got {text!r}")
+    return _parse_type_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_type_text(text: str) -> ColumnType:
+    """Type texts repeat endlessly in a log; a ColumnType is immutable, so one per text is shared."""
     raw = text
     if ":" in text:
         dialect, native = text.split(":", 1)

@@ -18,8 +18,9 @@ from typing import Any
 
 import structlog
 
+from events import decode
 from events.aggregate import State, apply_events
-from events.catalog import EVENT_ADAPTER, TagCreated
+from events.catalog import TagCreated
 from events.model import Schema, Table
 from events.store.base import EventStore
 
@@ -108,9 +109,9 @@ def snapshot_digest(stream: str, version: int, event_hash: str, body: str) -> st
 
 
 def state_from_body(body: str) -> State:
+    """A snapshot's state (its digest already checked: decoded without re-validation)."""
     data: dict[str, Any] = json.loads(body)
-    schema = Schema.model_validate({"tables": data["tables"]})
-    state = State.from_schema(schema)
+    state = State.from_schema(decode.schema(data["tables"]))
     state.tags = {str(k): int(v) for k, v in data.get("tags", {}).items()}
     return state
 
@@ -167,7 +168,7 @@ class Projector:
         next_snapshot = (start_version // self.snapshot_every + 1) * self.snapshot_every
         current = start_version
         async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
-            events = [EVENT_ADAPTER.validate_json(text) for text in chunk]
+            events = [decode.event_from_text(text) for text in chunk]
             while events:
                 # fold up to the next snapshot boundary, snapshot, go on
                 room = next_snapshot - current

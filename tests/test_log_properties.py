@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events import decode
 from events.aggregate import InvalidChange, fold
 from events.catalog import EVENT_ADAPTER, Event, TableCreated, parse_event, to_dict
 from events.envelope import Changeset
@@ -37,7 +38,11 @@ def test_valid_histories_fold_and_round_trip(history: list[list[Event]]) -> None
     assert fold(events) == fold(events)
     for e in events:
         assert parse_event(to_dict(e)) == e
+        fast = decode.event_from_text(json.dumps(to_dict(e)))
+        assert fast == e and to_dict(fast) == to_dict(e)  # the replay path decodes the same event
         assert EVENT_ADAPTER.validate_json(json.dumps(to_dict(e))) == e
+    schema = fold(events)
+    assert decode.schema(schema.model_dump(mode="json")["tables"]) == schema
 
 
 @st.composite

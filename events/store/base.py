@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from events.catalog import EVENT_ADAPTER, parse_event
+from events import decode
+from events.catalog import parse_event
 from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, chain_hash
 
 
@@ -236,7 +237,7 @@ def recorded(
     hash: str,
 ) -> RecordedEvent:
     """Build a RecordedEvent from stored values (events are validated on the way in)."""
-    event = EVENT_ADAPTER.validate_json(data) if isinstance(data, str) else parse_event(data)
+    event = decode.event_from_text(data) if isinstance(data, str) else decode.event_from_dict(data)
     return RecordedEvent.model_construct(
         stream=stream,
         version=version,
