@@ -84,3 +84,12 @@ _FIELDS = (
 
 def marker_params(marker: Marker) -> dict[str, object]:
     return {f: getattr(marker, f) for f in _FIELDS}
+
+
+def mysql_upsert_sql() -> str:
+    """One statement that replaces a marker: on MySQL, where each statement commits by itself, a marker must
+    never be missing between a delete and an insert (a run killed there would leave none)."""
+    names = ", ".join(_FIELDS)
+    values = ", ".join(":" + n for n in _FIELDS)
+    updates = ", ".join(f"{n} = VALUES({n})" for n in _FIELDS if n != "stream")
+    return f"INSERT INTO {MARKER_TABLE} ({names}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}"

@@ -28,7 +28,15 @@ from events.model import Schema
 from service.reconciler.dialects import get_dialect
 from service.reconciler.dialects.base import Dialect
 from service.reconciler.introspect import introspect_mysql, introspect_postgresql, introspect_sqlite
-from service.reconciler.marker import MARKER_DDL, MARKER_SELECT, MARKER_TABLE, Marker, marker_params, upsert_sql
+from service.reconciler.marker import (
+    MARKER_DDL,
+    MARKER_SELECT,
+    MARKER_TABLE,
+    Marker,
+    marker_params,
+    mysql_upsert_sql,
+    upsert_sql,
+)
 from service.reconciler.normalize import differences
 from service.reconciler.plan import Plan
 
@@ -312,8 +320,15 @@ class SqliteTarget(_SyncTarget):
         await self._run(run)
 
 
-# errors that mean "that statement had already run" when a MySQL plan resumes
-MYSQL_ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1068, 1091, 1826, 4031}
+# errors that mean "that statement had already run" when a MySQL plan resumes: table exists (1050), unknown
+# table (1051, 1146: renamed or dropped already), unknown column (1054), duplicate column (1060) or key name
+# (1061), multiple primary keys (1068), cannot drop (1091), duplicate constraint (1826, 4031); 1005 only with
+# InnoDB's errno 121, a foreign key name that already exists. The check after the plan catches the rest.
+MYSQL_ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1826, 4031}
+
+
+def _already_done(code: object, message: str) -> bool:
+    return code in MYSQL_ALREADY_DONE or (code == 1005 and "errno: 121" in message)
 
 
 class MysqlTarget(_SyncTarget):
@@ -355,6 +370,9 @@ class MysqlTarget(_SyncTarget):
     async def write_marker(self, marker: Marker) -> None:
         await self._run(lambda c: self._write_marker_sync(c, marker))
 
+    def _write_marker_sync(self, conn: sa.Connection, marker: Marker) -> None:
+        conn.execute(sa.text(mysql_upsert_sql()), marker_params(marker))
+
     async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
         def run(conn: sa.Connection) -> None:
             for index, step in enumerate(plan.steps[start:], start=start):
@@ -362,7 +380,7 @@ class MysqlTarget(_SyncTarget):
                     conn.exec_driver_sql(step.sql)
                 except sa.exc.DBAPIError as exc:
                     code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                    if index == start and start > 0 and code in MYSQL_ALREADY_DONE:
+                    if index == start and start > 0 and _already_done(code, str(exc.orig)):
                         # resuming: this statement ran before the marker could say so
                         log.info("statement_already_done", statement=step.sql, code=code)
                     else:
