@@ -78,6 +78,10 @@ def history(total: int, seed: int = 7) -> list[Any]:
             free = [c for c in table.columns if c.name != "id" and not any(
                 c.name in i.columns for i in table.indexes) and not any(c.name in k.columns for k in table.constraints)]
             kind = rng.random()
+            if len(table.columns) > 24 and free:  # keep tables a realistic width: drop before adding more
+                kind = 0.35
+            elif len(table.indexes) > 6 and kind >= 0.62:
+                kind = 0.80
             if kind < 0.30:
                 event = ColumnAdded(table=name, column=Column(name=f"a{serial}", type=rng.choice(TYPES)))
             elif kind < 0.40 and free and len(table.columns) > 3:

@@ -39,8 +39,11 @@ from events.model import Column, Constraint, Index, Reference, Schema, Table, pa
 M = TypeVar("M", bound=BaseModel)
 
 
-def _make(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
-    """What ``model_construct`` does, without its per-call overhead: ``values`` has every field."""
+def construct(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
+    """What ``model_construct`` does, without its per-call overhead: ``values`` has every field.
+
+    For data already known to be valid (the log's own, or a database catalogue read into schema objects).
+    """
     obj = object.__new__(cls)
     object.__setattr__(obj, "__dict__", values)
     object.__setattr__(obj, "__pydantic_fields_set__", fields_set if fields_set is not None else set(values))
@@ -55,7 +58,7 @@ _COLUMN_KEYS = frozenset({"name", "type", "nullable", "default", "identity", "co
 def column(data: dict[str, Any]) -> Column:
     if not _COLUMN_KEYS.issuperset(data):
         raise KeyError("unexpected column field")
-    return _make(
+    return construct(
         Column,
         {
             "name": data["name"],
@@ -69,19 +72,23 @@ def column(data: dict[str, Any]) -> Column:
 
 
 def index(data: dict[str, Any]) -> Index:
-    return _make(Index, {"name": data["name"], "columns": tuple(data["columns"]), "unique": data.get("unique", False)})
+    return construct(
+        Index, {"name": data["name"], "columns": tuple(data["columns"]), "unique": data.get("unique", False)}
+    )
 
 
 def constraint(data: dict[str, Any]) -> Constraint:
     ref = data.get("references")
-    return _make(
+    return construct(
         Constraint,
         {
             "name": data["name"],
             "kind": data["kind"],
             "columns": tuple(data.get("columns", ())),
             "expression": data.get("expression"),
-            "references": _make(Reference, {"table": ref["table"], "columns": tuple(ref["columns"])}) if ref else None,
+            "references": construct(Reference, {"table": ref["table"], "columns": tuple(ref["columns"])})
+            if ref
+            else None,
             "on_delete": data.get("on_delete"),
             "on_update": data.get("on_update"),
         },
@@ -89,7 +96,7 @@ def constraint(data: dict[str, Any]) -> Constraint:
 
 
 def table(data: dict[str, Any]) -> Table:
-    return _make(
+    return construct(
         Table,
         {
             "name": data["name"],

@@ -171,9 +171,7 @@ def seal(
     the event is serialised once and that text is also what the store keeps.
     """
     moment = format_time(recorded_at)
-    head = (
-        '{"actor":' + canonical_json(actor) + ',"changeset_id":' + canonical_json(changeset_id) + ',"event":'
-    )
+    head = '{"actor":' + canonical_json(actor) + ',"changeset_id":' + canonical_json(changeset_id) + ',"event":'
     middle = ',"message":' + canonical_json(message) + ',"prev_hash":'
     tail = ',"recorded_at":' + canonical_json(moment) + ',"stream":' + canonical_json(stream) + ',"version":'
     out = []

@@ -100,9 +100,11 @@ async def state_of(store: EventStore, url: str) -> tuple[int, bool, list[str]]:
         live = await target.introspect()
         version = marker.version if marker is not None else 0
         _, schema = await Projector(store).schema("app", Point(version=version))
-        diffs = differences(target.expected(schema), live) if normalized(live) != normalized(
-            target.expected(schema)
-        ) else []
+        diffs = (
+            differences(target.expected(schema), live)
+            if normalized(live) != normalized(target.expected(schema))
+            else []
+        )
         return version, bool(marker is not None and marker.in_progress), diffs
     finally:
         await target.close()
@@ -140,8 +142,11 @@ async def test_killed_migrator_leaves_old_or_new_or_resumes(log: tuple[str, Even
     out, err = proc.communicate(timeout=300)
     forward = time.monotonic() - began
     assert out.startswith("applied"), (out, err)
-    assert (await migrate(store, MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=0),
-                                                allow_destructive=True))).status == "applied"
+    assert (
+        await migrate(
+            store, MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=0), allow_destructive=True)
+        )
+    ).status == "applied"
     run_sql(target_url, "SELECT 1")
 
     rng = random.Random(20261124)
@@ -163,8 +168,10 @@ async def test_killed_migrator_leaves_old_or_new_or_resumes(log: tuple[str, Even
             interrupted += version == before
         else:
             interrupted += version != goal
-            outcome = await migrate(store, MigrateRequest(url=target_url, stream="app", actor="t",
-                                                          to=Point(version=goal), allow_destructive=True))
+            outcome = await migrate(
+                store,
+                MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=goal), allow_destructive=True),
+            )
             assert outcome.status in ("applied", "up_to_date"), (attempt, outcome.status, outcome.detail, outcome.drift)
             version, in_progress, diffs = await state_of(store, target_url)
             assert (version, in_progress, diffs) == (goal, False, []), attempt

@@ -102,7 +102,13 @@ def _default(column: sa.Column[Any]) -> str | None:
         return canonical_default(arg.text)
     if isinstance(arg, str):
         return "'" + arg.replace("'", "''") + "'"
-    raise ModelError(f"{column.table.name}.{column.name}: server_default must be text or a string")
+    if isinstance(arg, sa.sql.ClauseElement):  # sa.true(), sa.func.now(), sa.literal(0) ...
+        try:
+            compiled = arg.compile(dialect=_dialect("postgresql"), compile_kwargs={"literal_binds": True})
+        except sa.exc.SQLAlchemyError as exc:
+            raise ModelError(f"{column.table.name}.{column.name}: server_default cannot be rendered: {exc}") from exc
+        return canonical_default(str(compiled))
+    raise ModelError(f"{column.table.name}.{column.name}: server_default must be text, a string or an expression")
 
 
 def _fk_action(value: str | None) -> str | None:

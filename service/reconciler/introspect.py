@@ -9,10 +9,12 @@ type text comes from ``PRAGMA table_xinfo`` (SQLite keeps it as written).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
+from events.decode import construct
 from events.model import (
     Column,
     ColumnType,
@@ -30,7 +32,7 @@ SKIP_TABLES = re.compile(r"^(sqlite_|schemalog_)")
 SQLITE_COLUMNS = 'SELECT cid, name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(:t)'
 SQLITE_TABLE_SQL = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"
 
-SQLITE_TYPES = {"blob": "bytes", "double": "double", "boolean": "boolean"}
+SQLITE_TYPES = {"blob": "bytes", "double": "double", "boolean": "boolean", "datetime": "timestamp"}
 
 
 def sqlite_type(declared: str) -> ColumnType:
@@ -160,45 +162,51 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
 
 # --------------------------------------------------------------------------- PostgreSQL (asyncpg, catalog)
 
-PG_TABLES = """
-SELECT c.oid, n.nspname AS schema, c.relname AS name, obj_description(c.oid, 'pg_class') AS comment
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+# Every query reads the same tables (joined on the same filter rather than handed a list of oids, which
+# PostgreSQL would scan once per catalogue row); column numbers are turned into names in Python.
+_PG_TABLE_FILTER = """
+  c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   AND c.relname NOT LIKE 'schemalog\\_%'
 """
 
-PG_COLUMNS = """
-SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+PG_TABLES = f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, td.description AS comment
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description td ON td.objoid = c.oid AND td.classoid = 'pg_class'::regclass AND td.objsubid = 0
+WHERE {_PG_TABLE_FILTER}
+"""
+
+PG_COLUMNS = f"""
+SELECT a.attrelid AS oid, a.attnum AS num, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity::text AS identity,
-       col_description(a.attrelid, a.attnum) AS comment
+       cd.description AS comment
 FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_description cd
+       ON cd.objoid = a.attrelid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
+WHERE {_PG_TABLE_FILTER} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
-PG_CONSTRAINTS = """
-SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind,
-       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
-       con.confrelid AS ref_oid,
-       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
-             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i) AS ref_columns,
+PG_CONSTRAINTS = f"""
+SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conkey AS columns,
+       con.confrelid AS ref_oid, con.confkey AS ref_columns,
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
 FROM pg_constraint con
-WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'u', 'f', 'c')
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c')
 """
 
-PG_INDEXES = """
-SELECT i.indrelid AS oid, ic.relname AS name, i.indisunique AS unique,
-       ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o) AS columns,
+PG_INDEXES = f"""
+SELECT i.indrelid AS oid, ic.relname AS name, i.indisunique AS unique, i.indkey::int2[] AS columns,
        i.indnkeyatts AS nkeys, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-WHERE i.indrelid = ANY($1::oid[])
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_constraint own ON own.conindid = i.indexrelid AND own.contype IN ('p', 'u', 'x')
+WHERE {_PG_TABLE_FILTER} AND own.oid IS NULL
 """
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
@@ -226,6 +234,7 @@ PG_TYPES = {
 _PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
 
 
+@lru_cache(maxsize=1024)
 def postgresql_type(text: str) -> ColumnType:
     if text in PG_TYPES:
         return ColumnType(name=PG_TYPES[text])
@@ -245,84 +254,110 @@ async def introspect_postgresql(conn: Any) -> Schema:
     names = {r["oid"]: _pg_name(r["schema"], r["name"]) for r in table_rows}
     oids = list(names)
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for r in await conn.fetch(PG_COLUMNS, oids):
+    numbers: dict[int, dict[int, str]] = {oid: {} for oid in oids}
+
+    def named(oid: int, nums: list[int] | None) -> tuple[str, ...]:
+        by_number = numbers[oid]
+        return tuple(by_number[n] for n in nums or ())
+
+    for r in await conn.fetch(PG_COLUMNS):
+        numbers[r["oid"]][r["num"]] = r["name"]
         default = r["default"]
         identity = r["identity"] in ("a", "d")
         if default is not None and default.startswith("nextval("):
             identity, default = True, None  # a serial column
         columns[r["oid"]].append(
-            Column.model_construct(
-                name=r["name"],
-                type=postgresql_type(r["type"]),
-                nullable=not r["notnull"],
-                default=default,
-                identity=identity,
-                comment=r["comment"],
+            construct(
+                Column,
+                dict(
+                    name=r["name"],
+                    type=postgresql_type(r["type"]),
+                    nullable=not r["notnull"],
+                    default=default,
+                    identity=identity,
+                    comment=r["comment"],
+                ),
             )
         )
     pks: dict[int, tuple[str, ...]] = {}
     constraints: dict[int, list[Constraint]] = {oid: [] for oid in oids}
-    for r in await conn.fetch(PG_CONSTRAINTS, oids):
+    for r in await conn.fetch(PG_CONSTRAINTS):
         kind = r["kind"]
         if kind == "p":
-            pks[r["oid"]] = tuple(r["columns"])
+            pks[r["oid"]] = named(r["oid"], r["columns"])
         elif kind == "u":
             constraints[r["oid"]].append(
-                Constraint.model_construct(
-                    name=r["name"],
-                    kind="unique",
-                    columns=tuple(r["columns"]),
-                    expression=None,
-                    references=None,
-                    on_delete=None,
-                    on_update=None,
+                construct(
+                    Constraint,
+                    dict(
+                        name=r["name"],
+                        kind="unique",
+                        columns=named(r["oid"], r["columns"]),
+                        expression=None,
+                        references=None,
+                        on_delete=None,
+                        on_update=None,
+                    ),
                 )
             )
         elif kind == "c":
             constraints[r["oid"]].append(
-                Constraint.model_construct(
-                    name=r["name"],
-                    kind="check",
-                    columns=(),
-                    expression=r["expression"],
-                    references=None,
-                    on_delete=None,
-                    on_update=None,
+                construct(
+                    Constraint,
+                    dict(
+                        name=r["name"],
+                        kind="check",
+                        columns=(),
+                        expression=r["expression"],
+                        references=None,
+                        on_delete=None,
+                        on_update=None,
+                    ),
                 )
             )
         elif r["ref_oid"] in names:
             constraints[r["oid"]].append(
-                Constraint.model_construct(
-                    name=r["name"],
-                    kind="foreign_key",
-                    columns=tuple(r["columns"]),
-                    expression=None,
-                    references=Reference.model_construct(table=names[r["ref_oid"]], columns=tuple(r["ref_columns"])),
-                    on_delete=PG_FK_ACTIONS.get(r["on_delete"]),
-                    on_update=PG_FK_ACTIONS.get(r["on_update"]),
+                construct(
+                    Constraint,
+                    dict(
+                        name=r["name"],
+                        kind="foreign_key",
+                        columns=named(r["oid"], r["columns"]),
+                        expression=None,
+                        references=construct(
+                            Reference, dict(table=names[r["ref_oid"]], columns=named(r["ref_oid"], r["ref_columns"]))
+                        ),
+                        on_delete=PG_FK_ACTIONS.get(r["on_delete"]),
+                        on_update=PG_FK_ACTIONS.get(r["on_update"]),
+                    ),
                 )
             )
     indexes: dict[int, list[Index]] = {oid: [] for oid in oids}
-    for r in await conn.fetch(PG_INDEXES, oids):
-        if r["partial"] or not r["columns"]:
+    for r in await conn.fetch(PG_INDEXES):
+        if r["partial"] or not r["columns"] or 0 in r["columns"]:
             continue  # expression and partial indexes are not in the catalogue of events
         indexes[r["oid"]].append(
-            Index.model_construct(name=r["name"], columns=tuple(r["columns"][: r["nkeys"]]), unique=r["unique"])
+            construct(
+                Index, dict(name=r["name"], columns=named(r["oid"], r["columns"][: r["nkeys"]]), unique=r["unique"])
+            )
         )
     tables = {}
     for r in table_rows:
         oid = r["oid"]
         if not columns[oid]:
             continue
-        tables[names[oid]] = Table.model_construct(
-            name=names[oid],
-            columns=tuple(columns[oid]),
-            primary_key=pks.get(oid, ()),
-            indexes=tuple(indexes[oid]),
-            constraints=tuple(constraints[oid]),
-            comment=r["comment"],
+        tables[names[oid]] = construct(
+            Table,
+            dict(
+                name=names[oid],
+                columns=tuple(columns[oid]),
+                primary_key=pks.get(oid, ()),
+                indexes=tuple(indexes[oid]),
+                constraints=tuple(constraints[oid]),
+                comment=r["comment"],
+            ),
         )
-    return canonical_schema(Schema.model_construct(tables=tables))
+    return canonical_schema(construct(Schema, {"tables": tables}))
 
 
 # --------------------------------------------------------------------------- MySQL / MariaDB (Inspector)
@@ -344,7 +379,7 @@ MYSQL_TYPES = {
     "tinyint(1)": "boolean",
     "float": "real",
     "double": "double",
-    "longtext": "text",
+    "text": "text",
     "date": "date",
     "time(6)": "time",
     "datetime(6)": "timestamp",

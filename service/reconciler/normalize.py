@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
+from events.decode import construct
 from events.model import Column, Constraint, Schema, Table
 
 _CAST = re.compile(r"::\s*(\"[^\"]+\"|[a-z_][a-z0-9_ ]*(\([0-9, ]*\))?)(\[\])*", re.IGNORECASE)
@@ -38,6 +40,7 @@ def _strip_parens(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def canonical_default(text: str | None) -> str | None:
     """A default expression in a form both sides agree on; None for no default (or NULL)."""
     if text is None:
@@ -67,6 +70,7 @@ def canonical_default(text: str | None) -> str | None:
     return _KNOWN_CALLS.get(lowered, lowered)
 
 
+@lru_cache(maxsize=4096)
 def canonical_check(text: str | None) -> str | None:
     """A check expression with casts, parentheses, quotes, case and spaces taken out."""
     if text is None:
@@ -81,15 +85,20 @@ def canonical_check(text: str | None) -> str | None:
 
 
 def canonical_column(column: Column) -> Column:
+    if column.default is None:
+        return column
     default = canonical_default(column.default)
     if default != column.default:
-        return column.model_copy(update={"default": default})
+        return construct(Column, {**column.__dict__, "default": default})
     return column
 
 
 def canonical_constraint(constraint: Constraint) -> Constraint:
     if constraint.kind == "check":
-        return constraint.model_copy(update={"expression": canonical_check(constraint.expression)})
+        expression = canonical_check(constraint.expression)
+        if expression == constraint.expression:
+            return constraint
+        return construct(Constraint, {**constraint.__dict__, "expression": expression})
     if constraint.kind == "foreign_key":
         update = {}
         if constraint.on_delete == "no action":
@@ -97,21 +106,23 @@ def canonical_constraint(constraint: Constraint) -> Constraint:
         if constraint.on_update == "no action":
             update["on_update"] = None
         if update:
-            return constraint.model_copy(update=update)
+            return construct(Constraint, {**constraint.__dict__, **update})
     return constraint
 
 
 def canonical_table(table: Table) -> Table:
-    return table.model_copy(
-        update={
-            "columns": tuple(canonical_column(c) for c in table.columns),
-            "constraints": tuple(canonical_constraint(c) for c in table.constraints),
-        }
+    columns = tuple(canonical_column(c) for c in table.columns)
+    constraints = tuple(canonical_constraint(c) for c in table.constraints)
+    same = all(a is b for a, b in zip(columns, table.columns, strict=True)) and all(
+        a is b for a, b in zip(constraints, table.constraints, strict=True)
     )
+    if same:
+        return table
+    return construct(Table, {**table.__dict__, "columns": columns, "constraints": constraints})
 
 
 def canonical_schema(schema: Schema) -> Schema:
-    return Schema.model_construct(tables={n: canonical_table(t) for n, t in schema.tables.items()})
+    return construct(Schema, {"tables": {n: canonical_table(t) for n, t in schema.tables.items()}})
 
 
 def differences(expected: Schema, live: Schema) -> list[str]:
@@ -132,12 +143,36 @@ def differences(expected: Schema, live: Schema) -> list[str]:
     return out
 
 
+def _same_items(mine: tuple[object, ...], theirs: tuple[object, ...]) -> bool:
+    if len(mine) != len(theirs):
+        return False
+    by_name = _by_name(theirs)
+    for a in mine:
+        b = by_name.get(str(getattr(a, "name")))  # noqa: B009
+        if b is None or not _same(a, b):
+            return False
+    return True
+
+
 def _by_name(items: tuple[object, ...]) -> dict[str, object]:
     return {str(getattr(i, "name")): i for i in items}  # noqa: B009
 
 
+def _same(a: object, b: object) -> bool:
+    """Equality of two frozen schema objects (what pydantic's ``==`` decides, without its overhead)."""
+    return a is b or a.__dict__ == b.__dict__
+
+
 def _table_differences(name: str, want: Table, have: Table) -> list[str]:
     out: list[str] = []
+    if (
+        want.primary_key == have.primary_key
+        and want.comment == have.comment
+        and _same_items(want.columns, have.columns)
+        and _same_items(want.indexes, have.indexes)
+        and _same_items(want.constraints, have.constraints)
+    ):
+        return out
     for what, mine, theirs in (
         ("column", _by_name(want.columns), _by_name(have.columns)),
         ("index", _by_name(want.indexes), _by_name(have.indexes)),
@@ -149,7 +184,7 @@ def _table_differences(name: str, want: Table, have: Table) -> list[str]:
                 out.append(f"{what} {name}.{key}: in the database, not in the log")
             elif b is None:
                 out.append(f"{what} {name}.{key}: in the log, missing from the database")
-            elif a != b:
+            elif not _same(a, b):
                 da, db = a.model_dump(mode="json"), b.model_dump(mode="json")  # type: ignore[attr-defined]
                 changed = [f"{k} {da[k]!r} in the log, {db[k]!r} in the database" for k in da if da[k] != db.get(k)]
                 out.append(f"{what} {name}.{key}: " + "; ".join(changed))

@@ -128,14 +128,17 @@ class Dialect:
         """
         md = sa.MetaData()
         tables: dict[str, sa.Table] = {}
+        referenced: dict[str, set[str]] = {}
         if only is None:
             wanted = set(schema.tables)
         else:
             wanted = set(only)
             for name in list(wanted):
                 for c in schema.tables[name].constraints:
-                    if c.references is not None:
-                        wanted.add(c.references.table)
+                    if c.references is not None and c.references.table not in wanted:
+                        referenced.setdefault(c.references.table, set()).update(c.references.columns)
+        for name, columns in referenced.items():  # only what a foreign key names: the statement needs no more
+            tables[name] = self._partial(md, schema, name, columns)
         for name in sorted(wanted):
             table = schema.tables[name]
             owner, bare = split_table_name(name)
@@ -161,6 +164,14 @@ class Dialect:
             for index in table.indexes:
                 sa.Index(index.name, *(tables[name].c[c] for c in index.columns), unique=index.unique)
         return md, tables
+
+    def _partial(self, md: sa.MetaData, schema: Schema, name: str, columns: Iterable[str]) -> sa.Table:
+        """A table with only some of its columns, no constraints: enough to name it in a statement."""
+        table = schema.tables[name]
+        owner, bare = split_table_name(name)
+        keep = set(columns)
+        items = [self.sa_column(table, c) for c in table.columns if c.name in keep]
+        return sa.Table(bare, md, *items, schema=owner)
 
     def primary_key_name(self, table: Table) -> str | None:
         return None
@@ -262,8 +273,9 @@ class Dialect:
         raise NotImplementedError
 
     def create_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
-        _, tables = self.metadata(after, only=[table])
-        (found,) = [i for i in tables[table].indexes if i.name == index]
+        (wanted,) = [i for i in after.tables[table].indexes if i.name == index]
+        sa_table = self._partial(sa.MetaData(), after, table, wanted.columns)
+        found = sa.Index(wanted.name, *(sa_table.c[c] for c in wanted.columns), unique=wanted.unique)
         return [self.compile(sa.schema.CreateIndex(found))]
 
     def drop_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
@@ -272,8 +284,23 @@ class Dialect:
         return [f"DROP INDEX {name}"]
 
     def add_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
-        _, tables = self.metadata(after, only=[table])
-        (found,) = [c for c in tables[table].constraints if c.name == name]
+        (wanted,) = [c for c in after.tables[table].constraints if c.name == name]
+        md = sa.MetaData()
+        ref = wanted.references
+        if ref is not None and ref.table == table:  # a table referring to itself
+            own = self._partial(md, after, table, (*wanted.columns, *ref.columns))
+            target = own
+        else:
+            own = self._partial(md, after, table, wanted.columns)
+            target = self._partial(md, after, ref.table, ref.columns) if ref is not None else own
+        found: sa.Constraint
+        if wanted.kind == "foreign_key":
+            found = self.sa_foreign_key(wanted, target)
+        elif wanted.kind == "unique":
+            found = sa.UniqueConstraint(*wanted.columns, name=wanted.name)
+        else:
+            found = sa.CheckConstraint(sa.text(wanted.expression or ""), name=wanted.name)
+        own.append_constraint(found)
         return [self.compile(sa.schema.AddConstraint(found))]
 
     def drop_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:

@@ -26,7 +26,7 @@ class MysqlDialect(Dialect):
         "numeric": "DECIMAL",
         "varchar": "VARCHAR",
         "char": "CHAR",
-        "text": "LONGTEXT",
+        "text": "TEXT",
         "date": "DATE",
         "time": "TIME(6)",
         "timestamp": "DATETIME(6)",

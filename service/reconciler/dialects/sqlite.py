@@ -35,7 +35,7 @@ class SqliteDialect(Dialect):
         "text": "TEXT",
         "date": "DATE",
         "time": "TIME",
-        "timestamp": "TIMESTAMP",
+        "timestamp": "DATETIME",
         "timestamptz": "TIMESTAMPTZ",
         "interval": "INTERVAL",
         "json": "JSON",

@@ -1,0 +1,225 @@
+"""Introspecting a large PostgreSQL schema and comparing it with the log's state, beside the peers.
+
+For each size (default 1,000 and 5,000 tables; 12 columns, 3 indexes and 1 foreign key each), one run:
+
+- raw asyncpg: four catalog queries (tables, columns with types and defaults, constraints, indexes),
+  rows fetched and nothing more: the floor any tool reading the catalog pays.
+- schemalog: introspect_postgresql (the same four reads, turned into schema objects and canonicalised)
+  plus the comparison with the projection (what every migrate does before and after applying): checked
+  to find no difference.
+- schemalog drift check: the same, plus reading the state at head from the log (SQLite, snapshot).
+- SQLAlchemy Inspector: get_multi_columns, _pk_constraint, _foreign_keys, _indexes, _unique_constraints,
+  _check_constraints (psycopg 3).
+- Alembic: compare_metadata(MigrationContext, models).
+- migra: Migration(db, db) with add_all_changes (it inspects both sides, as a drift check would).
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/introspect.py [--tables 1000,5000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import structlog
+from pgschema import ddl, drop, fresh_database, header, metadata, table_row
+
+from events.envelope import Changeset
+from events.log import EventLog
+from events.model import Schema
+from events.store import open_store
+from projections.diff import schema_diff
+from projections.schema import Projector
+from service.authoring.models import metadata_schema
+from service.logging import configure
+from service.reconciler.dialects import get_dialect
+from service.reconciler.introspect import introspect_postgresql
+from service.reconciler.normalize import differences
+
+RAW = [
+    """SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'""",
+    """SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+              pg_get_expr(d.adbin, d.adrelid), a.attidentity
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+       WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped""",
+    """SELECT con.conrelid, con.conname, con.contype, con.conkey, con.confrelid, con.confkey,
+              con.confdeltype, con.confupdtype
+       FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = 'public'""",
+    """SELECT i.indrelid, ic.relname, i.indisunique, i.indkey::int2[]
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_namespace n ON n.oid = ic.relnamespace WHERE n.nspname = 'public'""",
+]
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = await fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+async def raw_read(url: str, repeat: int) -> tuple[float, int]:
+    conn = await asyncpg.connect(url)
+
+    async def read() -> int:
+        return sum([len(await conn.fetch(q)) for q in RAW])
+
+    try:
+        return await timed(read, repeat)
+    finally:
+        await conn.close()
+
+
+async def schemalog_compare(url: str, log_url: str, repeat: int) -> tuple[float, float, list[str]]:
+    store = await open_store(log_url)
+    projector = Projector(store)
+    _, schema = await projector.schema("bench")
+    expected = get_dialect("postgresql").normalize(schema)
+    conn = await asyncpg.connect(url)
+
+    async def compare() -> list[str]:
+        return differences(expected, await introspect_postgresql(conn))
+
+    async def drift_check() -> list[str]:
+        _, at_head = await Projector(store).schema("bench")
+        return differences(get_dialect("postgresql").normalize(at_head), await introspect_postgresql(conn))
+
+    try:
+        seconds, diffs = await timed(compare, repeat)
+        with_log, _ = await timed(drift_check, repeat)
+        return seconds, with_log, diffs
+    finally:
+        await conn.close()
+        await store.close()
+
+
+def inspector_read(url: str, repeat: int) -> float:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    times = []
+    for _ in range(repeat):
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            insp = sa.inspect(conn)
+            insp.get_multi_columns()
+            insp.get_multi_pk_constraint()
+            insp.get_multi_foreign_keys()
+            insp.get_multi_indexes()
+            insp.get_multi_unique_constraints()
+            insp.get_multi_check_constraints()
+            times.append(time.perf_counter() - started)
+    engine.dispose()
+    return statistics.median(times)
+
+
+def alembic_compare(url: str, md: sa.MetaData) -> tuple[float, int]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        diffs = compare_metadata(MigrationContext.configure(conn), md)
+        seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds, len(diffs)
+
+
+def migra_compare(url: str) -> tuple[float, int] | str:
+    try:
+        from migra import Migration
+        from sqlbag import S
+    except ImportError:
+        return "n/a (pip install migra psycopg2-binary)"
+    psycopg2_url = url.replace("postgresql://", "postgresql+psycopg2://")
+    started = time.perf_counter()
+    with S(psycopg2_url) as a, S(psycopg2_url) as b:
+        m = Migration(a, b)
+        m.set_safety(False)
+        m.add_all_changes()
+        statements = [s for s in m.statements if s.strip()]
+    return time.perf_counter() - started, len(statements)
+
+
+async def log_of(md: sa.MetaData, path: Path) -> str:
+    url = f"sqlite:///{path}"
+    store = await open_store(url)
+    await store.init()
+    events = schema_diff(Schema(), metadata_schema(md))
+    await EventLog(store).append(Changeset(stream="bench", actor="bench", events=tuple(events)))
+    await Projector(store).rebuild_snapshots("bench")
+    await store.close()
+    return url
+
+
+def run_size(tables: int, repeat: int, workdir: Path) -> None:
+    md = metadata(tables)
+    script = workdir / f"schema_{tables}.sql"
+    script.write_text(ddl(md))
+    name, url = asyncio.run(fresh_database("bench_introspect"))
+    try:
+        started = time.perf_counter()
+        subprocess.run(["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(script), url], check=True)
+        created = time.perf_counter() - started
+        log_url = asyncio.run(log_of(md, workdir / f"log_{tables}.db"))
+        raw, rows = asyncio.run(raw_read(url, repeat))
+        ours, with_log, diffs = asyncio.run(schemalog_compare(url, log_url, repeat))
+        assert diffs == [], diffs[:5]
+        inspector = inspector_read(url, repeat)
+        alembic, alembic_diffs = alembic_compare(url, md)
+        migra = migra_compare(url)
+    finally:
+        drop(name)
+    print(
+        f"\n{tables:,} tables ({tables * 12:,} columns, {tables * 3:,} indexes, {tables:,} foreign keys;"
+        f" created by psql in {created:.1f} s; raw read {rows:,} rows; median of {repeat})"
+    )
+    print(header())
+    print(table_row("raw asyncpg catalog read", raw, raw, "the floor"))
+    print(
+        table_row(
+            "schemalog introspect + compare", ours, raw, "goal <= 1.50x: " + ("PASS" if ours <= 1.5 * raw else "FAIL")
+        )
+    )
+    print(table_row("schemalog drift check (+ state from the log)", with_log, raw, "0 differences"))
+    print(table_row("SQLAlchemy Inspector get_multi_*", inspector, raw, "psycopg 3"))
+    print(table_row("Alembic compare_metadata", alembic, raw, f"{alembic_diffs} differences reported"))
+    if isinstance(migra, str):
+        print(f"| {'migra':<46} | {migra:>52} |")
+    else:
+        print(table_row("migra (db vs itself)", migra[0], raw, f"{migra[1]} statements"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tables", default="1000,5000")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    configure("warning")
+    structlog.get_logger().info("bench_introspect", tables=args.tables)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.tables.split(",")):
+            run_size(size, args.repeat, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
