@@ -82,6 +82,8 @@ def history(total: int, seed: int = 7) -> list[Any]:
                 kind = 0.35
             elif len(table.indexes) > 6 and kind >= 0.62:
                 kind = 0.80
+            if 0.82 <= kind < 0.90 and sum(k.kind == "foreign_key" for k in table.constraints) >= 3:
+                kind = 0.92  # drop a foreign key rather than add a fourth: tables stay droppable
             if kind < 0.30:
                 event = ColumnAdded(table=name, column=Column(name=f"a{serial}", type=rng.choice(TYPES)))
             elif kind < 0.40 and free and len(table.columns) > 3:

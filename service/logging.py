@@ -9,6 +9,23 @@ import sys
 import structlog
 
 
+class _StderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is when the line is logged (not when logging was set up),
+    so that a replaced stream (a test's capture, a closed pipe) never receives a late line."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        if stream is not None and not stream.closed:
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure(level: str = "warning") -> None:
     numeric = getattr(logging, level.upper(), logging.WARNING)
     renderer: structlog.typing.Processor
@@ -24,6 +41,6 @@ def configure(level: str = "warning") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

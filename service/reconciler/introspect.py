@@ -115,6 +115,39 @@ def sqlite_foreign_keys(sql: str) -> list[Constraint]:
     return out
 
 
+SQLITE_FK_LIST = 'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM pragma_foreign_key_list(:t)'
+
+
+def sqlite_all_foreign_keys(conn: sa.Connection, table: str, sql: str) -> list[Constraint]:
+    """Every foreign key (PRAGMA foreign_key_list is the truth), named as the CREATE TABLE text names it;
+    an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) gets the name
+    PostgreSQL would give it, ``<table>_<columns>_fkey``."""
+    named = {(k.columns, k.references.table, k.references.columns): k for k in sqlite_foreign_keys(sql) if k.references}
+    groups: dict[int, list[Any]] = {}
+    for r in conn.execute(sa.text(SQLITE_FK_LIST), {"t": table}):
+        groups.setdefault(r[0], []).append(r)
+    out = []
+    for rows in (sorted(g, key=lambda r: r[1]) for _, g in sorted(groups.items(), reverse=True)):
+        columns = tuple(r[3] for r in rows)
+        ref_table = rows[0][2]
+        ref_columns = tuple(r[4] for r in rows) if rows[0][4] is not None else ()
+        found = named.get((columns, ref_table, ref_columns))
+        if found is not None:
+            out.append(found)
+            continue
+        out.append(
+            Constraint(
+                name=f"{table}_{'_'.join(columns)}_fkey",
+                kind="foreign_key",
+                columns=columns,
+                references=Reference(table=ref_table, columns=ref_columns or columns),
+                on_delete=_fk_action(rows[0][6]),
+                on_update=_fk_action(rows[0][5]),
+            )
+        )
+    return out
+
+
 def introspect_sqlite(conn: sa.Connection) -> Schema:
     inspector = sa.inspect(conn)
     tables: dict[str, Table] = {}
@@ -149,7 +182,7 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
         for c in inspector.get_check_constraints(name):
             if c.get("name"):
                 constraints.append(Constraint(name=_unescape(c["name"]), kind="check", expression=c["sqltext"]))
-        constraints.extend(sqlite_foreign_keys(sql))
+        constraints.extend(sqlite_all_foreign_keys(conn, name, sql))
         tables[name] = Table(
             name=name,
             columns=tuple(columns),
