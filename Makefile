@@ -35,6 +35,8 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/introspect.py
+	$(BIN)/python bench/apply.py
 
 clean:
 	rm -rf $(VENV) schemalog.db schemalog.db-wal schemalog.db-shm
