@@ -15,8 +15,9 @@ public form.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import singledispatch
+from typing import Any
 
 from events.catalog import (
     ColumnAdded,
@@ -45,6 +46,8 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    construct,
+    evolve,
     namespace_of,
     split_table_name,
 )
@@ -254,13 +257,16 @@ def _table_created(event: TableCreated, state: State) -> None:
     identities = [c.name for c in event.columns if c.identity]
     if len(identities) > 1:
         raise InvalidChange(f"table {event.table!r} has more than one identity column")
-    bare = Table.model_construct(
-        name=event.table,
-        columns=event.columns,
-        primary_key=event.primary_key,
-        indexes=(),
-        constraints=(),
-        comment=event.comment,
+    bare = construct(
+        Table,
+        {
+            "name": event.table,
+            "columns": event.columns,
+            "primary_key": event.primary_key,
+            "indexes": (),
+            "constraints": (),
+            "comment": event.comment,
+        },
     )
     if not event.indexes and not event.constraints:
         state.tables[event.table] = bare
@@ -308,12 +314,12 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
         out = []
         for c in constraints:
             if c.references is not None and c.references.table == old:
-                ref = Reference.model_construct(table=new, columns=c.references.columns)
-                c = c.model_copy(update={"references": ref})
+                ref = construct(Reference, {"table": new, "columns": c.references.columns})
+                c = evolve(c, references=ref)
             out.append(c)
         return tuple(out)
 
-    renamed = table.model_copy(update={"name": new, "constraints": retarget(table.constraints)})
+    renamed = evolve(table, name=new, constraints=retarget(table.constraints))
     state.tables[new] = renamed
     _register(state, renamed)
     for referrer, _fk in incoming:
@@ -321,7 +327,7 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
             continue
         holder = state.tables[referrer]
         _unregister(state, holder)
-        holder = holder.model_copy(update={"constraints": retarget(holder.constraints)})
+        holder = evolve(holder, constraints=retarget(holder.constraints))
         state.tables[referrer] = holder
         _register(state, holder)
 
@@ -329,7 +335,7 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
 @apply_event.register
 def _table_altered(event: TableAltered, state: State) -> None:
     table = _table(state, event.table)
-    _replace(state, table.model_copy(update={"comment": event.comment}))
+    _replace(state, evolve(table, comment=event.comment))
 
 
 @apply_event.register
@@ -339,7 +345,7 @@ def _column_added(event: ColumnAdded, state: State) -> None:
         raise InvalidChange(f"table {event.table!r} already has a column {event.column.name!r}")
     if event.column.identity and any(c.identity for c in table.columns):
         raise InvalidChange(f"table {event.table!r} already has an identity column")
-    _replace(state, table.model_copy(update={"columns": (*table.columns, event.column)}))
+    _replace(state, evolve(table, columns=(*table.columns, event.column)))
 
 
 @apply_event.register
@@ -356,7 +362,7 @@ def _column_dropped(event: ColumnDropped, state: State) -> None:
     if len(table.columns) == 1:
         raise InvalidChange(f"cannot drop {event.table}.{event.column}: it is the table's last column (drop the table)")
     columns = tuple(c for c in table.columns if c.name != event.column)
-    _replace(state, table.model_copy(update={"columns": columns}))
+    _replace(state, evolve(table, columns=columns))
 
 
 @apply_event.register
@@ -379,22 +385,20 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
                 if rewritten != c.expression:
                     update["expression"] = rewritten
             if c.references is not None and c.references.table == event.table and old in c.references.columns:
-                update["references"] = Reference.model_construct(
-                    table=c.references.table, columns=_rename_in(c.references.columns, old, new)
+                update["references"] = construct(
+                    Reference, {"table": c.references.table, "columns": _rename_in(c.references.columns, old, new)}
                 )
-            constraints.append(c.model_copy(update=update) if update else c)
+            constraints.append(evolve(c, **update) if update else c)
         if t.name != event.table:
-            return t.model_copy(update={"constraints": tuple(constraints)})
-        return t.model_copy(
-            update={
-                "columns": tuple(c.model_copy(update={"name": new}) if c.name == old else c for c in t.columns),
-                "primary_key": _rename_in(t.primary_key, old, new),
-                "indexes": tuple(
-                    i.model_copy(update={"columns": _rename_in(i.columns, old, new)}) if old in i.columns else i
-                    for i in t.indexes
-                ),
-                "constraints": tuple(constraints),
-            }
+            return evolve(t, constraints=tuple(constraints))
+        return evolve(
+            t,
+            columns=tuple(evolve(c, name=new) if c.name == old else c for c in t.columns),
+            primary_key=_rename_in(t.primary_key, old, new),
+            indexes=tuple(
+                evolve(i, columns=_rename_in(i.columns, old, new)) if old in i.columns else i for i in t.indexes
+            ),
+            constraints=tuple(constraints),
         )
 
     _replace(state, in_table(table))
@@ -413,9 +417,9 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
     if column.identity and "type" in changes and not changes["type"].is_integer:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: its type must stay an integer")
-    altered = column.model_copy(update=changes)
+    altered = evolve(column, **changes)
     columns = tuple(altered if c.name == event.column else c for c in table.columns)
-    _replace(state, table.model_copy(update={"columns": columns}))
+    _replace(state, evolve(table, columns=columns))
 
 
 @apply_event.register
@@ -423,7 +427,7 @@ def _index_created(event: IndexCreated, state: State) -> None:
     table = _table(state, event.table)
     _free_name(state, event.table, event.index.name, "index")
     _columns_exist(table, event.index.columns, f"index {event.index.name!r}")
-    _replace(state, table.model_copy(update={"indexes": (*table.indexes, event.index)}))
+    _replace(state, evolve(table, indexes=(*table.indexes, event.index)))
     state.owners[(namespace_of(event.table), event.index.name)] = event.table
 
 
@@ -432,7 +436,7 @@ def _index_dropped(event: IndexDropped, state: State) -> None:
     table = _table(state, event.table)
     if table.index(event.name) is None:
         raise InvalidChange(f"table {event.table!r} has no index {event.name!r}")
-    after = table.model_copy(update={"indexes": tuple(i for i in table.indexes if i.name != event.name)})
+    after = evolve(table, indexes=tuple(i for i in table.indexes if i.name != event.name))
     _check_still_unique(state, table, after)
     _replace(state, after)
     state.owners.pop((namespace_of(event.table), event.name), None)
@@ -467,7 +471,7 @@ def _constraint_added(event: ConstraintAdded, state: State) -> None:
             if table.column(mine).type != target.column(theirs).type:  # type: ignore[union-attr]
                 raise InvalidChange(f"{what}: {event.table}.{mine} and {ref.table}.{theirs} have different types")
         state.referrers.setdefault(ref.table, set()).add((event.table, constraint.name))
-    _replace(state, table.model_copy(update={"constraints": (*table.constraints, constraint)}))
+    _replace(state, evolve(table, constraints=(*table.constraints, constraint)))
     state.owners[(namespace_of(event.table), constraint.name)] = event.table
 
 
@@ -477,7 +481,7 @@ def _constraint_dropped(event: ConstraintDropped, state: State) -> None:
     constraint = table.constraint(event.name)
     if constraint is None:
         raise InvalidChange(f"table {event.table!r} has no constraint {event.name!r}")
-    after = table.model_copy(update={"constraints": tuple(c for c in table.constraints if c.name != event.name)})
+    after = evolve(table, constraints=tuple(c for c in table.constraints if c.name != event.name))
     if constraint.kind == "unique":
         _check_still_unique(state, table, after)
     _replace(state, after)
@@ -501,7 +505,7 @@ def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
         raise InvalidChange(
             f"primary key column {event.table}.{nullable[0]} is nullable: make it NOT NULL first (column_altered)"
         )
-    after = table.model_copy(update={"primary_key": tuple(event.columns)})
+    after = evolve(table, primary_key=tuple(event.columns))
     _check_still_unique(state, table, after)
     _replace(state, after)
 
@@ -527,9 +531,14 @@ def _outcome(event: object, state: State) -> None:
 
 def apply_events(state: State, events: Iterable[Event], *, first_index: int = 0) -> None:
     """Apply events in place, naming the failing event's index in any InvalidChange."""
+    rules: dict[type, Callable[[Any, State], None]] = {}  # apply_event's dispatch, resolved once per type
     for index, event in enumerate(events, start=first_index):
+        cls = type(event)
+        rule = rules.get(cls)
+        if rule is None:
+            rule = rules[cls] = apply_event.dispatch(cls)
         try:
-            apply_event(event, state)
+            rule(event, state)
         except InvalidChange as exc:
             if exc.index is not None:
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,33 @@ class Frozen(BaseModel):
     """Base of every schema object: immutable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def construct(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
+    """What ``model_construct`` does, without its per-call overhead: ``values`` has every field.
+
+    For data already known to be valid (the log's own, a fold's own, or a database catalogue
+    read into schema objects): nothing is validated.
+    """
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set if fields_set is not None else set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def evolve(obj: M, **changes: Any) -> M:
+    """``obj.model_copy(update=changes)`` at a fraction of its cost: a new object, ``obj`` untouched.
+
+    Like ``model_copy`` it does not validate: the fold's rules check what they change.
+    """
+    values = obj.__dict__.copy()
+    values.update(changes)
+    return construct(type(obj), values, obj.__pydantic_fields_set__ | changes.keys())
 
 
 # --------------------------------------------------------------------------- identifiers

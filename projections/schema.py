@@ -10,7 +10,6 @@ version; anything else is ignored (and the fold starts further back).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +17,11 @@ from typing import Any
 
 import structlog
 
-from events import decode
-from events.aggregate import State, apply_events
+from events.aggregate import State
 from events.catalog import TagCreated
 from events.model import Schema, Table
 from events.store.base import EventStore
+from projections.replay import Replay, gc_paused
 
 log = structlog.get_logger("schemalog.projections")
 
@@ -94,26 +93,9 @@ def parse_point(text: str | int | None) -> Point:
 # --------------------------------------------------------------------------- snapshots
 
 
-def schema_body(state: State) -> str:
-    """A snapshot's body: the tables and tags, as canonical JSON."""
-    data = {
-        "tables": {name: table.model_dump(mode="json") for name, table in sorted(state.tables.items())},
-        "tags": dict(sorted(state.tags.items())),
-    }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def snapshot_digest(stream: str, version: int, event_hash: str, body: str) -> str:
     text = f"{stream}\x00{version}\x00{event_hash}\x00{body}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def state_from_body(body: str) -> State:
-    """A snapshot's state (its digest already checked: decoded without re-validation)."""
-    data: dict[str, Any] = json.loads(body)
-    state = State.from_schema(decode.schema(data["tables"]))
-    state.tags = {str(k): int(v) for k, v in data.get("tags", {}).items()}
-    return state
 
 
 # --------------------------------------------------------------------------- the projector
@@ -162,29 +144,35 @@ class Projector:
         return version, state.to_schema()
 
     async def state_at_version(self, stream: str, version: int) -> State:
-        start_version, state = await self._start(stream, version)
-        if start_version == version:
-            return state
-        next_snapshot = (start_version // self.snapshot_every + 1) * self.snapshot_every
-        current = start_version
-        async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
-            events = [decode.event_from_text(text) for text in chunk]
-            while events:
-                # fold up to the next snapshot boundary, snapshot, go on
-                room = next_snapshot - current
-                batch, events = events[:room], events[room:]
-                apply_events(state, batch)
-                current += len(batch)
-                if current == next_snapshot:
-                    await self._snapshot(stream, current, state)
-                    next_snapshot += self.snapshot_every
-        return state
+        with gc_paused():
+            return (await self.replay(stream, version)).to_state()
 
-    async def _start(self, stream: str, version: int) -> tuple[int, State]:
+    async def replay(self, stream: str, version: int) -> Replay:
+        """The stream folded to ``version`` in public form, from the best snapshot below it."""
+        start_version, replay = await self._start(stream, version)
+        current = start_version
+        every = self.snapshot_every
+        with gc_paused():
+            async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
+                # fold up to each snapshot boundary, snapshot, go on
+                while chunk:
+                    room = every - current % every
+                    batch, chunk = chunk[:room], chunk[room:]
+                    replay.apply_texts(batch)
+                    current += len(batch)
+                    if current % every == 0:
+                        await self._snapshot(stream, current, replay)
+        return replay
+
+    async def _start(self, stream: str, version: int) -> tuple[int, Replay]:
         """The best trustworthy snapshot at or below ``version``, else the empty state."""
-        if version == 0:
-            return 0, State()
-        for snap_version, event_hash, digest, body in await self.store.snapshots_below(stream, version):
+        below = version
+        while below > 0:
+            found = await self.store.snapshot_below(stream, below)
+            if found is None:
+                break
+            snap_version, event_hash, digest, body = found
+            below = snap_version - 1
             if snapshot_digest(stream, snap_version, event_hash, body) != digest:
                 log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest mismatch")
                 continue
@@ -192,18 +180,18 @@ class Projector:
                 log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="log differs")
                 continue
             try:
-                return snap_version, state_from_body(body)
-            except ValueError as exc:
-                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=str(exc))
-        return 0, State()
+                return snap_version, Replay.from_body(body)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=repr(exc))
+        return 0, Replay()
 
-    async def _snapshot(self, stream: str, version: int, state: State) -> None:
+    async def _snapshot(self, stream: str, version: int, replay: Replay) -> None:
         if not self.take_snapshots:
             return
         event_hash = await self.store.event_hash(stream, version)
         if event_hash is None:
             return
-        body = schema_body(state)
+        body = replay.body()
         await self.store.save_snapshot(
             stream, version, event_hash, snapshot_digest(stream, version, event_hash, body), body
         )

@@ -153,8 +153,8 @@ class EventStore(Protocol):
     # Snapshots: derived data, rebuildable; the projections check them against the log.
     async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None: ...
 
-    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
-        """Up to three snapshots at or below ``version``, newest first: (version, event_hash, digest, body)."""
+    async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
+        """The newest snapshot at or below ``version``: (version, event_hash, digest, body), or None."""
 
     async def snapshot_versions(self, stream: str) -> list[int]: ...
 

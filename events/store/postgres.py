@@ -387,15 +387,15 @@ class PostgresStore:
             body,
         )
 
-    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
-        """Snapshots at or below ``version``, newest first: (version, event_hash, digest, body)."""
-        rows = await self._pool.fetch(
+    async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
+        """The newest snapshot at or below ``version``: (version, event_hash, digest, body), or None."""
+        row = await self._pool.fetchrow(
             "SELECT version, event_hash, digest, body FROM schemalog_snapshots WHERE stream = $1 AND version <= $2"
-            " ORDER BY version DESC LIMIT 3",
+            " ORDER BY version DESC LIMIT 1",
             stream,
             version,
         )
-        return [(r["version"], r["event_hash"], r["digest"], r["body"]) for r in rows]
+        return (row["version"], row["event_hash"], row["digest"], row["body"]) if row is not None else None
 
     async def snapshot_versions(self, stream: str) -> list[int]:
         rows = await self._pool.fetch(

@@ -347,13 +347,13 @@ class SqliteStore:
             (stream, version, event_hash, digest, body),
         )
 
-    async def snapshots_below(self, stream: str, version: int) -> list[tuple[int, str, str, str]]:
+    async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
         rows = await self._fetch(
             "SELECT version, event_hash, digest, body FROM schemalog_snapshots WHERE stream = ? AND version <= ?"
-            " ORDER BY version DESC LIMIT 3",
+            " ORDER BY version DESC LIMIT 1",
             (stream, version),
         )
-        return [(r["version"], r["event_hash"], r["digest"], r["body"]) for r in rows]
+        return (rows[0]["version"], rows[0]["event_hash"], rows[0]["digest"], rows[0]["body"]) if rows else None
 
     async def snapshot_versions(self, stream: str) -> list[int]:
         rows = await self._fetch("SELECT version FROM schemalog_snapshots WHERE stream = ? ORDER BY version", (stream,))

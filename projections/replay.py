@@ -1,0 +1,284 @@
+"""Replaying the log: each recorded event's change, applied to the schema in its public form.
+
+Every event in the log passed ``events.aggregate``'s rules on its way in (a
+changeset is validated against the head before it is appended, and the hash
+chain shows it has not changed since). Replaying it therefore needs the
+*change* of each rule, not its checks, and needs no schema objects until the
+end: the working state here is the catalogue's public form (plain dicts, as
+``schemalog show --format json`` prints and as a snapshot body holds), and
+events are folded straight from the JSON the store returns. Frozen schema
+objects (:class:`events.aggregate.State`) are built once, for the point asked.
+
+The changes must be exactly those of ``events.aggregate``: the property tests
+(tests/test_projection_properties.py) replay random histories both ways and
+compare them at every version, and bench/replay.py compares the two at the end
+of its million events.
+
+A :class:`Replay` owns the data it is given: event dicts are taken into the
+state as they are, not copied.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from events import decode
+from events.aggregate import State, rename_in_expression
+
+Json = dict[str, Any]
+
+
+class Replay:
+    """The schema of one stream in public form, plus its tags, while the log is folded."""
+
+    __slots__ = ("referrers", "tables", "tags")
+
+    def __init__(self, tables: dict[str, Json] | None = None, tags: dict[str, int] | None = None) -> None:
+        self.tables: dict[str, Json] = {}
+        self.tags: dict[str, int] = dict(tags or {})
+        # referenced table -> {(referring table, foreign key name)}: renames follow foreign keys
+        self.referrers: dict[str, set[tuple[str, str]]] = {}
+        for name, table in (tables or {}).items():
+            self.tables[name] = _whole(table)
+            self._register(self.tables[name])
+
+    # ------------------------------------------------------------------ snapshots
+
+    @classmethod
+    def from_body(cls, body: str | bytes) -> Replay:
+        """The state a snapshot body holds (its digest checked by the caller)."""
+        data = orjson.loads(body)
+        return cls(data["tables"], {str(k): int(v) for k, v in data.get("tags", {}).items()})
+
+    def body(self) -> str:
+        """A snapshot body: the tables and tags as canonical JSON (sorted keys, no spaces)."""
+        return orjson.dumps({"tables": self.tables, "tags": self.tags}, option=orjson.OPT_SORT_KEYS).decode()
+
+    # ------------------------------------------------------------------ the fold
+
+    def apply(self, event: Json) -> None:
+        """Apply one recorded event (its public form, as stored)."""
+        try:
+            change = _CHANGES[event["type"]]
+        except KeyError:
+            raise ValueError(f"cannot replay event type {event.get('type')!r}") from None
+        change(self, event)
+
+    def apply_texts(self, texts: list[str]) -> None:
+        apply, loads = self.apply, orjson.loads
+        for text in texts:
+            apply(loads(text))
+
+    def to_state(self) -> State:
+        """The working state of events.aggregate (frozen schema objects) at this point."""
+        state = State.from_schema(decode.schema(self.tables))
+        state.tags = dict(self.tags)
+        return state
+
+    # ------------------------------------------------------------------ foreign key index
+
+    def _register(self, table: Json) -> None:
+        for constraint in table["constraints"]:
+            ref = constraint.get("references")
+            if ref is not None:
+                self.referrers.setdefault(ref["table"], set()).add((table["name"], constraint["name"]))
+
+    def _unregister(self, table: Json) -> None:
+        for constraint in table["constraints"]:
+            ref = constraint.get("references")
+            if ref is not None:
+                refs = self.referrers.get(ref["table"])
+                if refs is not None:
+                    refs.discard((table["name"], constraint["name"]))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a fold allocates.
+
+    A fold makes no reference cycles (its garbage goes as soon as it is dropped), but it
+    allocates enough to set off the collector again and again, and each full collection
+    walks every object of the process: hundreds of milliseconds in a large one.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _whole(table: Json) -> Json:
+    """A table with every table-level key present (a public form may leave defaults out)."""
+    return {
+        "name": table["name"],
+        "columns": table["columns"],
+        "primary_key": table.get("primary_key") or [],
+        "indexes": table.get("indexes") or [],
+        "constraints": table.get("constraints") or [],
+        "comment": table.get("comment"),
+    }
+
+
+def _renamed(names: list[str], old: str, new: str) -> list[str]:
+    return [new if n == old else n for n in names]
+
+
+def _without(items: list[Json], name: str) -> list[Json]:
+    return [i for i in items if i["name"] != name]
+
+
+# --------------------------------------------------------------------------- the changes, one per event type
+# Each mirrors the change its rule in events.aggregate makes once its checks have passed.
+
+
+def _table_created(r: Replay, e: Json) -> None:
+    table = _whole({**e, "name": e["table"]})
+    r.tables[e["table"]] = table
+    r._register(table)
+
+
+def _table_dropped(r: Replay, e: Json) -> None:
+    table = r.tables.pop(e["table"])
+    r._unregister(table)
+    r.referrers.pop(e["table"], None)
+
+
+def _table_renamed(r: Replay, e: Json) -> None:
+    old, new = e["table"], e["new_name"]
+    table = r.tables.pop(old)
+    incoming = r.referrers.pop(old, set())
+    r._unregister(table)
+    table["name"] = new
+    for constraint in table["constraints"]:
+        ref = constraint.get("references")
+        if ref is not None and ref["table"] == old:
+            ref["table"] = new
+    r.tables[new] = table
+    r._register(table)
+    for referrer in {name for name, _ in incoming if name != old}:
+        for constraint in r.tables[referrer]["constraints"]:
+            ref = constraint.get("references")
+            if ref is not None and ref["table"] == old:
+                ref["table"] = new
+                r.referrers.setdefault(new, set()).add((referrer, constraint["name"]))
+
+
+def _table_altered(r: Replay, e: Json) -> None:
+    r.tables[e["table"]]["comment"] = e.get("comment")
+
+
+def _column_added(r: Replay, e: Json) -> None:
+    r.tables[e["table"]]["columns"].append(e["column"])
+
+
+def _column_dropped(r: Replay, e: Json) -> None:
+    table = r.tables[e["table"]]
+    table["columns"] = _without(table["columns"], e["column"])
+
+
+def _column_renamed(r: Replay, e: Json) -> None:
+    name, old, new = e["table"], e["column"], e["new_name"]
+    table = r.tables[name]
+    for column in table["columns"]:
+        if column["name"] == old:
+            column["name"] = new
+            break
+    if old in table["primary_key"]:
+        table["primary_key"] = _renamed(table["primary_key"], old, new)
+    for index in table["indexes"]:
+        if old in index["columns"]:
+            index["columns"] = _renamed(index["columns"], old, new)
+    for constraint in table["constraints"]:
+        columns = constraint.get("columns")
+        if columns and old in columns:
+            constraint["columns"] = _renamed(columns, old, new)
+        if constraint["kind"] == "check" and constraint.get("expression"):
+            constraint["expression"] = rename_in_expression(constraint["expression"], old, new)
+    for referrer in {name} | {holder for holder, _ in r.referrers.get(name, ())}:
+        for constraint in r.tables[referrer]["constraints"]:
+            ref = constraint.get("references")
+            if ref is not None and ref["table"] == name and old in ref["columns"]:
+                ref["columns"] = _renamed(ref["columns"], old, new)
+
+
+def _column_altered(r: Replay, e: Json) -> None:
+    for column in r.tables[e["table"]]["columns"]:
+        if column["name"] == e["column"]:
+            if "new_type" in e:
+                column["type"] = e["new_type"]
+            for key in ("nullable", "default", "comment"):
+                if key in e:
+                    column[key] = e[key]
+            return
+
+
+def _index_created(r: Replay, e: Json) -> None:
+    r.tables[e["table"]]["indexes"].append(e["index"])
+
+
+def _index_dropped(r: Replay, e: Json) -> None:
+    table = r.tables[e["table"]]
+    table["indexes"] = _without(table["indexes"], e["name"])
+
+
+def _constraint_added(r: Replay, e: Json) -> None:
+    constraint = e["constraint"]
+    r.tables[e["table"]]["constraints"].append(constraint)
+    ref = constraint.get("references")
+    if ref is not None:
+        r.referrers.setdefault(ref["table"], set()).add((e["table"], constraint["name"]))
+
+
+def _constraint_dropped(r: Replay, e: Json) -> None:
+    table = r.tables[e["table"]]
+    for constraint in table["constraints"]:
+        if constraint["name"] == e["name"]:
+            ref = constraint.get("references")
+            if ref is not None:
+                r.referrers.get(ref["table"], set()).discard((e["table"], e["name"]))
+            break
+    table["constraints"] = _without(table["constraints"], e["name"])
+
+
+def _primary_key_set(r: Replay, e: Json) -> None:
+    r.tables[e["table"]]["primary_key"] = e.get("columns") or []
+
+
+def _tag_created(r: Replay, e: Json) -> None:
+    r.tags[e["tag"]] = e["version"]
+
+
+def _outcome(r: Replay, e: Json) -> None:
+    """The reconciler's outcomes describe a database, not a schema change."""
+
+
+_CHANGES: dict[str, Callable[[Replay, Json], None]] = {
+    "table_created": _table_created,
+    "table_dropped": _table_dropped,
+    "table_renamed": _table_renamed,
+    "table_altered": _table_altered,
+    "column_added": _column_added,
+    "column_dropped": _column_dropped,
+    "column_renamed": _column_renamed,
+    "column_altered": _column_altered,
+    "index_created": _index_created,
+    "index_dropped": _index_dropped,
+    "constraint_added": _constraint_added,
+    "constraint_dropped": _constraint_dropped,
+    "primary_key_set": _primary_key_set,
+    "tag_created": _tag_created,
+    "migration_applied": _outcome,
+    "migration_faked": _outcome,
+    "migration_failed": _outcome,
+    "drift_found": _outcome,
+}
