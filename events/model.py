@@ -33,6 +33,13 @@ class Frozen(BaseModel):
 
 M = TypeVar("M", bound=BaseModel)
 
+# BaseModel keeps its instance state in __dict__ and three slots; their setters, looked up once
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
 
 def construct(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
     """What ``model_construct`` does, without its per-call overhead: ``values`` has every field.
@@ -40,11 +47,11 @@ def construct(cls: type[M], values: dict[str, Any], fields_set: set[str] | None 
     For data already known to be valid (the log's own, a fold's own, or a database catalogue
     read into schema objects): nothing is validated.
     """
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", fields_set if fields_set is not None else set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set_dict(obj, values)
+    _set_fields_set(obj, fields_set if fields_set is not None else set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
