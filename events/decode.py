@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from events.catalog import (
     EVENT_ADAPTER,
+    EVENT_TYPES,
     ColumnAdded,
     ColumnAltered,
     ColumnDropped,
@@ -108,25 +109,7 @@ def schema(data: dict[str, Any]) -> Schema:
 
 E = TypeVar("E", bound=BaseModel)
 
-_TYPE_NAMES: dict[type[BaseModel], str] = {
-    cls: cls.model_fields["type"].default
-    for cls in (
-        TableCreated,
-        TableDropped,
-        TableRenamed,
-        TableAltered,
-        ColumnAdded,
-        ColumnDropped,
-        ColumnRenamed,
-        ColumnAltered,
-        IndexCreated,
-        IndexDropped,
-        ConstraintAdded,
-        ConstraintDropped,
-        PrimaryKeySet,
-        TagCreated,
-    )
-}
+_TYPE_NAMES: dict[type[BaseModel], str] = {cls: name for name, cls in EVENT_TYPES.items()}
 
 
 def _event(cls: type[E], values: dict[str, Any], fields_set: set[str] | None = None) -> E:
