@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from events import decode
 from events.aggregate import InvalidChange, fold
 from events.catalog import EVENT_ADAPTER, Event, TableCreated, parse_event, to_dict
-from events.envelope import Changeset
+from events.envelope import Changeset, canonical_json
 from events.log import EventLog
 from events.model import Column
 from events.store import open_store
@@ -29,6 +29,23 @@ STORE = settings(max_examples=25, deadline=None, suppress_health_check=list(Heal
 
 def flat(history: list[list[Event]]) -> list[Event]:
     return [e for batch in history for e in batch]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True)
+@given(value=JSON_VALUES)
+def test_canonical_json_is_the_json_modules_sorted_compact_form(value: Any) -> None:
+    """The hash chain's text: whatever writes it must write what its definition writes."""
+    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @FAST
