@@ -22,9 +22,12 @@ from events.log import EventLog
 from events.model import Column, Constraint, Index, Reference
 from events.store import EventStore, open_store
 from projections.schema import Point, Projector, normalized
-from service.reconciler.apply import MigrateRequest, migrate
+from service.reconciler.apply import MigrateRequest, _marker, migrate
+from service.reconciler.marker import state_hash
 from service.reconciler.normalize import differences
+from service.reconciler.plan import make_plan
 from service.reconciler.targets import open_target
+from tests.servers import mariadb_database_url
 from tests.sqlexec import run_sql
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,3 +180,41 @@ async def test_killed_migrator_leaves_old_or_new_or_resumes(log: tuple[str, Even
             assert (version, in_progress, diffs) == (goal, False, []), attempt
     # the kills must have landed before the end of a run at least sometimes, or this proved nothing
     assert interrupted >= 3, f"only {interrupted} of {KILLS} kills interrupted a run (forward run {forward:.2f}s)"
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("done_before", [0, 3])
+async def test_mariadb_resumes_when_the_statement_ran_but_its_step_was_not_recorded(
+    log: tuple[str, EventStore], done_before: int
+) -> None:
+    """The window a kill can hit on MariaDB: DDL commits by itself, the marker's step is written after it.
+
+    The interrupted run is rebuilt exactly: the marker says ``done_before`` steps are done while the
+    database has also run the next one. The next migrate must finish the run, whichever step it was.
+    """
+    _, store = log
+    head = await build_history(store)
+    with mariadb_database_url() as url:
+        request = MigrateRequest(url=url, stream="app", actor="t", to=Point(version=head))
+        target = await open_target(url)
+        try:
+            plan = await make_plan(Projector(store), "app", 0, Point(version=head), target.dialect)
+            marker = _marker(
+                request,
+                plan.from_version,
+                state_hash(plan.start),
+                target_version=plan.to_version,
+                plan_hash=plan.digest(),
+                steps_done=done_before,
+            )
+            await target.acquire("app", 5)
+            await target.write_marker(marker)
+            await target.release()
+        finally:
+            await target.close()
+        run_sql(url, *(step.sql for step in plan.steps[: done_before + 1]))
+
+        outcome = await migrate(store, request)
+        assert outcome.status == "applied", (outcome.status, outcome.detail, outcome.drift)
+        version, in_progress, diffs = await state_of(store, url)
+        assert (version, in_progress, diffs) == (head, False, [])

@@ -236,3 +236,29 @@ async def test_plan_runs_nothing(log_store: EventStore, target_url: str) -> None
         assert (await target.introspect()).tables == {}
     finally:
         await target.close()
+
+
+async def test_percent_signs_in_checks_and_defaults_reach_the_database_as_written(
+    log_store: EventStore, target_url: str
+) -> None:
+    """SQL text in events (a check's expression, a default) is sent as is: '%' stays one '%'."""
+    version = await append(
+        log_store,
+        TableCreated(
+            table="codes",
+            columns=(
+                Column(name="id", type="integer", nullable=False),
+                Column(name="code", type="varchar(20)", default="'50%'"),
+            ),
+            primary_key=("id",),
+        ),
+        ConstraintAdded(
+            table="codes",
+            constraint=Constraint(name="codes_code_like", kind="check", expression="code LIKE '%5%'"),
+        ),
+    )
+    outcome = await migrate(log_store, req(target_url, version))
+    assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    await live_equals_projection(log_store, target_url, version)
+    run_sql(target_url, "INSERT INTO codes (id) VALUES (1)")
+    assert [tuple(r) for r in run_sql(target_url, "SELECT code FROM codes")] == [("50%",)]

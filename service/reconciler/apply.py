@@ -195,6 +195,7 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
         raise Refused(f"this database follows stream {others[0]!r}, not {request.stream!r}")
     marker = await target.read_marker(request.stream)
 
+    resumed = False
     if marker is not None and marker.in_progress and not request.plan_only:
         # a run that stopped half-way (MySQL): finish it first, statement by statement
         assert marker.target_version is not None
@@ -205,11 +206,16 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
                 " repair by hand and reset the marker with migrate --fake"
             )
         log.info("resuming", from_version=plan.from_version, to_version=plan.to_version, done=marker.steps_done)
-        await _apply(target, request, plan, marker.steps_done, outcome)
+        await _apply(target, request, plan, marker.steps_done, outcome, resuming=True)
+        if outcome.status == "failed":
+            return
+        resumed = True
         marker = await target.read_marker(request.stream)
 
     from_version = marker.version if marker is not None else 0
     plan = await make_plan(projector, request.stream, from_version, request.to, dialect)
+    if resumed and plan.empty:
+        return  # finishing the interrupted run was the whole job: its outcome ("applied") stands
     outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
     outcome.statements = [s.sql for s in plan.steps]
     outcome.steps = _steps(plan)
@@ -264,7 +270,9 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     await _apply(target, request, plan, 0, outcome)
 
 
-async def _apply(target: Target, request: MigrateRequest, plan: Plan, start: int, outcome: Outcome) -> None:
+async def _apply(
+    target: Target, request: MigrateRequest, plan: Plan, start: int, outcome: Outcome, *, resuming: bool = False
+) -> None:
     digest = plan.digest()
     start_hash = state_hash(plan.start)
 
@@ -280,7 +288,7 @@ async def _apply(target: Target, request: MigrateRequest, plan: Plan, start: int
     if not target.dialect.transactional_ddl and start == 0:
         await target.write_marker(progress(0))
     try:
-        await target.apply(plan, start, done, progress)
+        await target.apply(plan, start, done, progress, resuming=resuming)
     except StatementFailed as exc:
         outcome.status = "failed"
         outcome.detail = f"statement {exc.done + 1} of {len(plan.steps)} failed: {exc.error}"

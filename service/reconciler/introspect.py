@@ -8,8 +8,12 @@ type text comes from ``PRAGMA table_xinfo`` (SQLite keeps it as written).
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable, Collection
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +29,7 @@ from events.model import (
     Table,
     parse_type,
 )
-from service.reconciler.normalize import canonical_schema
+from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default, canonical_schema
 
 SKIP_TABLES = re.compile(r"^(sqlite_|schemalog_)")
 
@@ -196,7 +200,8 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
 # --------------------------------------------------------------------------- PostgreSQL (asyncpg, catalog)
 
 # Every query reads the same tables (joined on the same filter rather than handed a list of oids, which
-# PostgreSQL would scan once per catalogue row); column numbers are turned into names in Python.
+# PostgreSQL would scan once per catalogue row); column numbers are turned into names in Python. The rows
+# are read by position (PgCatalogue), in the order of each SELECT list.
 _PG_TABLE_FILTER = """
   c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
@@ -212,7 +217,7 @@ WHERE {_PG_TABLE_FILTER}
 
 PG_COLUMNS = f"""
 SELECT a.attrelid AS oid, a.attnum AS num, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity::text AS identity,
+       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity <> '' AS identity,
        cd.description AS comment
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -223,24 +228,32 @@ WHERE {_PG_TABLE_FILTER} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
+# Exclusion constraints ('x') are read only for the index they own (index_oid), like primary keys and
+# unique constraints: those indexes are not indexes of the schema.
 PG_CONSTRAINTS = f"""
-SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conkey AS columns,
-       con.confrelid AS ref_oid, con.confkey AS ref_columns,
+SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conindid AS index_oid,
+       con.conkey AS columns, con.confrelid AS ref_oid, con.confkey AS ref_columns,
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c')
+WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 """
 
+# Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
+# in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
+# on conindid).
 PG_INDEXES = f"""
-SELECT i.indrelid AS oid, ic.relname AS name, i.indisunique AS unique, i.indkey::int2[] AS columns,
-       i.indnkeyatts AS nkeys, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
+SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
+       i.indkey::int2[] AS columns, i.indnkeyatts AS nkeys,
+       i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_constraint own ON own.conindid = i.indexrelid AND own.contype IN ('p', 'u', 'x')
-WHERE {_PG_TABLE_FILTER} AND own.oid IS NULL
+WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
+
+PG_QUERIES = (PG_COLUMNS, PG_CONSTRAINTS, PG_INDEXES, PG_TABLES)
+"""Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
@@ -270,127 +283,357 @@ _PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
 @lru_cache(maxsize=1024)
 def postgresql_type(text: str) -> ColumnType:
     if text in PG_TYPES:
-        return ColumnType(name=PG_TYPES[text])
-    match = _PG_PARAMS.match(text)
-    if match and match.group(1) in ("numeric", "character varying", "character"):
-        return ColumnType(name=PG_TYPES[match.group(1)], params=tuple(int(p) for p in match.group(2).split(",")))
-    return ColumnType(name=text, dialect="postgresql")
+        found = ColumnType(name=PG_TYPES[text])
+    else:
+        match = _PG_PARAMS.match(text)
+        if match and match.group(1) in ("numeric", "character varying", "character"):
+            params = tuple(int(p) for p in match.group(2).split(","))
+            found = ColumnType(name=PG_TYPES[match.group(1)], params=params)
+        else:
+            found = ColumnType(name=text, dialect="postgresql")
+    return _shared_type(found)
+
+
+def _shared_type(found: ColumnType) -> ColumnType:
+    """The equal ColumnType the log's own type text gives (parse_type keeps one per text), where there is
+    one: then a column read back usually holds the very object the projection's column holds."""
+    try:
+        shared = parse_type(str(found))
+    except ValueError:
+        return found
+    return shared if shared == found else found
 
 
 def _pg_name(schema: str, name: str) -> str:
     return name if schema == "public" else f"{schema}.{name}"
 
 
-async def introspect_postgresql(conn: Any) -> Schema:
-    """The schema of a PostgreSQL database through four catalog queries (asyncpg connection)."""
-    table_rows = await conn.fetch(PG_TABLES)
-    names = {r["oid"]: _pg_name(r["schema"], r["name"]) for r in table_rows}
-    oids = list(names)
-    columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    numbers: dict[int, dict[int, str]] = {oid: {} for oid in oids}
+def _find(items: tuple[Any, ...], name: str) -> Any:
+    for item in items:
+        if item.name == name:
+            return item
+    return None
 
-    def named(oid: int, nums: list[int] | None) -> tuple[str, ...]:
-        by_number = numbers[oid]
-        return tuple(by_number[n] for n in nums or ())
 
-    for r in await conn.fetch(PG_COLUMNS):
-        numbers[r["oid"]][r["num"]] = r["name"]
-        default = r["default"]
-        identity = r["identity"] in ("a", "d")
-        if default is not None and default.startswith("nextval("):
-            identity, default = True, None  # a serial column
-        columns[r["oid"]].append(
-            construct(
-                Column,
-                dict(
-                    name=r["name"],
-                    type=postgresql_type(r["type"]),
-                    nullable=not r["notnull"],
-                    default=default,
-                    identity=identity,
-                    comment=r["comment"],
-                ),
-            )
-        )
-    pks: dict[int, tuple[str, ...]] = {}
-    constraints: dict[int, list[Constraint]] = {oid: [] for oid in oids}
-    for r in await conn.fetch(PG_CONSTRAINTS):
-        kind = r["kind"]
-        if kind == "p":
-            pks[r["oid"]] = named(r["oid"], r["columns"])
-        elif kind == "u":
-            constraints[r["oid"]].append(
-                construct(
-                    Constraint,
-                    dict(
-                        name=r["name"],
-                        kind="unique",
-                        columns=named(r["oid"], r["columns"]),
-                        expression=None,
-                        references=None,
-                        on_delete=None,
-                        on_update=None,
-                    ),
-                )
-            )
-        elif kind == "c":
-            constraints[r["oid"]].append(
-                construct(
-                    Constraint,
-                    dict(
-                        name=r["name"],
-                        kind="check",
-                        columns=(),
-                        expression=r["expression"],
-                        references=None,
-                        on_delete=None,
-                        on_update=None,
-                    ),
-                )
-            )
-        elif r["ref_oid"] in names:
-            constraints[r["oid"]].append(
-                construct(
-                    Constraint,
-                    dict(
-                        name=r["name"],
-                        kind="foreign_key",
-                        columns=named(r["oid"], r["columns"]),
-                        expression=None,
-                        references=construct(
-                            Reference, dict(table=names[r["ref_oid"]], columns=named(r["ref_oid"], r["ref_columns"]))
-                        ),
-                        on_delete=PG_FK_ACTIONS.get(r["on_delete"]),
-                        on_update=PG_FK_ACTIONS.get(r["on_update"]),
-                    ),
-                )
-            )
-    indexes: dict[int, list[Index]] = {oid: [] for oid in oids}
-    for r in await conn.fetch(PG_INDEXES):
-        if r["partial"] or not r["columns"] or 0 in r["columns"]:
-            continue  # expression and partial indexes are not in the catalogue of events
-        indexes[r["oid"]].append(
-            construct(
-                Index, dict(name=r["name"], columns=named(r["oid"], r["columns"][: r["nkeys"]]), unique=r["unique"])
-            )
-        )
-    tables = {}
-    for r in table_rows:
-        oid = r["oid"]
-        if not columns[oid]:
-            continue
-        tables[names[oid]] = construct(
+class PgCatalogue:
+    """One read of the PostgreSQL catalogue (the rows of PG_QUERIES), by table: a LiveSchema's source.
+
+    The rows are taken in as they arrive (``take_*``, while the server runs the next query; see
+    read_postgresql): grouped by table, column numbers named. ``matching`` compares them with the
+    expected objects field by field, as ``differences`` compares objects (items by name, whole fields by
+    ``==``, in the canonical form ``canonical_schema`` gives), so that a migrate that finds nothing
+    changed builds nothing; ``table`` builds a table's objects when asked. Nothing is made per column
+    until then: a read of thousands of tables allocates little beyond its rows.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
+        self._comments: dict[int, str | None] = {}
+        self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
+        self._columns: dict[int, list[Any]] = {}  # PG_COLUMNS' rows by table, in column order
+        self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
+        self._primary_keys: dict[int, tuple[str, ...]] = {}
+        # (name, kind, columns, expression, referenced table's oid, referenced columns, on delete, on update)
+        self._constraints: dict[int, list[tuple[Any, ...]]] = {}
+        self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
+        self._indexes: dict[int, list[tuple[str, bool, tuple[str, ...]]]] = {}  # name, unique, columns
+        self._unnamed: set[int] = set()  # tables with an index or constraint on a column number they lack
+        self._built: dict[str, Table] = {}
+
+    def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
+        """What takes in the rows of each of PG_QUERIES, in that order: constraints and indexes name their
+        columns, and the indexes of constraints are told apart from the others as they come in."""
+        return (self.take_columns, self.take_constraints, self.take_indexes, self.take_tables)
+
+    @classmethod
+    def of(cls, *rows: list[Any]) -> PgCatalogue:
+        """A catalogue from the rows of PG_QUERIES, in that order."""
+        catalogue = cls()
+        for take, query_rows in zip(catalogue.takers(), rows, strict=True):
+            take(query_rows)
+        return catalogue
+
+    # ------------------------------------------------------------------ taking the rows in
+
+    def take_columns(self, rows: list[Any]) -> None:
+        """PG_COLUMNS' rows (ordered by table and column number)."""
+        self._columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+
+    def take_indexes(self, rows: list[Any]) -> None:
+        """PG_INDEXES' rows, once PG_CONSTRAINTS' are in: the indexes of constraints are theirs, and
+        expression and partial indexes are not in the catalogue of events."""
+        indexes, columns, owned = self._indexes, self._columns, self._owned
+        for oid, index_oid, name, unique, nums, nkeys, partial in rows:
+            if partial or not nums or 0 in nums or index_oid in owned:
+                continue
+            table_columns = columns.get(oid, ())
+            n = nums[0]
+            entry: tuple[str, bool, tuple[str, ...]]
+            if nkeys == 1 and n <= len(table_columns) and table_columns[n - 1][1] == n:  # most indexes
+                entry = (name, unique, (table_columns[n - 1][2],))
+            else:
+                try:
+                    entry = (name, unique, self._named(oid, nums[:nkeys]))
+                except KeyError:
+                    self._unnamed.add(oid)
+                    continue
+            if oid in indexes:
+                indexes[oid].append(entry)
+            else:
+                indexes[oid] = [entry]
+
+    def take_constraints(self, rows: list[Any]) -> None:
+        """PG_CONSTRAINTS' rows."""
+        constraints = self._constraints
+        for oid, name, kind, index_oid, nums, ref_oid, ref_nums, on_delete, on_update, expression in rows:
+            try:
+                if kind == "p":
+                    self._primary_keys[oid] = self._named(oid, nums)
+                elif kind == "u":
+                    entry: tuple[Any, ...] = (name, "unique", self._named(oid, nums), None, None, None, None, None)
+                elif kind == "c":
+                    entry = (name, "check", (), canonical_check(expression), None, None, None, None)
+                elif kind == "f":
+                    references = self._named(ref_oid, ref_nums) if ref_oid in self._columns else None
+                    entry = (
+                        name,
+                        "foreign_key",
+                        self._named(oid, nums),
+                        None,
+                        ref_oid,
+                        references,
+                        PG_FK_ACTIONS.get(on_delete),
+                        PG_FK_ACTIONS.get(on_update),
+                    )
+            except KeyError:
+                self._unnamed.add(oid)
+                continue
+            if kind in ("p", "u", "x"):
+                self._owned.add(index_oid)
+            if kind in ("u", "c", "f"):
+                if oid in constraints:
+                    constraints[oid].append(entry)
+                else:
+                    constraints[oid] = [entry]
+
+    def take_tables(self, rows: list[Any]) -> None:
+        """PG_TABLES' rows."""
+        for r in rows:
+            self._names[r[0]] = _pg_name(r[1], r[2])
+            self._comments[r[0]] = r[3]
+        self._oids = {self._names[r[0]]: r[0] for r in rows if r[0] in self._columns}
+
+    # ------------------------------------------------------------------ reading them
+
+    def names(self) -> Collection[str]:
+        return self._oids.keys()
+
+    def _named(self, oid: int, nums: list[int] | None) -> tuple[str, ...]:
+        """Column numbers of a table -> their names (KeyError for a number it does not have)."""
+        if not nums:
+            return ()
+        rows = self._columns[oid]
+        if len(nums) == 1:  # the common case; the n-th row is column n unless a column was dropped
+            n = nums[0]
+            if 0 < n <= len(rows) and rows[n - 1][1] == n:
+                return (rows[n - 1][2],)
+        numbers = self._numbers.get(oid)
+        if numbers is None:
+            numbers = self._numbers[oid] = {r[1]: r[2] for r in rows}
+        return tuple([numbers[n] for n in nums])
+
+    def table(self, name: str) -> Table:
+        built = self._built.get(name)
+        if built is None:
+            built = self._built[name] = self._build(self._oids[name])
+        return built
+
+    def _build(self, oid: int) -> Table:
+        if oid in self._unnamed:
+            raise KeyError(f"table {self._names[oid]}: an index or constraint names a column number it lacks")
+        constraints = []
+        for name, kind, columns, expression, ref_oid, ref_columns, on_delete, on_update in self._constraints.get(
+            oid, ()
+        ):
+            reference = None
+            if kind == "foreign_key":
+                if ref_oid not in self._names:
+                    continue  # a foreign key to a table not read is left out
+                if ref_columns is None:
+                    raise KeyError(f"foreign key {name}: table {self._names[ref_oid]} has no columns")
+                reference = construct(Reference, {"table": self._names[ref_oid], "columns": ref_columns})
+            values = {
+                "name": name,
+                "kind": kind,
+                "columns": columns,
+                "expression": expression,
+                "references": reference,
+                "on_delete": on_delete,
+                "on_update": on_update,
+            }
+            constraints.append(construct(Constraint, values))
+        return construct(
             Table,
-            dict(
-                name=names[oid],
-                columns=tuple(columns[oid]),
-                primary_key=pks.get(oid, ()),
-                indexes=tuple(indexes[oid]),
-                constraints=tuple(constraints[oid]),
-                comment=r["comment"],
-            ),
+            {
+                "name": self._names[oid],
+                "columns": tuple(construct(Column, _pg_column(r)) for r in self._columns[oid]),
+                "primary_key": self._primary_keys.get(oid, ()),
+                "indexes": tuple(
+                    construct(Index, {"name": name, "columns": columns, "unique": unique})
+                    for name, unique, columns in self._indexes.get(oid, ())
+                ),
+                "constraints": tuple(constraints),
+                "comment": self._comments[oid],
+            },
         )
-    return canonical_schema(construct(Schema, {"tables": tables}))
+
+    # ------------------------------------------------------------------ comparison on the rows
+
+    def matching(self, expected: Schema) -> set[str]:
+        wanted, comments, columns, unnamed = expected.tables, self._comments, self._columns, self._unnamed
+        same = set()
+        for name, oid in self._oids.items():
+            want = wanted.get(name)
+            if want is None or oid in unnamed:
+                continue
+            fields = want.__dict__
+            if (
+                fields["comment"] == comments[oid]
+                and fields["primary_key"] == self._primary_keys.get(oid, ())
+                and _pg_columns_match(fields["columns"], columns[oid])
+                and self._indexes_match(fields["indexes"], oid)
+                and self._constraints_match(fields["constraints"], oid)
+            ):
+                same.add(name)
+        return same
+
+    def _indexes_match(self, wanted: tuple[Index, ...], oid: int) -> bool:
+        """What ``differences`` decides for a table's indexes (normalize._same_items)."""
+        live = self._indexes.get(oid, ())
+        if len(live) != len(wanted):
+            return False
+        for position, (name, unique, columns) in enumerate(live):
+            have = wanted[position]  # positionally first (the order they were made in), else by name
+            if have.name != name:
+                have = _find(wanted, name)
+                if have is None:
+                    return False
+            fields = have.__dict__
+            if fields["unique"] != unique or fields["columns"] != columns:
+                return False
+        return True
+
+    def _constraints_match(self, wanted: tuple[Constraint, ...], oid: int) -> bool:
+        """What ``differences`` decides for a table's constraints (normalize._same_items)."""
+        names, count = self._names, 0
+        for name, kind, columns, expression, ref_oid, ref_columns, on_delete, on_update in self._constraints.get(
+            oid, ()
+        ):
+            if kind == "foreign_key" and ref_oid not in names:
+                continue  # a foreign key to a table not read is left out
+            have = wanted[count] if count < len(wanted) else None
+            if have is None or have.name != name:
+                have = _find(wanted, name)
+                if have is None:
+                    return False
+            count += 1
+            fields, reference = have.__dict__, have.references
+            if (
+                fields["kind"] != kind
+                or fields["columns"] != columns
+                or fields["expression"] != expression
+                or fields["on_delete"] != on_delete
+                or fields["on_update"] != on_update
+            ):
+                return False
+            if kind != "foreign_key":
+                if reference is not None:
+                    return False
+            elif (
+                ref_columns is None
+                or reference is None
+                or reference.table != names[ref_oid]
+                or reference.columns != ref_columns
+            ):
+                return False
+        return count == len(wanted)
+
+
+def _pg_default(default: str, identity: bool) -> tuple[str | None, bool]:
+    """A column's default (not None) and identity as the schema holds them: a serial column's
+    ``nextval(...)`` makes it an identity column with no default; any other default, canonical."""
+    if default.startswith("nextval("):
+        return None, True
+    return canonical_default(default), identity
+
+
+def _pg_column(r: Any) -> dict[str, Any]:
+    """A Column's field values from a PG_COLUMNS row (what _pg_columns_match compares field by field)."""
+    default, identity = r[5], r[6]
+    if default is not None:
+        default, identity = _pg_default(default, identity)
+    return {
+        "name": r[2],
+        "type": postgresql_type(r[3]),
+        "nullable": not r[4],
+        "default": default,
+        "identity": identity,
+        "comment": r[7],
+    }
+
+
+def _pg_columns_match(want: tuple[Column, ...], rows: list[Any]) -> bool:
+    """Whether the columns built from these rows (_pg_column) would equal ``want`` as ``differences``
+    decides (normalize._same_items): as many, each equal to the one of its name, every field by ==.
+    The hot loop of a comparison, so it reads the rows in place rather than building their values."""
+    if len(want) != len(rows):
+        return False
+    for column, r in zip(want, rows, strict=True):
+        c = column.__dict__
+        if c["name"] != r[2]:  # another order (a column dropped and added back comes last), or another name
+            by_name = {r[2]: r for r in rows}
+            return all(by_name.get(other.name) is not None for other in want) and _pg_columns_match(
+                want, [by_name[other.name] for other in want]
+            )
+        default, identity = r[5], r[6]
+        if default is not None:
+            default, identity = _pg_default(default, identity)
+        live_type = postgresql_type(r[3])
+        if (
+            c["nullable"] == r[4]
+            or c["default"] != default
+            or c["identity"] != identity
+            or c["comment"] != r[7]
+            or (c["type"] is not live_type and c["type"] != live_type)
+        ):
+            return False
+    return True
+
+
+async def read_postgresql(conn: Any) -> PgCatalogue:
+    """The catalogue rows introspection needs (PG_QUERIES; asyncpg connection).
+
+    One query at a time, as a connection allows, but each sent before the rows of the one before are
+    taken in (grouped by table, column numbers named): the server runs it meanwhile.
+    """
+    catalogue = PgCatalogue()
+    takers = catalogue.takers()
+    rows = await conn.fetch(PG_QUERIES[0])
+    for take, query in zip(takers, PG_QUERIES[1:], strict=False):
+        following = asyncio.ensure_future(conn.fetch(query))
+        await asyncio.sleep(0)  # the task sends the query
+        try:
+            take(rows)
+        finally:
+            rows = await following  # the connection is free again only when it has answered
+    takers[-1](rows)
+    return catalogue
+
+
+async def introspect_postgresql(conn: Any) -> LiveSchema:
+    """The schema of a PostgreSQL database (asyncpg connection): its objects are built when first read;
+    ``differences`` with it compares the catalogue rows and builds only the tables that differ."""
+    return LiveSchema.of(await read_postgresql(conn))
 
 
 # --------------------------------------------------------------------------- MySQL / MariaDB (Inspector)

@@ -8,8 +8,12 @@ expressions. Both sides of a comparison go through the same functions here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any, Protocol
+
+from pydantic import PrivateAttr
 
 from events.decode import construct
 from events.model import Column, Constraint, Schema, Table
@@ -70,6 +74,11 @@ def canonical_default(text: str | None) -> str | None:
     return _KNOWN_CALLS.get(lowered, lowered)
 
 
+# PostgreSQL gives LIKE back as its operator: code LIKE 'a%' reads code ~~ 'a%'::text
+_LIKE = re.compile(r"\s(NOT\s+I?LIKE|I?LIKE)\s", re.IGNORECASE)
+_LIKE_OPERATORS = {"LIKE": " ~~ ", "NOT LIKE": " !~~ ", "ILIKE": " ~~* ", "NOT ILIKE": " !~~* "}
+
+
 @lru_cache(maxsize=4096)
 def canonical_check(text: str | None) -> str | None:
     """A check expression with casts, parentheses, quotes, case and spaces taken out."""
@@ -79,6 +88,7 @@ def canonical_check(text: str | None) -> str | None:
     if value.upper().startswith("CHECK"):
         value = value[5:]
     value = _CAST.sub("", value)
+    value = _LIKE.sub(lambda m: _LIKE_OPERATORS[" ".join(m.group(1).upper().split())], value)
     value = re.sub(r"'([+-]?\d+(?:\.\d+)?)'", r"\1", value)  # '-1000'::integer was the number -1000
     value = re.sub(r"[()`\"\s]", "", value)
     return value.lower()
@@ -125,14 +135,105 @@ def canonical_schema(schema: Schema) -> Schema:
     return construct(Schema, {"tables": {n: canonical_table(t) for n, t in schema.tables.items()}})
 
 
+class TableSource(Protocol):
+    """Where a :class:`LiveSchema` gets its tables: a database catalogue read, kept as rows."""
+
+    def names(self) -> Collection[str]:
+        """The names of the tables read."""
+        ...
+
+    def table(self, name: str) -> Table:
+        """One table as a schema object, in its canonical form (built once, then kept)."""
+        ...
+
+    def matching(self, expected: Schema) -> set[str]:
+        """Names of the tables whose rows equal the table of that name in ``expected`` (in a dialect's
+        form), decided on the rows themselves. Sound, not complete: a name left out may still be equal."""
+        ...
+
+
+class LiveSchema(Schema):
+    """A schema read from a database, whose table objects are built from the catalogue rows on first use.
+
+    It is a :class:`Schema` in every way once anything reads its tables (or dumps, copies or compares it):
+    then every table is built, the rows are let go and it behaves as the schema it stands for (it equals
+    a plain Schema with the same tables). Until then :func:`differences` compares the rows with the
+    expected schema directly and builds only the tables that differ (for the report).
+    """
+
+    _source: TableSource | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, source: TableSource) -> LiveSchema:
+        schema = object.__new__(cls)
+        object.__setattr__(schema, "__dict__", {})
+        object.__setattr__(schema, "__pydantic_fields_set__", {"tables"})
+        object.__setattr__(schema, "__pydantic_extra__", None)
+        object.__setattr__(schema, "__pydantic_private__", {"_source": source})
+        return schema
+
+    def __getattribute__(self, name: str) -> Any:
+        # pydantic reads the fields through __dict__ (dumps, copies, ==, repr); everything else through .tables
+        if name == "tables" or name == "__dict__":
+            LiveSchema._build(self)
+        return object.__getattribute__(self, name)
+
+    def _build(self) -> None:
+        """Every table, built from the rows (once); then the rows are let go."""
+        values = object.__getattribute__(self, "__dict__")
+        if "tables" not in values:
+            private = object.__getattribute__(self, "__pydantic_private__")
+            source = private["_source"]
+            values["tables"] = {n: source.table(n) for n in source.names()}
+            private["_source"] = None
+
+    def __getstate__(self) -> dict[Any, Any]:
+        LiveSchema._build(self)  # pickled as the schema it stands for, not its rows
+        return super().__getstate__()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Schema):
+            return self.tables == other.tables
+        return NotImplemented
+
+    __hash__ = Schema.__hash__
+
+    def pending(self) -> TableSource | None:
+        """The rows, while no table has been built from them all (else None: use ``tables``)."""
+        return object.__getattribute__(self, "__pydantic_private__")["_source"]  # type: ignore[no-any-return]
+
+
 def differences(expected: Schema, live: Schema) -> list[str]:
     """What differs between two schemas (both already in a dialect's form), one line each.
 
-    Column, index and constraint order do not count.
+    Column, index and constraint order do not count. A :class:`LiveSchema` not yet built is compared
+    on its rows: only the tables that differ are built, to name what differs.
     """
+    source = live.pending() if isinstance(live, LiveSchema) else None
+    if source is None:
+        return _differences(expected, live.tables.get, live.tables)
+    live_names = source.names()
+    same = source.matching(expected)
+    if len(same) == len(live_names) == len(expected.tables) and same.issuperset(expected.tables):
+        return []
+
+    def table(name: str) -> Table | None:
+        return source.table(name) if name in live_names else None
+
+    return _differences(expected, table, live_names, same)
+
+
+def _differences(
+    expected: Schema,
+    live_table: Callable[[str], Table | None],
+    live_names: Collection[str],
+    same: Collection[str] = (),
+) -> list[str]:
     out: list[str] = []
-    for name in sorted(set(expected.tables) | set(live.tables)):
-        want, have = expected.tables.get(name), live.tables.get(name)
+    for name in sorted(set(expected.tables) | set(live_names)):
+        if name in same:
+            continue
+        want, have = expected.tables.get(name), live_table(name)
         if want is None:
             out.append(f"table {name}: in the database, not in the log")
             continue

@@ -120,8 +120,9 @@ async def make_plan(projector: Projector, stream: str, from_version: int, to: Po
     state = await projector.state_at_version(stream, va)
     start = state.to_schema()
     plan = Plan(stream=stream, from_version=va, to_version=vb, steps=[], start=start, target=start)
+    after = start
     for change in changes:
-        before = state.to_schema()
+        before = after  # the state is as the previous event left it
         plan.destructive.extend(destructive_in(change.event, state, change.source_version))
         apply_event(change.event, state)
         after = state.to_schema()
@@ -129,5 +130,5 @@ async def make_plan(projector: Projector, stream: str, from_version: int, to: Po
             plan.steps.append(Step(sql, change.source_version, change.event.type, change.backward))
         plan.events.append((change.source_version, change.event))
         plan.boundaries.append(len(plan.steps))
-    plan.target = state.to_schema()
+    plan.target = after
     return plan

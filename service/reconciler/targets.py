@@ -2,7 +2,9 @@
 
 One class per dialect, the same methods on each:
 - PostgreSQL through asyncpg: a session advisory lock; the whole plan, the check
-  of the result and the marker in one transaction.
+  of the result and the marker in one transaction. The statements go in batches
+  (several in one message, each batch in a savepoint); a batch that fails is run
+  again a statement at a time, so a failure still names its exact statement.
 - SQLite through SQLAlchemy (in a thread): the run is one ``BEGIN EXCLUSIVE``
   transaction, which is also the lock.
 - MySQL/MariaDB through SQLAlchemy + PyMySQL (in a thread): ``GET_LOCK``; DDL
@@ -99,11 +101,14 @@ class Target:
     async def has_nulls(self, table: str, column: str) -> bool: ...
     async def write_marker(self, marker: Marker) -> None: ...
 
-    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+    async def apply(
+        self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
+    ) -> None:
         """Run ``plan.steps[start:]``, check the result against ``plan.target``, then write ``done``.
 
         ``progress(i)`` is the marker to record after ``i`` steps (used where DDL is not
-        transactional). Raises StatementFailed or VerifyFailed.
+        transactional). ``resuming``: an interrupted run is being finished, so step ``start``
+        may have run already (its marker not written yet). Raises StatementFailed or VerifyFailed.
         """
 
     def expected(self, schema: Schema) -> Schema:
@@ -111,6 +116,21 @@ class Target:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
+
+
+BATCH_STATEMENTS = 200
+"""Statements sent to PostgreSQL in one message (at least; see batch_bounds)."""
+BATCH_SAVEPOINT = "schemalog_batch"
+MAX_BATCHES = 48
+"""Each batch is a subtransaction: past 64 in one transaction, PostgreSQL's per-backend cache of their
+ids overflows and every other session's snapshot checks get slower while the run lasts."""
+
+
+def batch_bounds(total: int, start: int) -> list[tuple[int, int]]:
+    """``[first, last)`` ranges covering steps ``start`` to ``total``: at most MAX_BATCHES batches of
+    at least BATCH_STATEMENTS statements (fewer in the last)."""
+    size = max(BATCH_STATEMENTS, -(-(total - start) // MAX_BATCHES))
+    return [(first, min(first + size, total)) for first in range(start, total, size)]
 
 
 class PostgresTarget(Target):
@@ -175,6 +195,33 @@ class PostgresTarget(Target):
         sql = f"SELECT 1 FROM {q.qualified(table)} WHERE {q.quote(column)} IS NULL LIMIT 1"
         return await self.conn.fetchval(sql) is not None
 
+    async def _run_batch(self, plan: Plan, first: int, last: int) -> None:
+        """Run ``plan.steps[first:last]`` in one simple-query message, inside a savepoint.
+
+        If the batch fails, it is rolled back to the savepoint and run again a statement at a time, so
+        that the failure names the exact statement and its own error (as a statement at a time would).
+        """
+        steps = plan.steps[first:last]
+        if len(steps) == 1:
+            await self._run_one(steps[0].sql, first)
+            return
+        body = "".join(f"{step.sql}\n;\n" for step in steps)  # the newline ends a statement's trailing -- comment
+        try:
+            await self.conn.execute(f"SAVEPOINT {BATCH_SAVEPOINT};\n{body}RELEASE SAVEPOINT {BATCH_SAVEPOINT}")
+        except asyncpg.PostgresError as exc:
+            log.info("batch_failed", first=first, last=last, error=f"{type(exc).__name__}: {exc}")
+            await self.conn.execute(f"ROLLBACK TO SAVEPOINT {BATCH_SAVEPOINT}")
+            for index, step in enumerate(steps, start=first):
+                await self._run_one(step.sql, index)
+            # every statement ran this time (the failure did not repeat): the batch is done
+            await self.conn.execute(f"RELEASE SAVEPOINT {BATCH_SAVEPOINT}")
+
+    async def _run_one(self, sql: str, index: int) -> None:
+        try:
+            await self.conn.execute(sql)
+        except asyncpg.PostgresError as exc:
+            raise StatementFailed(sql, f"{type(exc).__name__}: {exc}", index) from exc
+
     async def _write_marker(self, marker: Marker) -> None:
         delete, insert = upsert_sql("numeric")
         params = list(marker_params(marker).values())
@@ -186,13 +233,12 @@ class PostgresTarget(Target):
             await self.conn.execute(MARKER_DDL)
             await self._write_marker(marker)
 
-    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+    async def apply(
+        self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
+    ) -> None:
         async with self.conn.transaction():
-            for index, step in enumerate(plan.steps[start:], start=start):
-                try:
-                    await self.conn.execute(step.sql)
-                except asyncpg.PostgresError as exc:
-                    raise StatementFailed(step.sql, f"{type(exc).__name__}: {exc}", index) from exc
+            for first, last in batch_bounds(len(plan.steps), start):
+                await self._run_batch(plan, first, last)
             live = await self.introspect()
             diffs = differences(self.expected(plan.target), live)
             if diffs:
@@ -302,7 +348,9 @@ class SqliteTarget(_SyncTarget):
 
         await self._run(write)
 
-    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+    async def apply(
+        self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
+    ) -> None:
         def run(conn: sa.Connection) -> None:
             raw = conn.connection.driver_connection
             assert raw is not None and raw.in_transaction, "acquire() first"
@@ -373,14 +421,16 @@ class MysqlTarget(_SyncTarget):
     def _write_marker_sync(self, conn: sa.Connection, marker: Marker) -> None:
         conn.execute(sa.text(mysql_upsert_sql()), marker_params(marker))
 
-    async def apply(self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker]) -> None:
+    async def apply(
+        self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
+    ) -> None:
         def run(conn: sa.Connection) -> None:
             for index, step in enumerate(plan.steps[start:], start=start):
                 try:
-                    conn.exec_driver_sql(step.sql)
+                    conn.execution_options(no_parameters=True).exec_driver_sql(step.sql)
                 except sa.exc.DBAPIError as exc:
                     code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                    if index == start and start > 0 and _already_done(code, str(exc.orig)):
+                    if index == start and resuming and _already_done(code, str(exc.orig)):
                         # resuming: this statement ran before the marker could say so
                         log.info("statement_already_done", statement=step.sql, code=code)
                     else:

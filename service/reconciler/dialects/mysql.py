@@ -36,8 +36,8 @@ class MysqlDialect(Dialect):
         "bytes": "LONGBLOB",
     }
 
-    def sa_dialect(self) -> SADialect:
-        return sa_mysql.dialect()  # type: ignore[no-untyped-call]
+    def make_sa_dialect(self) -> SADialect:
+        return sa_mysql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
 
     def column_kwargs(self, table: Table, column: Column) -> dict[str, Any]:
         kwargs = super().column_kwargs(table, column)

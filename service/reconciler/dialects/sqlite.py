@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sa_sqlite
 from sqlalchemy.engine import Dialect as SADialect
 
-from events.model import Column, ColumnType, Schema, Table
+from events.model import Column, ColumnType, Schema, Table, split_table_name
 from service.reconciler.dialects.base import Dialect
 
 
@@ -43,8 +43,15 @@ class SqliteDialect(Dialect):
         "bytes": "BLOB",
     }
 
-    def sa_dialect(self) -> SADialect:
+    def make_sa_dialect(self) -> SADialect:
         return sa_sqlite.dialect()
+
+    def index_name(self, table: str, name: str) -> str:
+        owner, _ = split_table_name(table)  # SQLite names the schema on the index, not on its table
+        return f"{self.quote(owner)}.{self.quote(name)}" if owner else self.quote(name)
+
+    def index_table(self, table: str) -> str:
+        return self.quote(split_table_name(table)[1])
 
     def normalize_column(self, table: Table, column: Column) -> Column:
         column = super().normalize_column(table, column)
