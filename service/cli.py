@@ -518,7 +518,7 @@ def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None,
         names = list(config.databases)
     else:
         raise UsageError("which database? give --database NAME (from schemalog.toml), --url URL or --all")
-    out = []
+    out: list[tuple[str | None, str, str, str, bool, float]] = []
     for name in names:
         db = config.databases[name]
         stream = args.stream or db.stream
@@ -688,9 +688,9 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
             if r["status"] == "unreachable":
                 out(f"{r['database']}: unreachable: {r['error']}")
                 continue
-            marker = "no marker" if r["marker_version"] is None else f"at v{r['marker_version']}"
+            where = "no marker" if r["marker_version"] is None else f"at v{r['marker_version']}"
             out(
-                f"{r['database']} ({r['stream']}): {marker}, target v{r['target_version']},"
+                f"{r['database']} ({r['stream']}): {where}, target v{r['target_version']},"
                 f" {r['pending']} pending, {r['status']}"
             )
             for line in r.get("drift", [])[:20]:

@@ -184,8 +184,9 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
         constraints: list[Constraint] = []
         constraints.extend(sqlite_unique_constraints(sql))
         for c in inspector.get_check_constraints(name):
-            if c.get("name"):
-                constraints.append(Constraint(name=_unescape(c["name"]), kind="check", expression=c["sqltext"]))
+            check_name = c.get("name")
+            if check_name:
+                constraints.append(Constraint(name=_unescape(check_name), kind="check", expression=c["sqltext"]))
         constraints.extend(sqlite_all_foreign_keys(conn, name, sql))
         tables[name] = Table(
             name=name,

@@ -110,7 +110,7 @@ def canonical_constraint(constraint: Constraint) -> Constraint:
             return constraint
         return construct(Constraint, {**constraint.__dict__, "expression": expression})
     if constraint.kind == "foreign_key":
-        update = {}
+        update: dict[str, str | None] = {}
         if constraint.on_delete == "no action":
             update["on_delete"] = None
         if constraint.on_update == "no action":

@@ -95,10 +95,18 @@ class Target:
     async def close(self) -> None: ...
     async def acquire(self, stream: str, timeout: float) -> None: ...
     async def release(self) -> None: ...
-    async def read_marker(self, stream: str) -> Marker | None: ...
-    async def marker_streams(self) -> list[str]: ...
-    async def introspect(self) -> Schema: ...
-    async def has_nulls(self, table: str, column: str) -> bool: ...
+    async def read_marker(self, stream: str) -> Marker | None:
+        raise NotImplementedError
+
+    async def marker_streams(self) -> list[str]:
+        raise NotImplementedError
+
+    async def introspect(self) -> Schema:
+        raise NotImplementedError
+
+    async def has_nulls(self, table: str, column: str) -> bool:
+        raise NotImplementedError
+
     async def write_marker(self, marker: Marker) -> None: ...
 
     async def apply(
@@ -380,6 +388,8 @@ def _already_done(code: object, message: str) -> bool:
 
 
 class MysqlTarget(_SyncTarget):
+    _lock_name: str | None = None
+
     @classmethod
     async def open(cls, url: str) -> MysqlTarget:
         parts = urlsplit(url)
@@ -407,7 +417,7 @@ class MysqlTarget(_SyncTarget):
         self._lock_name = name
 
     async def release(self) -> None:
-        name = getattr(self, "_lock_name", None)
+        name = self._lock_name
         if name is not None and self.conn is not None:
             await self._run(lambda c: c.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name}))
             self._lock_name = None

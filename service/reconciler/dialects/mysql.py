@@ -37,7 +37,7 @@ class MysqlDialect(Dialect):
     }
 
     def make_sa_dialect(self) -> SADialect:
-        return sa_mysql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+        return sa_mysql.dialect(paramstyle="named")
 
     def column_kwargs(self, table: Table, column: Column) -> dict[str, Any]:
         kwargs = super().column_kwargs(table, column)
