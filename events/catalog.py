@@ -8,9 +8,10 @@ the fields of ``column_altered`` that were given, since there presence means
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from events.model import (
     Column,
@@ -164,12 +165,27 @@ class PrimaryKeySet(Frozen):
     columns: tuple[Identifier, ...] = ()
 
 
+# What a point reads as before it reads as a tag (projections.schema.parse_point): head, a version
+# (12, v12), a time (2026-11-20, 2026-11-20T10:00Z). A tag so named could never be reached.
+_POINT_LIKE = re.compile(r"^(head|v?[0-9]+|-[0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?)$", re.IGNORECASE)
+
+
 class TagCreated(Frozen):
     """A name for a point of the stream (``version``); changes no schema."""
 
     type: Literal["tag_created"] = "tag_created"
     tag: Identifier
     version: int = Field(ge=0)
+
+    @field_validator("tag")
+    @classmethod
+    def _reachable(cls, name: str) -> str:
+        if name != name.strip() or _POINT_LIKE.match(name):
+            raise ValueError(
+                f"tag {name!r} would read as a version, a time or head wherever a point is given;"
+                " choose another name (such as release-1)"
+            )
+        return name
 
 
 class _Outcome(Frozen):

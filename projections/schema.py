@@ -53,7 +53,8 @@ class Point:
 
 HEAD = Point()
 
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
+_VERSION_RE = re.compile(r"^[vV]?[0-9]+$")
 
 
 def parse_time_text(text: str) -> datetime:
@@ -79,13 +80,11 @@ def parse_point(text: str | int | None) -> Point:
     value = text.strip()
     if value in ("", "head", "HEAD"):
         return HEAD
-    if value.isdigit():
-        return Point(version=int(value))
-    if value[:1] in ("v", "V") and value[1:].isdigit():
-        return Point(version=int(value[1:]))
+    if _VERSION_RE.match(value):
+        return Point(version=int(value.lstrip("vV")))
     if _TIME_RE.match(value):
         return Point(time=parse_time_text(value))
-    if value.lstrip("-").isdigit():
+    if re.match(r"^-[0-9]+$", value):
         raise PointError(f"bad version {value!r}: versions start at 0")
     return Point(tag=value)
 

@@ -312,11 +312,15 @@ async def cmd_tag(args: argparse.Namespace, store: EventStore) -> int:
     stream = await resolve_stream(args, store)
     projector = Projector(store)
     version = await projector.resolve(stream, _point(args.at))
+    try:
+        tag = TagCreated(tag=args.name, version=version)
+    except pydantic.ValidationError as exc:
+        raise UsageError(pydantic_message(exc)) from None
     changeset = Changeset(
         stream=stream,
         actor=args.actor or default_actor(),
         message=args.message or f"tag {args.name} at version {version}",
-        events=(TagCreated(tag=args.name, version=version),),
+        events=(tag,),
     )
     result = await EventLog(store).append(changeset)
     out(f"tagged {stream} version {version} as {args.name!r} (recorded as v{result.last_version})")

@@ -6,8 +6,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pydantic
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.aggregate import InvalidChange, State, fold
 from events.catalog import (
@@ -315,3 +318,21 @@ async def test_sqlite_script_introspects_back_to_the_projection(sqlite_url: str,
         live = introspect_sqlite(conn)
     engine.dispose()
     assert normalized(live) == normalized(dialect.normalize(schema))
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    name=st.one_of(
+        st.text(min_size=1, max_size=12),
+        st.from_regex(r"[vV]?-?[0-9]{1,4}", fullmatch=True),
+        st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}Z)?", fullmatch=True),
+        st.sampled_from(["head", "HEAD", "Head", " v1", "v1 ", "release-1", "\u00b2", "\u0661\u0662", "v\u0661"]),
+    )
+)
+def test_a_tag_is_recorded_only_under_a_name_that_points_read_back_as_it(name: str) -> None:
+    """A tag can be used wherever a version can: a name that would read as a version, time or head is refused."""
+    try:
+        TagCreated(tag=name, version=1)
+    except pydantic.ValidationError:
+        return
+    assert parse_point(name) == Point(tag=name)
