@@ -179,5 +179,3 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 def event_from_text(text: str | bytes) -> Event:
     return event_from_dict(orjson.loads(text))
 
-
-__all__ = ["construct", "event_from_dict", "event_from_text", "schema", "table"]

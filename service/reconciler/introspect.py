@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from events.decode import construct
 from events.model import (
     Column,
     ColumnType,
@@ -27,6 +26,7 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    construct,
     parse_type,
 )
 from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default, canonical_schema

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import PrivateAttr
 
-from events.decode import construct
-from events.model import Column, Constraint, Schema, Table
+from events.model import Column, Constraint, Schema, Table, construct
 
 _CAST = re.compile(r"::\s*(\"[^\"]+\"|[a-z_][a-z0-9_ ]*(\([0-9, ]*\))?)(\[\])*", re.IGNORECASE)
 _QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
