@@ -15,9 +15,8 @@ public form.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import singledispatch
-from typing import Any
 
 from events.catalog import (
     ColumnAdded,
@@ -531,14 +530,9 @@ def _outcome(event: object, state: State) -> None:
 
 def apply_events(state: State, events: Iterable[Event], *, first_index: int = 0) -> None:
     """Apply events in place, naming the failing event's index in any InvalidChange."""
-    rules: dict[type, Callable[[Any, State], None]] = {}  # apply_event's dispatch, resolved once per type
     for index, event in enumerate(events, start=first_index):
-        cls = type(event)
-        rule = rules.get(cls)
-        if rule is None:
-            rule = rules[cls] = apply_event.dispatch(cls)
         try:
-            rule(event, state)
+            apply_event(event, state)
         except InvalidChange as exc:
             if exc.index is not None:
                 raise

@@ -165,9 +165,21 @@ class PrimaryKeySet(Frozen):
     columns: tuple[Identifier, ...] = ()
 
 
-# What a point reads as before it reads as a tag (projections.schema.parse_point): head, a version
-# (12, v12), a time (2026-11-20, 2026-11-20T10:00Z). A tag so named could never be reached.
-_POINT_LIKE = re.compile(r"^(head|v?[0-9]+|-[0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?)$", re.IGNORECASE)
+# The grammar of a point (projections.schema.parse_point reads it): head, a version (12, v12), a time
+# (2026-11-20, 2026-11-20T10:00Z), a negative number (an error), else a tag. A tag named like one of
+# the others could never be reached, so TagCreated refuses such names.
+POINT_VERSION = re.compile(r"^[vV]?[0-9]+$")
+POINT_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
+POINT_NEGATIVE = re.compile(r"^-[0-9]+$")
+
+
+def reads_as_point(name: str) -> bool:
+    """Whether a point written as ``name`` would be read as something other than the tag ``name``."""
+    return (
+        name != name.strip()
+        or name.lower() == "head"
+        or any(r.match(name) for r in (POINT_VERSION, POINT_TIME, POINT_NEGATIVE))
+    )
 
 
 class TagCreated(Frozen):
@@ -180,7 +192,7 @@ class TagCreated(Frozen):
     @field_validator("tag")
     @classmethod
     def _reachable(cls, name: str) -> str:
-        if name != name.strip() or _POINT_LIKE.match(name):
+        if reads_as_point(name):
             raise ValueError(
                 f"tag {name!r} would read as a version, a time or head wherever a point is given;"
                 " choose another name (such as release-1)"

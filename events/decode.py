@@ -35,7 +35,7 @@ from events.catalog import (
     TableRenamed,
     TagCreated,
 )
-from events.model import Column, ColumnType, Constraint, Index, Reference, Schema, Table, construct, parse_type
+from events.model import Column, Constraint, Index, Reference, Schema, Table, construct, parse_type
 
 _COLUMN_DEFAULTS: dict[str, Any] = {
     "name": None,  # required
@@ -47,21 +47,11 @@ _COLUMN_DEFAULTS: dict[str, Any] = {
 }
 
 
-_TYPES: dict[str, ColumnType] = {}
-"""Type texts met in the log (parse_type's own cache, without its call): a ColumnType is immutable."""
-
-
 def column(data: dict[str, Any]) -> Column:
     values = {**_COLUMN_DEFAULTS, **data}
     if len(values) != len(_COLUMN_DEFAULTS) or values["name"] is None:
         raise KeyError("unexpected or missing column field")
-    text = data["type"]
-    kind = _TYPES.get(text)
-    if kind is None:
-        kind = parse_type(text)
-        if len(_TYPES) < 4096 and isinstance(text, str):
-            _TYPES[text] = kind
-    values["type"] = kind
+    values["type"] = parse_type(data["type"])
     return construct(Column, values)
 
 
@@ -178,4 +168,3 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 
 def event_from_text(text: str | bytes) -> Event:
     return event_from_dict(orjson.loads(text))
-

@@ -187,6 +187,8 @@ class ColumnType(Frozen):
 
 def parse_type(text: Any) -> ColumnType:
     """Parse type text into a :class:`ColumnType`; raise ValueError naming the text if bad."""
+    if type(text) is str:  # the common case first: a text, parsed once per distinct text (cached)
+        return _parse_type_text(text)
     if isinstance(text, ColumnType):
         return text
     if isinstance(text, dict):

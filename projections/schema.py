@@ -10,7 +10,6 @@ version; anything else is ignored (and the fold starts further back).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import structlog
 
 from events.aggregate import State
-from events.catalog import TagCreated
+from events.catalog import POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
 from events.model import Schema, Table
 from events.store.base import EventStore
 from projections.replay import Replay, gc_paused
@@ -53,9 +52,6 @@ class Point:
 
 HEAD = Point()
 
-_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
-_VERSION_RE = re.compile(r"^[vV]?[0-9]+$")
-
 
 def parse_time_text(text: str) -> datetime:
     """``2026-11-20``, ``2026-11-20T10:00Z``, ``2026-11-20 10:00:00+01:00``; naive means UTC."""
@@ -80,11 +76,11 @@ def parse_point(text: str | int | None) -> Point:
     value = text.strip()
     if value in ("", "head", "HEAD"):
         return HEAD
-    if _VERSION_RE.match(value):
+    if POINT_VERSION.match(value):
         return Point(version=int(value.lstrip("vV")))
-    if _TIME_RE.match(value):
+    if POINT_TIME.match(value):
         return Point(time=parse_time_text(value))
-    if re.match(r"^-[0-9]+$", value):
+    if POINT_NEGATIVE.match(value):
         raise PointError(f"bad version {value!r}: versions start at 0")
     return Point(tag=value)
 
@@ -143,24 +139,23 @@ class Projector:
         return version, state.to_schema()
 
     async def state_at_version(self, stream: str, version: int) -> State:
-        with gc_paused():
-            return (await self.replay(stream, version)).to_state()
+        with gc_paused():  # the fold and the objects built from it
+            return (await self._replay(stream, version)).to_state()
 
-    async def replay(self, stream: str, version: int) -> Replay:
+    async def _replay(self, stream: str, version: int) -> Replay:
         """The stream folded to ``version`` in public form, from the best snapshot below it."""
         start_version, replay = await self._start(stream, version)
         current = start_version
         every = self.snapshot_every
-        with gc_paused():
-            async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
-                # fold up to each snapshot boundary, snapshot, go on
-                while chunk:
-                    room = every - current % every
-                    batch, chunk = chunk[:room], chunk[room:]
-                    replay.apply_texts(batch)
-                    current += len(batch)
-                    if current % every == 0:
-                        await self._snapshot(stream, current, replay)
+        async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
+            # fold up to each snapshot boundary, snapshot, go on
+            while chunk:
+                room = every - current % every
+                batch, chunk = chunk[:room], chunk[room:]
+                replay.apply_texts(batch)
+                current += len(batch)
+                if current % every == 0:
+                    await self._snapshot(stream, current, replay)
         return replay
 
     async def _start(self, stream: str, version: int) -> tuple[int, Replay]:
