@@ -7,7 +7,6 @@ into a :class:`ColumnType`; bad type text is rejected with a message naming it.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -185,22 +184,30 @@ class ColumnType(Frozen):
         return text
 
 
+_PARSED_TYPES: dict[str, ColumnType] = {}
+"""Type texts repeat endlessly in a log; a ColumnType is immutable, so one per text is shared
+(a plain dict, bounded: a lookup here is on the hot path of every replay)."""
+
+
 def parse_type(text: Any) -> ColumnType:
     """Parse type text into a :class:`ColumnType`; raise ValueError naming the text if bad."""
-    if type(text) is str:  # the common case first: a text, parsed once per distinct text (cached)
-        return _parse_type_text(text)
+    if type(text) is str:
+        parsed = _PARSED_TYPES.get(text)
+        if parsed is None:
+            parsed = _parse_type_text(text)
+            if len(_PARSED_TYPES) < 4096:
+                _PARSED_TYPES[text] = parsed
+        return parsed
     if isinstance(text, ColumnType):
         return text
     if isinstance(text, dict):
         return ColumnType(**text)
-    if not isinstance(text, str):
-        raise ValueError(f"column type must be a string, got {text!r}")
-    return _parse_type_text(text)
+    if isinstance(text, str):  # a str subclass
+        return parse_type(str(text))
+    raise ValueError(f"column type must be a string, got {text!r}")
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse_type_text(text: str) -> ColumnType:
-    """Type texts repeat endlessly in a log; a ColumnType is immutable, so one per text is shared."""
     raw = text
     if ":" in text:
         dialect, native = text.split(":", 1)
