@@ -674,8 +674,9 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
                     in_progress=bool(marker and marker.in_progress),
                 )
                 expected = await projector.state_at_version(stream, version or 0)
-                live = await target.introspect()
-                drift = differences(target.expected(expected.to_schema()), live)
+                want = target.expected(expected.to_schema())
+                live = await target.introspect(want)
+                drift = differences(want, live)
                 row["drift"] = drift
                 row["status"] = "drift" if drift else ("pending" if row["pending"] else "up_to_date")
                 if version is None:

@@ -93,7 +93,8 @@ async def import_database(
             )
         )
         out = ImportResult(label, stream, kind, len(events), result.first_version, result.last_version)
-        out.warnings = differences(target.expected(state), await target.introspect())
+        want = target.expected(state)
+        out.warnings = differences(want, await target.introspect(want))
         return out
     finally:
         try:

@@ -223,14 +223,15 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
         outcome.status = "planned"
         return
 
-    live = await target.introspect()
-    if marker is None and live.tables and not request.fake:
+    expected = target.expected(plan.target if request.fake else plan.start)
+    live = await target.introspect(expected)
+    if marker is None and not request.fake and live.tables:
         raise Refused(
             f"the database has {len(live.tables)} tables and no schemalog marker: if it already matches"
             f" version {plan.to_version}, mark it with migrate --fake; to adopt it, import it"
         )
     if request.fake:
-        drift = differences(target.expected(plan.target), live)
+        drift = differences(expected, live)
         await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target)))
         outcome.status = "faked"
         outcome.statements = []
@@ -239,7 +240,7 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
             outcome.detail = f"marker moved; the database differs from version {plan.to_version} in {len(drift)} ways"
         return
 
-    drift = differences(target.expected(plan.start), live)
+    drift = differences(expected, live)
     if marker is not None and marker.state_hash != state_hash(plan.start):
         drift.insert(0, f"marker's state hash does not match the log's state at version {marker.version}")
     if drift:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Collection
-from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -253,7 +252,7 @@ JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamesp
 WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
 
-PG_QUERIES = (PG_COLUMNS, PG_CONSTRAINTS, PG_INDEXES, PG_TABLES)
+PG_QUERIES = (PG_TABLES, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
 """Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
@@ -281,8 +280,21 @@ PG_TYPES = {
 _PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
 
 
-@lru_cache(maxsize=1024)
+_CACHED = 1 << 16
+"""Texts kept by each cache of the catalogue's type and default texts (emptied when full)."""
+_PG_TYPE_OF: dict[str, ColumnType] = {}  # format_type's text -> its ColumnType (postgresql_type)
+
+
 def postgresql_type(text: str) -> ColumnType:
+    found = _PG_TYPE_OF.get(text)
+    if found is None:
+        if len(_PG_TYPE_OF) >= _CACHED:
+            _PG_TYPE_OF.clear()
+        found = _PG_TYPE_OF[text] = _postgresql_type(text)
+    return found
+
+
+def _postgresql_type(text: str) -> ColumnType:
     if text in PG_TYPES:
         found = ColumnType(name=PG_TYPES[text])
     else:
@@ -320,11 +332,17 @@ class PgCatalogue:
     """One read of the PostgreSQL catalogue (the rows of PG_QUERIES), by table: a LiveSchema's source.
 
     The rows are taken in as they arrive (``take_*``, while the server runs the next query; see
-    read_postgresql): grouped by table, column numbers named. ``matching`` compares them with the
-    expected objects field by field, as ``differences`` compares objects (items by name, whole fields by
-    ``==``, in the canonical form ``canonical_schema`` gives), so that a migrate that finds nothing
-    changed builds nothing; ``table`` builds a table's objects when asked. Nothing is made per column
-    until then: a read of thousands of tables allocates little beyond its rows.
+    read_postgresql) and kept, grouped by table, with column numbers where the catalogue has them.
+    ``matching`` compares them with the expected objects field by field, as ``differences`` compares
+    objects (items by name, whole fields by ``==``, in the canonical form ``canonical_schema`` gives), so
+    that a migrate that finds nothing changed builds nothing; ``table`` builds a table's objects when
+    asked. Nothing is made per column until then.
+
+    Told the expected schema while the columns are still being read (``expect``), the catalogue compares
+    everything but the columns then, naming column numbers by the expected tables' column positions; when
+    the columns arrive, that comparison stands for each table whose columns are exactly the expected ones
+    in place (column n is the n-th expected column, and so for the tables its foreign keys reference).
+    Any other table is compared with its columns named from the catalogue, as without ``expect``.
     """
 
     def __init__(self) -> None:
@@ -333,96 +351,114 @@ class PgCatalogue:
         self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
         self._columns: dict[int, list[Any]] = {}  # PG_COLUMNS' rows by table, in column order
         self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
-        self._primary_keys: dict[int, tuple[str, ...]] = {}
-        # (name, kind, columns, expression, referenced table's oid, referenced columns, on delete, on update)
+        self._primary_keys: dict[int, list[int]] = {}  # column numbers
+        # (name, kind, column numbers, expression, referenced table's oid, its column numbers, on delete,
+        # on update)
         self._constraints: dict[int, list[tuple[Any, ...]]] = {}
         self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
-        self._indexes: dict[int, list[tuple[str, bool, tuple[str, ...]]]] = {}  # name, unique, columns
-        self._unnamed: set[int] = set()  # tables with an index or constraint on a column number they lack
+        self._indexes: dict[int, list[tuple[str, bool, list[int]]]] = {}  # name, unique, column numbers
         self._built: dict[str, Table] = {}
+        # what ``expect`` found, for the schema it was told
+        self._expected: Schema | None = None
+        self._expected_names: dict[int, list[str]] = {}  # table -> its expected columns' names
+        self._prematch: dict[int, bool | None] = {}  # all but the columns equal (None: undecided)
+        self._referenced: dict[int, tuple[int, ...]] = {}  # tables a table's foreign keys name columns of
 
     def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
-        """What takes in the rows of each of PG_QUERIES, in that order: constraints and indexes name their
-        columns, and the indexes of constraints are told apart from the others as they come in."""
-        return (self.take_columns, self.take_constraints, self.take_indexes, self.take_tables)
+        """What takes in the rows of each of PG_QUERIES, in that order."""
+        return (self.take_tables, self.take_constraints, self.take_indexes, self.take_columns)
 
     @classmethod
-    def of(cls, *rows: list[Any]) -> PgCatalogue:
-        """A catalogue from the rows of PG_QUERIES, in that order."""
+    def of(cls, *rows: list[Any], expected: Schema | None = None) -> PgCatalogue:
+        """A catalogue from the rows of PG_QUERIES, in that order (told ``expected`` before the columns)."""
         catalogue = cls()
         for take, query_rows in zip(catalogue.takers(), rows, strict=True):
+            if take == catalogue.take_columns and expected is not None:
+                catalogue.expect(expected)
             take(query_rows)
         return catalogue
 
     # ------------------------------------------------------------------ taking the rows in
 
-    def take_columns(self, rows: list[Any]) -> None:
-        """PG_COLUMNS' rows (ordered by table and column number)."""
-        self._columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+    def take_tables(self, rows: list[Any]) -> None:
+        """PG_TABLES' rows."""
+        names, comments = self._names, self._comments
+        for oid, schema, name, comment in rows:
+            names[oid] = _pg_name(schema, name)
+            comments[oid] = comment
+
+    def take_constraints(self, rows: list[Any]) -> None:
+        """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs."""
+        constraints, owned = self._constraints, self._owned
+        for oid, name, kind, index_oid, nums, ref_oid, ref_nums, on_delete, on_update, expression in rows:
+            if kind == "f":
+                entry: tuple[Any, ...] = (
+                    name,
+                    "foreign_key",
+                    nums,
+                    None,
+                    ref_oid,
+                    ref_nums,
+                    PG_FK_ACTIONS.get(on_delete),
+                    PG_FK_ACTIONS.get(on_update),
+                )
+            elif kind == "c":
+                entry = (name, "check", None, canonical_check(expression), None, None, None, None)
+            else:
+                owned.add(index_oid)
+                if kind == "p":
+                    self._primary_keys[oid] = nums
+                    continue
+                if kind != "u":
+                    continue
+                entry = (name, "unique", nums, None, None, None, None, None)
+            if oid in constraints:
+                constraints[oid].append(entry)
+            else:
+                constraints[oid] = [entry]
 
     def take_indexes(self, rows: list[Any]) -> None:
         """PG_INDEXES' rows, once PG_CONSTRAINTS' are in: the indexes of constraints are theirs, and
         expression and partial indexes are not in the catalogue of events."""
-        indexes, columns, owned = self._indexes, self._columns, self._owned
+        indexes, owned = self._indexes, self._owned
         for oid, index_oid, name, unique, nums, nkeys, partial in rows:
             if partial or not nums or 0 in nums or index_oid in owned:
                 continue
-            table_columns = columns.get(oid, ())
-            n = nums[0]
-            entry: tuple[str, bool, tuple[str, ...]]
-            if nkeys == 1 and n <= len(table_columns) and table_columns[n - 1][1] == n:  # most indexes
-                entry = (name, unique, (table_columns[n - 1][2],))
-            else:
-                try:
-                    entry = (name, unique, self._named(oid, nums[:nkeys]))
-                except KeyError:
-                    self._unnamed.add(oid)
-                    continue
+            entry = (name, unique, nums if nkeys >= len(nums) else nums[:nkeys])
             if oid in indexes:
                 indexes[oid].append(entry)
             else:
                 indexes[oid] = [entry]
 
-    def take_constraints(self, rows: list[Any]) -> None:
-        """PG_CONSTRAINTS' rows."""
-        constraints = self._constraints
-        for oid, name, kind, index_oid, nums, ref_oid, ref_nums, on_delete, on_update, expression in rows:
-            try:
-                if kind == "p":
-                    self._primary_keys[oid] = self._named(oid, nums)
-                elif kind == "u":
-                    entry: tuple[Any, ...] = (name, "unique", self._named(oid, nums), None, None, None, None, None)
-                elif kind == "c":
-                    entry = (name, "check", (), canonical_check(expression), None, None, None, None)
-                elif kind == "f":
-                    references = self._named(ref_oid, ref_nums) if ref_oid in self._columns else None
-                    entry = (
-                        name,
-                        "foreign_key",
-                        self._named(oid, nums),
-                        None,
-                        ref_oid,
-                        references,
-                        PG_FK_ACTIONS.get(on_delete),
-                        PG_FK_ACTIONS.get(on_update),
-                    )
-            except KeyError:
-                self._unnamed.add(oid)
-                continue
-            if kind in ("p", "u", "x"):
-                self._owned.add(index_oid)
-            if kind in ("u", "c", "f"):
-                if oid in constraints:
-                    constraints[oid].append(entry)
-                else:
-                    constraints[oid] = [entry]
+    def take_columns(self, rows: list[Any]) -> None:
+        """PG_COLUMNS' rows (ordered by table and column number)."""
+        self._columns = columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+        names = self._names
+        self._oids = {names[oid]: oid for oid in columns if oid in names}
 
-    def take_tables(self, rows: list[Any]) -> None:
-        """PG_TABLES' rows."""
-        for r in rows:
-            self._names[r[0]] = _pg_name(r[1], r[2])
-            self._comments[r[0]] = r[3]
-        self._oids = {self._names[r[0]]: r[0] for r in rows if r[0] in self._columns}
+    def expect(self, expected: Schema) -> None:
+        """Compare all but the columns with ``expected`` (a dialect's form) now, naming column numbers by
+        the positions of the expected columns; ``matching(expected)`` then needs only the columns."""
+        wanted, comments = expected.tables, self._comments
+        expected_names = self._expected_names = {}
+        for oid, name in self._names.items():
+            want = wanted.get(name)
+            if want is not None:
+                expected_names[oid] = [c.name for c in want.__dict__["columns"]]
+        named = self._by_position
+        prematch, referenced = self._prematch, self._referenced
+        for oid, name in self._names.items():
+            if oid not in expected_names:
+                continue
+            fields = wanted[name].__dict__
+            refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in comments]
+            if refs:
+                referenced[oid] = tuple(refs)
+            try:
+                prematch[oid] = self._others_match(oid, fields, named)
+            except (KeyError, IndexError):
+                prematch[oid] = None  # a number beyond the expected columns: decided on the catalogue's names
+        self._expected = expected
 
     # ------------------------------------------------------------------ reading them
 
@@ -430,7 +466,7 @@ class PgCatalogue:
         return self._oids.keys()
 
     def _named(self, oid: int, nums: list[int] | None) -> tuple[str, ...]:
-        """Column numbers of a table -> their names (KeyError for a number it does not have)."""
+        """Column numbers of a table -> their names in the catalogue (KeyError for a number it lacks)."""
         if not nums:
             return ()
         rows = self._columns[oid]
@@ -443,6 +479,21 @@ class PgCatalogue:
             numbers = self._numbers[oid] = {r[1]: r[2] for r in rows}
         return tuple([numbers[n] for n in nums])
 
+    def _by_position(self, oid: int, nums: list[int] | None) -> tuple[str, ...]:
+        """Column numbers of a table -> the names of the expected columns at those positions (KeyError for
+        a table not expected, IndexError for a position beyond its columns)."""
+        if not nums:
+            return ()
+        names = self._expected_names[oid]
+        if len(nums) == 1:
+            n = nums[0]
+            if 0 < n <= len(names):
+                return (names[n - 1],)
+            raise IndexError(n)
+        if min(nums) < 1:
+            raise IndexError(min(nums))
+        return tuple([names[n - 1] for n in nums])
+
     def table(self, name: str) -> Table:
         built = self._built.get(name)
         if built is None:
@@ -450,23 +501,24 @@ class PgCatalogue:
         return built
 
     def _build(self, oid: int) -> Table:
-        if oid in self._unnamed:
-            raise KeyError(f"table {self._names[oid]}: an index or constraint names a column number it lacks")
+        try:
+            return self._build_named(oid)
+        except KeyError:
+            raise KeyError(f"table {self._names[oid]}: an index or constraint names a column it lacks") from None
+
+    def _build_named(self, oid: int) -> Table:
+        named, names = self._named, self._names
         constraints = []
-        for name, kind, columns, expression, ref_oid, ref_columns, on_delete, on_update in self._constraints.get(
-            oid, ()
-        ):
+        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
             reference = None
             if kind == "foreign_key":
-                if ref_oid not in self._names:
+                if ref_oid not in names:
                     continue  # a foreign key to a table not read is left out
-                if ref_columns is None:
-                    raise KeyError(f"foreign key {name}: table {self._names[ref_oid]} has no columns")
-                reference = construct(Reference, {"table": self._names[ref_oid], "columns": ref_columns})
+                reference = construct(Reference, {"table": names[ref_oid], "columns": named(ref_oid, ref_nums)})
             values = {
                 "name": name,
                 "kind": kind,
-                "columns": columns,
+                "columns": named(oid, nums),
                 "expression": expression,
                 "references": reference,
                 "on_delete": on_delete,
@@ -476,12 +528,12 @@ class PgCatalogue:
         return construct(
             Table,
             {
-                "name": self._names[oid],
+                "name": names[oid],
                 "columns": tuple(construct(Column, _pg_column(r)) for r in self._columns[oid]),
-                "primary_key": self._primary_keys.get(oid, ()),
+                "primary_key": named(oid, self._primary_keys.get(oid)),
                 "indexes": tuple(
-                    construct(Index, {"name": name, "columns": columns, "unique": unique})
-                    for name, unique, columns in self._indexes.get(oid, ())
+                    construct(Index, {"name": name, "columns": named(oid, nums), "unique": unique})
+                    for name, unique, nums in self._indexes.get(oid, ())
                 ),
                 "constraints": tuple(constraints),
                 "comment": self._comments[oid],
@@ -491,45 +543,69 @@ class PgCatalogue:
     # ------------------------------------------------------------------ comparison on the rows
 
     def matching(self, expected: Schema) -> set[str]:
-        wanted, comments, columns, unnamed = expected.tables, self._comments, self._columns, self._unnamed
+        wanted, columns = expected.tables, self._columns
+        placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
+        for name, oid in self._oids.items():
+            want = wanted.get(name)
+            if want is not None:
+                placed[oid] = _pg_columns_placed(want.__dict__["columns"], columns[oid])
+        told = expected is self._expected
+        prematch, referenced = self._prematch, self._referenced
         same = set()
         for name, oid in self._oids.items():
             want = wanted.get(name)
-            if want is None or oid in unnamed:
+            if want is None:
                 continue
-            fields = want.__dict__
-            if (
-                fields["comment"] == comments[oid]
-                and fields["primary_key"] == self._primary_keys.get(oid, ())
-                and _pg_columns_match(fields["columns"], columns[oid])
-                and self._indexes_match(fields["indexes"], oid)
-                and self._constraints_match(fields["constraints"], oid)
-            ):
-                same.add(name)
+            fields, place = want.__dict__, placed[oid]
+            decided = prematch.get(oid) if told else None
+            if decided is not None and place and all(placed.get(r, OUT_OF_PLACE) for r in referenced.get(oid, ())):
+                # every column number named by position, as the catalogue names it: decided (see expect)
+                if decided and place == EQUAL:
+                    same.add(name)
+                continue
+            if place == DIFFERENT or (place == OUT_OF_PLACE and not _pg_columns_match(fields["columns"], columns[oid])):
+                continue
+            try:
+                if self._others_match(oid, fields, self._named):
+                    same.add(name)
+            except KeyError:
+                continue  # an index or constraint on a column the table lacks: not the same
         return same
 
-    def _indexes_match(self, wanted: tuple[Index, ...], oid: int) -> bool:
+    def _others_match(self, oid: int, fields: dict[str, Any], named: Callable[[int, Any], tuple[str, ...]]) -> bool:
+        """Comment, primary key, indexes and constraints, as ``differences`` decides (column numbers named
+        by ``named``)."""
+        return (
+            fields["comment"] == self._comments[oid]
+            and fields["primary_key"] == named(oid, self._primary_keys.get(oid))
+            and self._indexes_match(fields["indexes"], oid, named)
+            and self._constraints_match(fields["constraints"], oid, named)
+        )
+
+    def _indexes_match(
+        self, wanted: tuple[Index, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]
+    ) -> bool:
         """What ``differences`` decides for a table's indexes (normalize._same_items)."""
         live = self._indexes.get(oid, ())
         if len(live) != len(wanted):
             return False
-        for position, (name, unique, columns) in enumerate(live):
+        for position, (name, unique, nums) in enumerate(live):
             have = wanted[position]  # positionally first (the order they were made in), else by name
             if have.name != name:
                 have = _find(wanted, name)
                 if have is None:
                     return False
             fields = have.__dict__
-            if fields["unique"] != unique or fields["columns"] != columns:
+            if fields["unique"] != unique or fields["columns"] != named(oid, nums):
                 return False
         return True
 
-    def _constraints_match(self, wanted: tuple[Constraint, ...], oid: int) -> bool:
+    def _constraints_match(
+        self, wanted: tuple[Constraint, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]
+    ) -> bool:
         """What ``differences`` decides for a table's constraints (normalize._same_items)."""
         names, count = self._names, 0
-        for name, kind, columns, expression, ref_oid, ref_columns, on_delete, on_update in self._constraints.get(
-            oid, ()
-        ):
+        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
             if kind == "foreign_key" and ref_oid not in names:
                 continue  # a foreign key to a table not read is left out
             have = wanted[count] if count < len(wanted) else None
@@ -541,31 +617,43 @@ class PgCatalogue:
             fields, reference = have.__dict__, have.references
             if (
                 fields["kind"] != kind
-                or fields["columns"] != columns
                 or fields["expression"] != expression
                 or fields["on_delete"] != on_delete
                 or fields["on_update"] != on_update
+                or fields["columns"] != named(oid, nums)
             ):
                 return False
             if kind != "foreign_key":
                 if reference is not None:
                     return False
             elif (
-                ref_columns is None
-                or reference is None
+                reference is None
                 or reference.table != names[ref_oid]
-                or reference.columns != ref_columns
+                or reference.columns != named(ref_oid, ref_nums)
             ):
                 return False
         return count == len(wanted)
 
 
+_NEXTVAL = "nextval("
+_PG_DEFAULTS: dict[str, str | None] = {}  # a default's text -> its canonical form, or _NEXTVAL
+
+
+def _pg_default_of(text: str) -> str | None:
+    """A default's canonical form, or _NEXTVAL for a serial column's ``nextval(...)``."""
+    found = _PG_DEFAULTS.get(text, _NEXTVAL)
+    if found is _NEXTVAL and text not in _PG_DEFAULTS:
+        if len(_PG_DEFAULTS) >= _CACHED:
+            _PG_DEFAULTS.clear()
+        found = _PG_DEFAULTS[text] = _NEXTVAL if text.startswith(_NEXTVAL) else canonical_default(text)
+    return found
+
+
 def _pg_default(default: str, identity: bool) -> tuple[str | None, bool]:
     """A column's default (not None) and identity as the schema holds them: a serial column's
     ``nextval(...)`` makes it an identity column with no default; any other default, canonical."""
-    if default.startswith("nextval("):
-        return None, True
-    return canonical_default(default), identity
+    found = _pg_default_of(default)
+    return (None, True) if found is _NEXTVAL else (found, identity)
 
 
 def _pg_column(r: Any) -> dict[str, Any]:
@@ -585,37 +673,60 @@ def _pg_column(r: Any) -> dict[str, Any]:
 
 def _pg_columns_match(want: tuple[Column, ...], rows: list[Any]) -> bool:
     """Whether the columns built from these rows (_pg_column) would equal ``want`` as ``differences``
-    decides (normalize._same_items): as many, each equal to the one of its name, every field by ==.
-    The hot loop of a comparison, so it reads the rows in place rather than building their values."""
+    decides (normalize._same_items): as many, each equal to the one of its name, every field by ==."""
     if len(want) != len(rows):
         return False
+    by_name = {r[2]: r for r in rows}
+    if any(c.name not in by_name for c in want):
+        return False
+    return _pg_columns_placed(want, [by_name[c.name] for c in want], numbered=False) == EQUAL
+
+
+OUT_OF_PLACE, DIFFERENT, EQUAL = 0, 1, 2
+"""How a table's column rows stand to the expected columns (_pg_columns_placed)."""
+
+
+def _pg_columns_placed(want: tuple[Column, ...], rows: list[Any], numbered: bool = True) -> int:
+    """EQUAL: column n (numbered from 1, as many as expected) is the n-th expected column, equal in every
+    field as ``differences`` decides; DIFFERENT: each in its place by name, but a field differs;
+    OUT_OF_PLACE: not so (another count, name, order or numbering). ``numbered=False``: rows already in
+    the expected order, numbers aside. The hot loop of a comparison: it reads the rows in place."""
+    if len(want) != len(rows) or (numbered and rows[-1][1] != len(rows)):  # numbers rise: these are 1..n
+        return OUT_OF_PLACE
+    types, defaults = _PG_TYPE_OF.get, _PG_DEFAULTS.get
     for column, r in zip(want, rows, strict=True):
         c = column.__dict__
-        if c["name"] != r[2]:  # another order (a column dropped and added back comes last), or another name
-            by_name = {r[2]: r for r in rows}
-            return all(by_name.get(other.name) is not None for other in want) and _pg_columns_match(
-                want, [by_name[other.name] for other in want]
-            )
-        default, identity = r[5], r[6]
-        if default is not None:
-            default, identity = _pg_default(default, identity)
-        live_type = postgresql_type(r[3])
-        if (
-            c["nullable"] == r[4]
-            or c["default"] != default
-            or c["identity"] != identity
-            or c["comment"] != r[7]
-            or (c["type"] is not live_type and c["type"] != live_type)
-        ):
-            return False
-    return True
+        if c["name"] != r[2]:
+            return OUT_OF_PLACE
+        text = r[5]
+        if text is None:
+            if c["default"] is not None or c["identity"] != r[6]:
+                break
+        else:
+            default = defaults(text, _NEXTVAL)
+            if default is _NEXTVAL:
+                default = _pg_default_of(text)
+            if default is _NEXTVAL:
+                if c["default"] is not None or not c["identity"]:
+                    break
+            elif c["default"] != default or c["identity"] != r[6]:
+                break
+        live_type = types(r[3]) or postgresql_type(r[3])
+        want_type = c["type"]
+        if c["nullable"] == r[4] or c["comment"] != r[7] or (want_type is not live_type and want_type != live_type):
+            break
+    else:
+        return EQUAL
+    return DIFFERENT if [r[2] for r in rows] == [c.name for c in want] else OUT_OF_PLACE
 
 
-async def read_postgresql(conn: Any) -> PgCatalogue:
+async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalogue:
     """The catalogue rows introspection needs (PG_QUERIES; asyncpg connection).
 
     One query at a time, as a connection allows, but each sent before the rows of the one before are
-    taken in (grouped by table, column numbers named): the server runs it meanwhile.
+    taken in: the server runs it meanwhile. The columns come last, as theirs is the longest query by far:
+    while it runs, the rows before it are sorted by table and, given the ``expected`` schema (a dialect's
+    form), compared with it (PgCatalogue.expect), so that little is left to do when the columns arrive.
     """
     catalogue = PgCatalogue()
     takers = catalogue.takers()
@@ -625,16 +736,20 @@ async def read_postgresql(conn: Any) -> PgCatalogue:
         await asyncio.sleep(0)  # the task sends the query
         try:
             take(rows)
+            if query is PG_COLUMNS and expected is not None:
+                catalogue.expect(expected)
         finally:
             rows = await following  # the connection is free again only when it has answered
     takers[-1](rows)
     return catalogue
 
 
-async def introspect_postgresql(conn: Any) -> LiveSchema:
+async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> LiveSchema:
     """The schema of a PostgreSQL database (asyncpg connection): its objects are built when first read;
-    ``differences`` with it compares the catalogue rows and builds only the tables that differ."""
-    return LiveSchema.of(await read_postgresql(conn))
+    ``differences`` with it compares the catalogue rows and builds only the tables that differ. Given the
+    schema it will be compared with (``expected``, a dialect's form), most of that comparison is done
+    while the catalogue is read."""
+    return LiveSchema.of(await read_postgresql(conn, expected))
 
 
 # --------------------------------------------------------------------------- MySQL / MariaDB (Inspector)

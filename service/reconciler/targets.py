@@ -101,7 +101,9 @@ class Target:
     async def marker_streams(self) -> list[str]:
         raise NotImplementedError
 
-    async def introspect(self) -> Schema:
+    async def introspect(self, expected: Schema | None = None) -> Schema:
+        """The database's schema. ``expected``: the schema (in this target's form, ``expected()``) it is
+        about to be compared with, where known: a target may compare while it reads."""
         raise NotImplementedError
 
     async def has_nulls(self, table: str, column: str) -> bool:
@@ -195,8 +197,8 @@ class PostgresTarget(Target):
     async def marker_streams(self) -> list[str]:
         return [r["stream"] for r in await self._marker_rows()]
 
-    async def introspect(self) -> Schema:
-        return await introspect_postgresql(self.conn)
+    async def introspect(self, expected: Schema | None = None) -> Schema:
+        return await introspect_postgresql(self.conn, expected)
 
     async def has_nulls(self, table: str, column: str) -> bool:
         q = self.dialect
@@ -247,8 +249,8 @@ class PostgresTarget(Target):
         async with self.conn.transaction():
             for first, last in batch_bounds(len(plan.steps), start):
                 await self._run_batch(plan, first, last)
-            live = await self.introspect()
-            diffs = differences(self.expected(plan.target), live)
+            expected = self.expected(plan.target)
+            diffs = differences(expected, await self.introspect(expected))
             if diffs:
                 raise VerifyFailed("after the plan the database does not match the target state", diffs)
             await self._write_marker(done)
@@ -343,7 +345,7 @@ class SqliteTarget(_SyncTarget):
         if self.conn is not None:
             await self._run(end)
 
-    async def introspect(self) -> Schema:
+    async def introspect(self, expected: Schema | None = None) -> Schema:
         return await self._run(introspect_sqlite)
 
     async def write_marker(self, marker: Marker) -> None:
@@ -422,7 +424,7 @@ class MysqlTarget(_SyncTarget):
             await self._run(lambda c: c.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name}))
             self._lock_name = None
 
-    async def introspect(self) -> Schema:
+    async def introspect(self, expected: Schema | None = None) -> Schema:
         return await self._run(introspect_mysql)
 
     async def write_marker(self, marker: Marker) -> None:

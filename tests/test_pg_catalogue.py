@@ -1,0 +1,182 @@
+"""PostgreSQL introspection compares on the catalogue's rows, and compares most of it while it reads when
+told the expected schema (PgCatalogue.expect): both shortcuts must decide exactly what comparing the
+built schema objects decides. Each drift below is made by hand in a transaction, compared three ways,
+then rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from events.catalog import ConstraintAdded, TableCreated
+from events.model import Column, Constraint, Reference, Schema
+from events.store import EventStore, open_store
+from projections.schema import Point, Projector
+from service.reconciler.apply import migrate
+from service.reconciler.dialects import get_dialect
+from service.reconciler.introspect import introspect_postgresql
+from service.reconciler.normalize import differences
+from tests.test_reconciler import append, history, req
+
+pytestmark = pytest.mark.postgres
+
+RECREATE_C = (
+    "DROP TABLE c; CREATE TABLE c (x integer, junk integer, y integer, z integer, CONSTRAINT c_z_key UNIQUE ({}));"
+    " ALTER TABLE c DROP COLUMN junk"
+)
+
+# (what is done by hand, whether the database then differs from the log)
+SCENARIOS = [
+    ("", False),
+    ("ALTER TABLE users ADD COLUMN sneaky integer", True),
+    ("ALTER TABLE users DROP COLUMN score", True),
+    # dropped and added back as it was: numbered 5, after nick; column order does not count
+    ("ALTER TABLE users DROP COLUMN score; ALTER TABLE users ADD COLUMN score integer DEFAULT 0", False),
+    # the same for a column with a unique index, made again on the new column number (beyond the
+    # expected columns); purchases' foreign key references users, whose columns are now out of place
+    (
+        "ALTER TABLE users DROP COLUMN email; ALTER TABLE users ADD COLUMN email varchar(100) NOT NULL;"
+        " CREATE UNIQUE INDEX users_mail_key ON users (email)",
+        False,
+    ),
+    (
+        "ALTER TABLE users DROP COLUMN email; ALTER TABLE users ADD COLUMN email varchar(100) NOT NULL;"
+        " CREATE UNIQUE INDEX users_mail_key ON users (nick)",
+        True,
+    ),
+    # two names swapped: every column is in its place by number, not by name
+    (
+        "ALTER TABLE users RENAME COLUMN email TO swap; ALTER TABLE users RENAME COLUMN nick TO email;"
+        " ALTER TABLE users RENAME COLUMN swap TO nick",
+        True,
+    ),
+    ("ALTER TABLE users RENAME COLUMN nick TO nickname", True),
+    ("DROP INDEX users_mail_key; CREATE UNIQUE INDEX users_mail_key ON users (nick)", True),
+    ("DROP INDEX users_mail_key; CREATE INDEX users_mail_key ON users (email)", True),
+    ("CREATE INDEX users_extra ON users (score)", True),
+    (
+        "ALTER TABLE purchases DROP CONSTRAINT orders_user_fk; ALTER TABLE purchases ADD CONSTRAINT orders_user_fk"
+        " FOREIGN KEY (id) REFERENCES users (id) ON DELETE CASCADE",
+        True,
+    ),
+    (
+        "ALTER TABLE purchases DROP CONSTRAINT orders_user_fk; ALTER TABLE purchases ADD CONSTRAINT orders_user_fk"
+        " FOREIGN KEY (user_id) REFERENCES users (id)",
+        True,
+    ),
+    (
+        "ALTER TABLE purchases DROP CONSTRAINT orders_total_pos;"
+        " ALTER TABLE purchases ADD CONSTRAINT orders_total_pos CHECK (total > 0)",
+        True,
+    ),
+    ("ALTER TABLE purchases RENAME CONSTRAINT orders_total_pos TO total_pos", True),
+    ("COMMENT ON TABLE purchases IS 'something else'", True),
+    ("COMMENT ON COLUMN purchases.note IS NULL", True),
+    ("ALTER TABLE purchases ALTER COLUMN note SET DEFAULT 'other'", True),
+    ("ALTER TABLE purchases ALTER COLUMN note TYPE text", True),
+    ("ALTER TABLE purchases ALTER COLUMN note SET NOT NULL", True),
+    ("ALTER TABLE users ALTER COLUMN id DROP IDENTITY", True),
+    ("ALTER TABLE users DROP CONSTRAINT users_nick_key", True),
+    (
+        "ALTER TABLE users DROP CONSTRAINT users_nick_key;"
+        " ALTER TABLE users ADD CONSTRAINT users_nick_key UNIQUE (email)",
+        True,
+    ),
+    (
+        "ALTER TABLE purchases DROP CONSTRAINT orders_pkey CASCADE;"
+        " ALTER TABLE purchases ADD PRIMARY KEY (id, user_id)",
+        True,
+    ),
+    ("CREATE TABLE extra (id integer)", True),
+    ("CREATE TABLE extra (id integer REFERENCES users (id))", True),
+    ('DROP TABLE "odd ""name""; DROP TABLE x"', True),
+    ("CREATE SCHEMA other; CREATE TABLE other.users (id integer)", True),
+    # a and b (pair_events): a's two integer columns swap names, so each is still a column of a by name,
+    # but b's foreign key now references what the catalogue calls x (column 2, y by position)
+    (
+        "ALTER TABLE a RENAME COLUMN x TO swap; ALTER TABLE a RENAME COLUMN y TO x;"
+        " ALTER TABLE a RENAME COLUMN swap TO y",
+        True,
+    ),
+    # a's columns out of place (x dropped and added back), b's foreign key to y the same as in the log
+    ("ALTER TABLE a DROP COLUMN x; ALTER TABLE a ADD COLUMN x integer", False),
+    # c made again with a column dropped between x and y: its columns in the log's order by name, but y is
+    # column 3 and z column 4, numbers that name other columns by position (3 is z's position)
+    (RECREATE_C.format("z"), False),
+    (RECREATE_C.format("y"), True),
+]
+
+
+def pair_events() -> tuple[object, ...]:
+    """Table a (x, y unique, z) and b, whose foreign key references a's second column; c (x, y, z unique)."""
+    return (
+        TableCreated(table="a", columns=tuple(Column(name=name, type="integer") for name in ("x", "y", "z"))),
+        ConstraintAdded(table="a", constraint=Constraint(name="a_y_key", kind="unique", columns=("y",))),
+        TableCreated(table="c", columns=tuple(Column(name=name, type="integer") for name in ("x", "y", "z"))),
+        ConstraintAdded(table="c", constraint=Constraint(name="c_z_key", kind="unique", columns=("z",))),
+        TableCreated(table="b", columns=(Column(name="r", type="integer"),)),
+        ConstraintAdded(
+            table="b",
+            constraint=Constraint(
+                name="b_r_fk", kind="foreign_key", columns=("r",), references=Reference(table="a", columns=("y",))
+            ),
+        ),
+    )
+
+
+@pytest.fixture
+async def log_store(tmp_path: Path) -> AsyncIterator[EventStore]:
+    store = await open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    await store.init()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def three_ways(conn: asyncpg.Connection, expected: Schema) -> list[list[str]]:
+    """Differences on the rows told ``expected`` while reading, on the rows not told, and on built objects."""
+    told = differences(expected, await introspect_postgresql(conn, expected))
+    untold = differences(expected, await introspect_postgresql(conn))
+    built = await introspect_postgresql(conn)
+    assert built.tables is not None  # every table object built: the plain comparison of objects
+    return [told, untold, differences(expected, built)]
+
+
+async def test_comparing_on_rows_decides_what_comparing_objects_decides(log_store: EventStore, pg_url: str) -> None:
+    versions = await history(log_store)
+    versions.append(await append(log_store, *pair_events()))
+    outcome = await migrate(log_store, req(pg_url, versions[-1]))
+    assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    dialect = get_dialect("postgresql")
+    projector = Projector(log_store)
+    expected = dialect.normalize((await projector.schema("app", Point(version=versions[-1])))[1])
+    earlier = dialect.normalize((await projector.schema("app", Point(version=versions[2])))[1])
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for sql, drifted in SCENARIOS:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                if sql:
+                    await conn.execute(sql)
+                told, untold, built = await three_ways(conn, expected)
+                assert told == untold == built, sql
+                assert bool(built) == drifted, (sql, built)
+                if not drifted:  # decided on the rows for every table: no table object built
+                    for live in (await introspect_postgresql(conn, expected), await introspect_postgresql(conn)):
+                        source = live.pending()
+                        assert source is not None and source.matching(expected) == set(expected.tables), sql
+                # told one schema, compared with another: decided on the catalogue's names
+                mismatched = differences(earlier, await introspect_postgresql(conn, expected))
+                reference = await introspect_postgresql(conn)
+                assert reference.tables is not None
+                assert mismatched == differences(earlier, reference) != [], sql
+            finally:
+                await transaction.rollback()
+    finally:
+        await conn.close()
