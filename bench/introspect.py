@@ -227,7 +227,7 @@ def run_size(tables: int, repeat: int, workdir: Path) -> None:
             "schemalog introspect + compare", ours, raw, "goal <= 1.50x: " + ("PASS" if ours <= 1.5 * raw else "FAIL")
         )
     )
-    print(table_row("schemalog, expected schema given after the read", untold, raw, "0 differences"))
+    print(table_row("schemalog, not told the expected schema", untold, raw, "0 differences"))
     print(table_row("schemalog drift check (+ state from the log)", with_log, raw, "0 differences"))
     print(table_row("SQLAlchemy Inspector get_multi_*", inspector, raw, "psycopg 3"))
     print(table_row("Alembic compare_metadata", alembic, raw, f"{alembic_diffs} differences reported"))
