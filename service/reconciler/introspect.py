@@ -549,21 +549,23 @@ class PgCatalogue:
             want = wanted.get(name)
             if want is not None:
                 placed[oid] = _pg_columns_placed(want.__dict__["columns"], columns[oid])
-        told = expected is self._expected
-        prematch, referenced = self._prematch, self._referenced
+        prematch = self._prematch if expected is self._expected else {}
+        referenced, names = self._referenced, self._names
         same = set()
-        for name, oid in self._oids.items():
-            want = wanted.get(name)
-            if want is None:
+        for oid, place in placed.items():
+            decided = prematch.get(oid)
+            if decided is not None and place:
+                refs = referenced.get(oid)
+                if refs is None or all(map(placed.get, refs)):  # so are the referenced tables' columns
+                    # every column number named by position, as the catalogue names it: decided (see expect)
+                    if decided and place == EQUAL:
+                        same.add(names[oid])
+                    continue
+            if place == DIFFERENT:
                 continue
-            fields, place = want.__dict__, placed[oid]
-            decided = prematch.get(oid) if told else None
-            if decided is not None and place and all(placed.get(r, OUT_OF_PLACE) for r in referenced.get(oid, ())):
-                # every column number named by position, as the catalogue names it: decided (see expect)
-                if decided and place == EQUAL:
-                    same.add(name)
-                continue
-            if place == DIFFERENT or (place == OUT_OF_PLACE and not _pg_columns_match(fields["columns"], columns[oid])):
+            name = names[oid]
+            fields = wanted[name].__dict__
+            if place == OUT_OF_PLACE and not _pg_columns_match(fields["columns"], columns[oid]):
                 continue
             try:
                 if self._others_match(oid, fields, self._named):
