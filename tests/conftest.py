@@ -51,6 +51,17 @@ async def store(store_url: str) -> AsyncIterator[EventStore]:
         await s.close()
 
 
+@pytest.fixture
+async def log_store(tmp_path: Path) -> AsyncIterator[EventStore]:
+    """An empty event log in SQLite (the log the reconciler tests migrate from)."""
+    store = await open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    await store.init()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture(params=["postgresql", "mysql", "sqlite"])
 def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty target database on every dialect."""

@@ -6,15 +6,12 @@ then rolled back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import asyncpg
 import pytest
 
 from events.catalog import ConstraintAdded, TableCreated
 from events.model import Column, Constraint, Reference, Schema
-from events.store import EventStore, open_store
+from events.store import EventStore
 from projections.schema import Point, Projector
 from service.reconciler.apply import migrate
 from service.reconciler.dialects import get_dialect
@@ -80,6 +77,17 @@ SCENARIOS = [
     ("ALTER TABLE purchases ALTER COLUMN note TYPE text", True),
     ("ALTER TABLE purchases ALTER COLUMN note SET NOT NULL", True),
     ("ALTER TABLE users ALTER COLUMN id DROP IDENTITY", True),
+    # a serial column (a sequence's nextval as default) is an identity column with no default
+    (
+        "ALTER TABLE users ALTER COLUMN id DROP IDENTITY; CREATE SEQUENCE users_id_seq OWNED BY users.id;"
+        " ALTER TABLE users ALTER COLUMN id SET DEFAULT nextval('users_id_seq')",
+        False,
+    ),
+    (
+        "CREATE SEQUENCE purchases_id_seq OWNED BY purchases.id;"
+        " ALTER TABLE purchases ALTER COLUMN id SET DEFAULT nextval('purchases_id_seq')",
+        True,
+    ),
     ("ALTER TABLE users DROP CONSTRAINT users_nick_key", True),
     (
         "ALTER TABLE users DROP CONSTRAINT users_nick_key;"
@@ -126,16 +134,6 @@ def pair_events() -> tuple[object, ...]:
             ),
         ),
     )
-
-
-@pytest.fixture
-async def log_store(tmp_path: Path) -> AsyncIterator[EventStore]:
-    store = await open_store(f"sqlite:///{tmp_path / 'log.db'}")
-    await store.init()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def three_ways(conn: asyncpg.Connection, expected: Schema) -> list[list[str]]:

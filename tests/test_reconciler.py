@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from events.catalog import (
     ColumnAdded,
@@ -21,21 +17,11 @@ from events.catalog import (
 from events.envelope import Changeset
 from events.log import EventLog
 from events.model import Column, Constraint, Index, Reference
-from events.store import EventStore, open_store
+from events.store import EventStore
 from projections.schema import HEAD, Point, Projector, normalized
 from service.reconciler.apply import MigrateRequest, migrate, outcome_stream
 from service.reconciler.targets import open_target
 from tests.sqlexec import run_sql
-
-
-@pytest.fixture
-async def log_store(tmp_path: Path) -> AsyncIterator[EventStore]:
-    store = await open_store(f"sqlite:///{tmp_path / 'log.db'}")
-    await store.init()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def append(store: EventStore, *events: object, actor: str = "dev", stream: str = "app") -> int:

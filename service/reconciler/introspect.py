@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Collection
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -280,18 +280,26 @@ PG_TYPES = {
 _PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
 
 
-_CACHED = 1 << 16
-"""Texts kept by each cache of the catalogue's type and default texts (emptied when full)."""
-_PG_TYPE_OF: dict[str, ColumnType] = {}  # format_type's text -> its ColumnType (postgresql_type)
+_V = TypeVar("_V")
+
+
+class _Memo(dict[str, _V]):
+    """A catalogue text -> what ``make`` makes of it, made on the first lookup (``memo[text]``); emptied
+    when it holds 65,536 texts."""
+
+    def __init__(self, make: Callable[[str], _V]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, text: str) -> _V:
+        if len(self) >= 1 << 16:
+            self.clear()
+        value = self[text] = self.make(text)
+        return value
 
 
 def postgresql_type(text: str) -> ColumnType:
-    found = _PG_TYPE_OF.get(text)
-    if found is None:
-        if len(_PG_TYPE_OF) >= _CACHED:
-            _PG_TYPE_OF.clear()
-        found = _PG_TYPE_OF[text] = _postgresql_type(text)
-    return found
+    return _PG_TYPE_OF[text]
 
 
 def _postgresql_type(text: str) -> ColumnType:
@@ -315,6 +323,9 @@ def _shared_type(found: ColumnType) -> ColumnType:
     except ValueError:
         return found
     return shared if shared == found else found
+
+
+_PG_TYPE_OF = _Memo(_postgresql_type)
 
 
 def _pg_name(schema: str, name: str) -> str:
@@ -367,16 +378,6 @@ class PgCatalogue:
     def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
         """What takes in the rows of each of PG_QUERIES, in that order."""
         return (self.take_tables, self.take_constraints, self.take_indexes, self.take_columns)
-
-    @classmethod
-    def of(cls, *rows: list[Any], expected: Schema | None = None) -> PgCatalogue:
-        """A catalogue from the rows of PG_QUERIES, in that order (told ``expected`` before the columns)."""
-        catalogue = cls()
-        for take, query_rows in zip(catalogue.takers(), rows, strict=True):
-            if take == catalogue.take_columns and expected is not None:
-                catalogue.expect(expected)
-            take(query_rows)
-        return catalogue
 
     # ------------------------------------------------------------------ taking the rows in
 
@@ -439,19 +440,13 @@ class PgCatalogue:
     def expect(self, expected: Schema) -> None:
         """Compare all but the columns with ``expected`` (a dialect's form) now, naming column numbers by
         the positions of the expected columns; ``matching(expected)`` then needs only the columns."""
-        wanted, comments = expected.tables, self._comments
-        expected_names = self._expected_names = {}
-        for oid, name in self._names.items():
-            want = wanted.get(name)
-            if want is not None:
-                expected_names[oid] = [c.name for c in want.__dict__["columns"]]
+        wanted, names = expected.tables, self._names
+        tables = {oid: wanted[name].__dict__ for oid, name in names.items() if name in wanted}
+        self._expected_names = {oid: [c.name for c in fields["columns"]] for oid, fields in tables.items()}
         named = self._by_position
         prematch, referenced = self._prematch, self._referenced
-        for oid, name in self._names.items():
-            if oid not in expected_names:
-                continue
-            fields = wanted[name].__dict__
-            refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in comments]
+        for oid, fields in tables.items():
+            refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in names]
             if refs:
                 referenced[oid] = tuple(refs)
             try:
@@ -637,32 +632,23 @@ class PgCatalogue:
         return count == len(wanted)
 
 
-_NEXTVAL = "nextval("
-_PG_DEFAULTS: dict[str, str | None] = {}  # a default's text -> its canonical form, or _NEXTVAL
+def _pg_default(text: str) -> tuple[str | None, bool]:
+    """A column default's text -> (its canonical form, whether it makes the column an identity column):
+    a serial column's ``nextval(...)`` makes it one, with no default."""
+    if text.startswith("nextval("):
+        return None, True
+    return canonical_default(text), False
 
 
-def _pg_default_of(text: str) -> str | None:
-    """A default's canonical form, or _NEXTVAL for a serial column's ``nextval(...)``."""
-    found = _PG_DEFAULTS.get(text, _NEXTVAL)
-    if found is _NEXTVAL and text not in _PG_DEFAULTS:
-        if len(_PG_DEFAULTS) >= _CACHED:
-            _PG_DEFAULTS.clear()
-        found = _PG_DEFAULTS[text] = _NEXTVAL if text.startswith(_NEXTVAL) else canonical_default(text)
-    return found
-
-
-def _pg_default(default: str, identity: bool) -> tuple[str | None, bool]:
-    """A column's default (not None) and identity as the schema holds them: a serial column's
-    ``nextval(...)`` makes it an identity column with no default; any other default, canonical."""
-    found = _pg_default_of(default)
-    return (None, True) if found is _NEXTVAL else (found, identity)
+_PG_DEFAULTS = _Memo(_pg_default)
 
 
 def _pg_column(r: Any) -> dict[str, Any]:
     """A Column's field values from a PG_COLUMNS row (what _pg_columns_match compares field by field)."""
     default, identity = r[5], r[6]
     if default is not None:
-        default, identity = _pg_default(default, identity)
+        default, serial = _PG_DEFAULTS[default]
+        identity = identity or serial
     return {
         "name": r[2],
         "type": postgresql_type(r[3]),
@@ -695,27 +681,25 @@ def _pg_columns_placed(want: tuple[Column, ...], rows: list[Any], numbered: bool
     the expected order, numbers aside. The hot loop of a comparison: it reads the rows in place."""
     if len(want) != len(rows) or (numbered and rows[-1][1] != len(rows)):  # numbers rise: these are 1..n
         return OUT_OF_PLACE
-    types, defaults = _PG_TYPE_OF.get, _PG_DEFAULTS.get
+    types, defaults = _PG_TYPE_OF, _PG_DEFAULTS
     for column, r in zip(want, rows, strict=True):
         c = column.__dict__
         if c["name"] != r[2]:
             return OUT_OF_PLACE
         text = r[5]
         if text is None:
-            if c["default"] is not None or c["identity"] != r[6]:
-                break
+            default, identity = None, r[6]
         else:
-            default = defaults(text, _NEXTVAL)
-            if default is _NEXTVAL:
-                default = _pg_default_of(text)
-            if default is _NEXTVAL:
-                if c["default"] is not None or not c["identity"]:
-                    break
-            elif c["default"] != default or c["identity"] != r[6]:
-                break
-        live_type = types(r[3]) or postgresql_type(r[3])
-        want_type = c["type"]
-        if c["nullable"] == r[4] or c["comment"] != r[7] or (want_type is not live_type and want_type != live_type):
+            default, serial = defaults[text]
+            identity = serial or r[6]
+        live_type, want_type = types[r[3]], c["type"]
+        if (
+            c["default"] != default
+            or c["identity"] != identity
+            or c["nullable"] == r[4]
+            or c["comment"] != r[7]
+            or (want_type is not live_type and want_type != live_type)
+        ):
             break
     else:
         return EQUAL
