@@ -3,14 +3,16 @@
 For each size (default 1,000 and 5,000 tables; 12 columns, 3 indexes and 1 foreign key each), one run:
 
 - raw asyncpg: the very catalog queries introspect_postgresql runs (PG_QUERIES: tables with comments,
-  constraints with check expressions, indexes, columns with types, defaults, identity and comments), one
-  after the other, rows fetched and nothing more: the floor for reading what schemalog needs.
+  constraints with check expressions, indexes, column defaults, columns with types, identity and
+  comments), one after the other, rows fetched and nothing more: the floor for reading what schemalog
+  needs.
 - raw asyncpg, narrower: the four queries this bench used as its floor until 2026-11-25, which read less
   (no comments, check expressions, key counts or partial-index flags; only the public schema); for reference.
 - schemalog: introspect_postgresql (the same reads) plus the comparison with the projection (what every
   migrate does before and after applying): checked to find no difference. The comparison works on the
   rows and builds schema objects only for tables that differ, so here it builds none. Told the expected
-  schema, as migrate tells it, it compares all but the columns while the server runs the columns query.
+  schema, as migrate tells it, it compares keys, indexes and defaults and writes the expected columns as
+  rows while the server runs the next query; the column rows are then compared in one go.
 - schemalog, not told: the same, the expected schema handed over only after the read (all the comparison
   after the last rows arrive).
 - schemalog drift check: the same, plus reading the state at head from the log (SQLite, snapshot).

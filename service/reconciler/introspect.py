@@ -217,15 +217,24 @@ WHERE {_PG_TABLE_FILTER}
 
 PG_COLUMNS = f"""
 SELECT a.attrelid AS oid, a.attnum AS num, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity <> '' AS identity,
-       cd.description AS comment
+       a.attnotnull AS notnull, a.attidentity <> '' AS identity, cd.description AS comment
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_description cd
        ON cd.objoid = a.attrelid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
 WHERE {_PG_TABLE_FILTER} AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
+"""
+
+# Column defaults apart from the columns: fewer rows (most columns have none), and the columns' rows are
+# then plain values the expected columns can be written in beforehand (PgCatalogue.expect_columns), where
+# a default's text depends on how it was written (DEFAULT 0 reads 0, DEFAULT '0' on a smallint '0'::smallint).
+PG_DEFAULTS = f"""
+SELECT d.adrelid AS oid, d.adnum AS num, pg_get_expr(d.adbin, d.adrelid) AS default
+FROM pg_attrdef d
+JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_PG_TABLE_FILTER}
+ORDER BY d.adrelid, d.adnum
 """
 
 # Exclusion constraints ('x') are read only for the index they own (index_oid), like primary keys and
@@ -252,7 +261,7 @@ JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamesp
 WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
 
-PG_QUERIES = (PG_TABLES, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
+PG_QUERIES = (PG_TABLES, PG_CONSTRAINTS, PG_INDEXES, PG_DEFAULTS, PG_COLUMNS)
 """Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
@@ -327,6 +336,37 @@ def _shared_type(found: ColumnType) -> ColumnType:
 
 _PG_TYPE_OF = _Memo(_postgresql_type)
 
+_PG_TYPE_NAMES = {portable: text for text, portable in PG_TYPES.items()}
+
+
+def _pg_type_text(found: ColumnType) -> str | None:
+    """The catalogue's text for a type (format_type's), where that text reads back as this very type
+    (postgresql_type); else None."""
+    if found.dialect == "postgresql" and not found.params:
+        text = found.name
+    elif found.dialect is None and found.name in _PG_TYPE_NAMES:
+        text = _PG_TYPE_NAMES[found.name]
+        if found.params:
+            text += "(" + ",".join(map(str, found.params)) + ")"
+    else:
+        return None
+    return text if _PG_TYPE_OF[text] == found else None
+
+
+_PG_TYPE_TEXTS: dict[int, tuple[ColumnType, str | None]] = {}
+"""id(type) -> (the type, its catalogue text): types are shared objects (parse_type), and hashing one is
+dearer than a lookup by id; the type is held, so that its id is not reused while it is here."""
+
+
+def _pg_type_text_of(found: ColumnType) -> str | None:
+    """_pg_type_text, kept by id (_PG_TYPE_TEXTS)."""
+    hit = _PG_TYPE_TEXTS.get(id(found))
+    if hit is None or hit[0] is not found:
+        if len(_PG_TYPE_TEXTS) >= 4096:
+            _PG_TYPE_TEXTS.clear()
+        hit = _PG_TYPE_TEXTS[id(found)] = (found, _pg_type_text(found))
+    return hit[1]
+
 
 def _pg_name(schema: str, name: str) -> str:
     return name if schema == "public" else f"{schema}.{name}"
@@ -343,24 +383,30 @@ class PgCatalogue:
     """One read of the PostgreSQL catalogue (the rows of PG_QUERIES), by table: a LiveSchema's source.
 
     The rows are taken in as they arrive (``take_*``, while the server runs the next query; see
-    read_postgresql) and kept, grouped by table, with column numbers where the catalogue has them.
+    read_postgresql) and kept (grouped by table when needed), with column numbers where the catalogue has
+    them.
     ``matching`` compares them with the expected objects field by field, as ``differences`` compares
     objects (items by name, whole fields by ``==``, in the canonical form ``canonical_schema`` gives), so
     that a migrate that finds nothing changed builds nothing; ``table`` builds a table's objects when
     asked. Nothing is made per column until then.
 
-    Told the expected schema while the columns are still being read (``expect``), the catalogue compares
-    everything but the columns then, naming column numbers by the expected tables' column positions; when
-    the columns arrive, that comparison stands for each table whose columns are exactly the expected ones
-    in place (column n is the n-th expected column, and so for the tables its foreign keys reference).
-    Any other table is compared with its columns named from the catalogue, as without ``expect``.
+    Told the expected schema, the catalogue prepares while the server works (``expecting``): it writes the
+    expected columns as the rows PG_COLUMNS would give for them, and compares defaults, comment, primary
+    key, indexes and constraints, naming column numbers by the expected columns' positions. When the
+    columns arrive, a table whose rows are exactly the rows written for it (so its columns are the
+    expected ones, column n the n-th) keeps that comparison, if its defaults were equal and the tables its
+    foreign keys reference are in place too; the rows of every table are compared in one go first. Any
+    other table is compared field by field with its columns named from the catalogue, as when not told.
     """
 
     def __init__(self) -> None:
         self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
         self._comments: dict[int, str | None] = {}
         self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
-        self._columns: dict[int, list[Any]] = {}  # PG_COLUMNS' rows by table, in column order
+        self._rows: list[Any] = []  # PG_COLUMNS' rows, ordered by table and column number
+        self._columns: dict[int, list[Any]] | None = None  # the same by table (_grouped), made when needed
+        self._default_rows: list[Any] = []  # PG_DEFAULTS' rows, ordered by table and column number
+        self._defaults: dict[int, dict[int, str]] | None = None  # table -> number -> text (_by_number)
         self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
         self._primary_keys: dict[int, list[int]] = {}  # column numbers
         # (name, kind, column numbers, expression, referenced table's oid, its column numbers, on delete,
@@ -369,15 +415,31 @@ class PgCatalogue:
         self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
         self._indexes: dict[int, list[tuple[str, bool, list[int]]]] = {}  # name, unique, column numbers
         self._built: dict[str, Table] = {}
-        # what ``expect`` found, for the schema it was told
-        self._expected: Schema | None = None
-        self._expected_names: dict[int, list[str]] = {}  # table -> its expected columns' names
-        self._prematch: dict[int, bool | None] = {}  # all but the columns equal (None: undecided)
+        # what ``expecting`` found, for the schema it was told
+        self._expected: Schema | None = None  # set when all of it is done
+        self._want: dict[int, list[tuple[Any, ...]]] = {}  # table -> the rows PG_COLUMNS would give for it
+        self._want_all: list[tuple[Any, ...]] | None = None  # all of them in PG_COLUMNS' order, if complete
+        self._all_in_place = False  # PG_COLUMNS' rows were exactly _want_all
+        self._want_defaults: list[tuple[int, int, str]] = []  # (table, number, canonical default), in order
+        self._expected_columns: dict[int, tuple[Column, ...]] = {}  # table -> its expected columns
+        self._expected_names: dict[int, list[str]] = {}  # table -> their names
+        self._defaults_in_place: dict[int, bool] = {}  # by position, as _pg_defaults_in_place decides
+        self._prematch: dict[int, bool | None] = {}  # comment, keys, indexes, constraints (None: undecided)
         self._referenced: dict[int, tuple[int, ...]] = {}  # tables a table's foreign keys name columns of
 
     def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
         """What takes in the rows of each of PG_QUERIES, in that order."""
-        return (self.take_tables, self.take_constraints, self.take_indexes, self.take_columns)
+        return (self.take_tables, self.take_constraints, self.take_indexes, self.take_defaults, self.take_columns)
+
+    def expecting(self, expected: Schema) -> tuple[Callable[[], None], ...]:
+        """What compares with ``expected`` (a dialect's form) once the rows of each of PG_QUERIES but the
+        last are in, while the server runs the next: ``matching(expected)`` then has little left to do."""
+        return (
+            lambda: self.expect_names(expected),
+            lambda: self.expect_keys(expected),
+            lambda: self.expect_indexes(expected),
+            lambda: self.expect_columns_and_defaults(expected),
+        )
 
     # ------------------------------------------------------------------ taking the rows in
 
@@ -431,29 +493,109 @@ class PgCatalogue:
             else:
                 indexes[oid] = [entry]
 
-    def take_columns(self, rows: list[Any]) -> None:
-        """PG_COLUMNS' rows (ordered by table and column number)."""
-        self._columns = columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
-        names = self._names
-        self._oids = {names[oid]: oid for oid in columns if oid in names}
+    def take_defaults(self, rows: list[Any]) -> None:
+        """PG_DEFAULTS' rows (ordered by table and column number), grouped when needed (_by_number)."""
+        self._default_rows = rows
 
-    def expect(self, expected: Schema) -> None:
-        """Compare all but the columns with ``expected`` (a dialect's form) now, naming column numbers by
-        the positions of the expected columns; ``matching(expected)`` then needs only the columns."""
-        wanted, names = expected.tables, self._names
-        tables = {oid: wanted[name].__dict__ for oid, name in names.items() if name in wanted}
-        self._expected_names = {oid: [c.name for c in fields["columns"]] for oid, fields in tables.items()}
+    def _by_number(self) -> dict[int, dict[int, str]]:
+        """PG_DEFAULTS' rows by table: column number -> the default's text."""
+        if self._defaults is None:
+            self._defaults = {
+                oid: {r[1]: r[2] for r in group} for oid, group in groupby(self._default_rows, itemgetter(0))
+            }
+        return self._defaults
+
+    def take_columns(self, rows: list[Any]) -> None:
+        """PG_COLUMNS' rows (ordered by table and column number): kept as they are when they are exactly
+        the rows written for the expected columns (one comparison, in C), else grouped by table."""
+        self._rows, names = rows, self._names
+        if self._want_all is not None and rows == self._want_all:
+            self._all_in_place = True
+            self._oids = {names[oid]: oid for oid, want in self._want.items() if want}
+        else:
+            self._oids = {names[oid]: oid for oid in self._grouped() if oid in names}
+
+    def _grouped(self) -> dict[int, list[Any]]:
+        """PG_COLUMNS' rows by table."""
+        if self._columns is None:
+            self._columns = {oid: list(group) for oid, group in groupby(self._rows, itemgetter(0))}
+        return self._columns
+
+    # ------------------------------------------------------------------ comparing while reading
+
+    def expect_names(self, expected: Schema) -> None:
+        """Once the tables are in: each expected table's columns and their names, whose positions name
+        column numbers (_by_position)."""
+        wanted, expected_columns, expected_names = expected.tables, self._expected_columns, self._expected_names
+        for oid, name in self._names.items():
+            table = wanted.get(name)
+            if table is not None:
+                columns = expected_columns[oid] = table.__dict__["columns"]
+                expected_names[oid] = [c.__dict__["name"] for c in columns]
+
+    def expect_columns_and_defaults(self, expected: Schema) -> None:
+        """Once the defaults are in, while the columns are read: the last of ``expecting``."""
+        self.expect_columns()
+        self.expect_defaults()
+        self._expected = expected
+
+    def expect_columns(self) -> None:
+        """The rows PG_COLUMNS would give for each expected table read (none for a table with a type the
+        catalogue writes otherwise), in the order it gives them (by oid), and the expected defaults as
+        _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
+        want, defaults = self._want, self._want_defaults
+        everything: list[tuple[Any, ...]] | None = []
+        for oid, columns in sorted(self._expected_columns.items()):
+            rows = _pg_rows_of(oid, columns, defaults)
+            if rows is None:
+                everything = None
+            else:
+                want[oid] = rows
+                if everything is not None:
+                    everything += rows
+        self._want_all = everything
+
+    def expect_defaults(self) -> None:
+        """Once the defaults are in (and expect_columns done): compare them by position, for the tables
+        whose rows were written; all in one comparison first."""
+        in_place = self._defaults_in_place
+        if _pg_defaults_read(self._default_rows) == self._want_defaults:
+            in_place.update(dict.fromkeys(self._want, True))
+        else:
+            columns, defaults = self._expected_columns, self._by_number()
+            for oid in self._want:
+                in_place[oid] = _pg_defaults_in_place(columns[oid], defaults.get(oid))
+
+    def expect_keys(self, expected: Schema) -> None:
+        """Once the constraints are in: compare comment, primary key and constraints of each expected table
+        read, naming column numbers by the positions of the expected columns."""
+        wanted, names, comments, keys = expected.tables, self._names, self._comments, self._primary_keys
         named = self._by_position
         prematch, referenced = self._prematch, self._referenced
-        for oid, fields in tables.items():
+        for oid in self._expected_columns:
+            fields = wanted[names[oid]].__dict__
             refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in names]
             if refs:
                 referenced[oid] = tuple(refs)
             try:
-                prematch[oid] = self._others_match(oid, fields, named)
+                prematch[oid] = (
+                    fields["comment"] == comments[oid]
+                    and fields["primary_key"] == named(oid, keys.get(oid))
+                    and self._constraints_match(fields["constraints"], oid, named)
+                )
             except (KeyError, IndexError):
                 prematch[oid] = None  # a number beyond the expected columns: decided on the catalogue's names
-        self._expected = expected
+
+    def expect_indexes(self, expected: Schema) -> None:
+        """Once the indexes are in: compare them too, where all else was equal (expect_keys)."""
+        wanted, names, named = expected.tables, self._names, self._by_position
+        prematch = self._prematch
+        for oid, decided in prematch.items():
+            if decided:
+                try:
+                    prematch[oid] = self._indexes_match(wanted[names[oid]].__dict__["indexes"], oid, named)
+                except (KeyError, IndexError):
+                    prematch[oid] = None
 
     # ------------------------------------------------------------------ reading them
 
@@ -464,7 +606,7 @@ class PgCatalogue:
         """Column numbers of a table -> their names in the catalogue (KeyError for a number it lacks)."""
         if not nums:
             return ()
-        rows = self._columns[oid]
+        rows = self._grouped()[oid]
         if len(nums) == 1:  # the common case; the n-th row is column n unless a column was dropped
             n = nums[0]
             if 0 < n <= len(rows) and rows[n - 1][1] == n:
@@ -520,11 +662,12 @@ class PgCatalogue:
                 "on_update": on_update,
             }
             constraints.append(construct(Constraint, values))
+        defaults = self._by_number().get(oid)
         return construct(
             Table,
             {
                 "name": names[oid],
-                "columns": tuple(construct(Column, _pg_column(r)) for r in self._columns[oid]),
+                "columns": tuple(construct(Column, _pg_column(r, defaults)) for r in self._grouped()[oid]),
                 "primary_key": named(oid, self._primary_keys.get(oid)),
                 "indexes": tuple(
                     construct(Index, {"name": name, "columns": named(oid, nums), "unique": unique})
@@ -538,13 +681,21 @@ class PgCatalogue:
     # ------------------------------------------------------------------ comparison on the rows
 
     def matching(self, expected: Schema) -> set[str]:
-        wanted, columns = expected.tables, self._columns
+        wanted, defaults = expected.tables, self._by_number()
+        told = expected is self._expected
+        want = self._want if told else {}
+        in_place = self._defaults_in_place if told else {}
+        all_in_place = told and self._all_in_place
         placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
         for name, oid in self._oids.items():
-            want = wanted.get(name)
-            if want is not None:
-                placed[oid] = _pg_columns_placed(want.__dict__["columns"], columns[oid])
-        prematch = self._prematch if expected is self._expected else {}
+            table = wanted.get(name)
+            if table is None:
+                continue
+            if in_place.get(oid) and (all_in_place or self._grouped()[oid] == want.get(oid)):
+                placed[oid] = EQUAL  # the rows written for it, and its defaults by position
+            else:
+                placed[oid] = _pg_columns_placed(table.__dict__["columns"], self._grouped()[oid], defaults.get(oid))
+        prematch = self._prematch if told else {}
         referenced, names = self._referenced, self._names
         same = set()
         for oid, place in placed.items():
@@ -552,7 +703,7 @@ class PgCatalogue:
             if decided is not None and place:
                 refs = referenced.get(oid)
                 if refs is None or all(map(placed.get, refs)):  # so are the referenced tables' columns
-                    # every column number named by position, as the catalogue names it: decided (see expect)
+                    # every column number named by position, as the catalogue names it: decided (see expect_keys)
                     if decided and place == EQUAL:
                         same.add(names[oid])
                     continue
@@ -560,7 +711,9 @@ class PgCatalogue:
                 continue
             name = names[oid]
             fields = wanted[name].__dict__
-            if place == OUT_OF_PLACE and not _pg_columns_match(fields["columns"], columns[oid]):
+            if place == OUT_OF_PLACE and not _pg_columns_match(
+                fields["columns"], self._grouped()[oid], defaults.get(oid)
+            ):
                 continue
             try:
                 if self._others_match(oid, fields, self._named):
@@ -579,9 +732,7 @@ class PgCatalogue:
             and self._constraints_match(fields["constraints"], oid, named)
         )
 
-    def _indexes_match(
-        self, wanted: tuple[Index, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]
-    ) -> bool:
+    def _indexes_match(self, wanted: tuple[Index, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]) -> bool:
         """What ``differences`` decides for a table's indexes (normalize._same_items)."""
         live = self._indexes.get(oid, ())
         if len(live) != len(wanted):
@@ -624,9 +775,7 @@ class PgCatalogue:
                 if reference is not None:
                     return False
             elif (
-                reference is None
-                or reference.table != names[ref_oid]
-                or reference.columns != named(ref_oid, ref_nums)
+                reference is None or reference.table != names[ref_oid] or reference.columns != named(ref_oid, ref_nums)
             ):
                 return False
         return count == len(wanted)
@@ -643,11 +792,13 @@ def _pg_default(text: str) -> tuple[str | None, bool]:
 _PG_DEFAULTS = _Memo(_pg_default)
 
 
-def _pg_column(r: Any) -> dict[str, Any]:
-    """A Column's field values from a PG_COLUMNS row (what _pg_columns_match compares field by field)."""
-    default, identity = r[5], r[6]
-    if default is not None:
-        default, serial = _PG_DEFAULTS[default]
+def _pg_column(r: Any, defaults: dict[int, str] | None) -> dict[str, Any]:
+    """A Column's field values from a PG_COLUMNS row and its table's defaults by column number (what
+    _pg_columns_placed compares field by field)."""
+    identity, default = r[5], None
+    text = defaults.get(r[1]) if defaults else None
+    if text is not None:
+        default, serial = _PG_DEFAULTS[text]
         identity = identity or serial
     return {
         "name": r[2],
@@ -655,11 +806,55 @@ def _pg_column(r: Any) -> dict[str, Any]:
         "nullable": not r[4],
         "default": default,
         "identity": identity,
-        "comment": r[7],
+        "comment": r[6],
     }
 
 
-def _pg_columns_match(want: tuple[Column, ...], rows: list[Any]) -> bool:
+def _pg_rows_of(
+    oid: int, columns: tuple[Column, ...], defaults: list[tuple[int, int, str]]
+) -> list[tuple[Any, ...]] | None:
+    """The rows PG_COLUMNS gives for a table (its oid) whose columns are exactly ``columns``, in place
+    (column n the n-th), with no serial column; None if a type's catalogue text is not known. Appends to
+    ``defaults`` (table, column number, default) for each column with a default."""
+    rows: list[tuple[Any, ...]] | None = []
+    texts = _PG_TYPE_TEXTS
+    for num, column in enumerate(columns, 1):
+        c = column.__dict__
+        if c["default"] is not None:
+            defaults.append((oid, num, c["default"]))
+        found = c["type"]
+        hit = texts.get(id(found))
+        text = hit[1] if hit is not None and hit[0] is found else _pg_type_text_of(found)
+        if text is None:
+            rows = None  # the defaults are still wanted
+        elif rows is not None:
+            rows.append((oid, num, c["name"], text, not c["nullable"], c["identity"], c["comment"]))
+    return rows
+
+
+def _pg_defaults_read(rows: list[Any]) -> list[tuple[int, int, str | None]]:
+    """PG_DEFAULTS' rows as (table, column number, canonical default): a serial column's reads None."""
+    canonical = _PG_DEFAULTS
+    return [(oid, num, canonical[text][0]) for oid, num, text in rows]
+
+
+def _pg_defaults_in_place(columns: tuple[Column, ...], defaults: dict[int, str] | None) -> bool:
+    """Whether a table's defaults (by column number) are those of ``columns``, column n being the n-th:
+    each equal to its column's, and no expected default missing. A serial column's default is not taken
+    as a default (it makes the column an identity column): False, left to _pg_columns_placed."""
+    wanted = sum(1 for column in columns if column.__dict__["default"] is not None)
+    if not defaults:
+        return wanted == 0
+    count, have = len(columns), 0
+    for num, text in defaults.items():
+        default, serial = _PG_DEFAULTS[text]
+        if serial or not 0 < num <= count or columns[num - 1].__dict__["default"] != default:
+            return False
+        have += default is not None
+    return have == wanted
+
+
+def _pg_columns_match(want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None) -> bool:
     """Whether the columns built from these rows (_pg_column) would equal ``want`` as ``differences``
     decides (normalize._same_items): as many, each equal to the one of its name, every field by ==."""
     if len(want) != len(rows):
@@ -667,37 +862,40 @@ def _pg_columns_match(want: tuple[Column, ...], rows: list[Any]) -> bool:
     by_name = {r[2]: r for r in rows}
     if any(c.name not in by_name for c in want):
         return False
-    return _pg_columns_placed(want, [by_name[c.name] for c in want], numbered=False) == EQUAL
+    return _pg_columns_placed(want, [by_name[c.name] for c in want], defaults, numbered=False) == EQUAL
 
 
 OUT_OF_PLACE, DIFFERENT, EQUAL = 0, 1, 2
 """How a table's column rows stand to the expected columns (_pg_columns_placed)."""
 
 
-def _pg_columns_placed(want: tuple[Column, ...], rows: list[Any], numbered: bool = True) -> int:
+def _pg_columns_placed(
+    want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None, numbered: bool = True
+) -> int:
     """EQUAL: column n (numbered from 1, as many as expected) is the n-th expected column, equal in every
     field as ``differences`` decides; DIFFERENT: each in its place by name, but a field differs;
-    OUT_OF_PLACE: not so (another count, name, order or numbering). ``numbered=False``: rows already in
-    the expected order, numbers aside. The hot loop of a comparison: it reads the rows in place."""
+    OUT_OF_PLACE: not so (another count, name, order or numbering). ``defaults``: the table's, by column
+    number. ``numbered=False``: rows already in the expected order, numbers aside."""
     if len(want) != len(rows) or (numbered and rows[-1][1] != len(rows)):  # numbers rise: these are 1..n
         return OUT_OF_PLACE
-    types, defaults = _PG_TYPE_OF, _PG_DEFAULTS
+    types, canonical = _PG_TYPE_OF, _PG_DEFAULTS
+    default_of: Callable[[int], str | None] = (defaults or {}).get
     for column, r in zip(want, rows, strict=True):
         c = column.__dict__
         if c["name"] != r[2]:
             return OUT_OF_PLACE
-        text = r[5]
+        text = default_of(r[1])
         if text is None:
-            default, identity = None, r[6]
+            default, identity = None, r[5]
         else:
-            default, serial = defaults[text]
-            identity = serial or r[6]
+            default, serial = canonical[text]
+            identity = serial or r[5]
         live_type, want_type = types[r[3]], c["type"]
         if (
             c["default"] != default
             or c["identity"] != identity
             or c["nullable"] == r[4]
-            or c["comment"] != r[7]
+            or c["comment"] != r[6]
             or (want_type is not live_type and want_type != live_type)
         ):
             break
@@ -710,20 +908,21 @@ async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalo
     """The catalogue rows introspection needs (PG_QUERIES; asyncpg connection).
 
     One query at a time, as a connection allows, but each sent before the rows of the one before are
-    taken in: the server runs it meanwhile. The columns come last, as theirs is the longest query by far:
-    while it runs, the rows before it are sorted by table and, given the ``expected`` schema (a dialect's
-    form), compared with it (PgCatalogue.expect), so that little is left to do when the columns arrive.
+    taken in: the server runs it meanwhile. The columns come last, as theirs is the longest query by far.
+    Given the ``expected`` schema (a dialect's form), the catalogue compares what it has with it while
+    the server runs the next query (PgCatalogue.expecting), so that little is left when the columns
+    arrive.
     """
     catalogue = PgCatalogue()
     takers = catalogue.takers()
+    steps = catalogue.expecting(expected) if expected is not None else (lambda: None,) * (len(takers) - 1)
     rows = await conn.fetch(PG_QUERIES[0])
-    for take, query in zip(takers, PG_QUERIES[1:], strict=False):
+    for take, step, query in zip(takers[:-1], steps, PG_QUERIES[1:], strict=True):
         following = asyncio.ensure_future(conn.fetch(query))
         await asyncio.sleep(0)  # the task sends the query
         try:
             take(rows)
-            if query is PG_COLUMNS and expected is not None:
-                catalogue.expect(expected)
+            step()
         finally:
             rows = await following  # the connection is free again only when it has answered
     takers[-1](rows)
