@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -261,8 +261,11 @@ JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamesp
 WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
 
-PG_QUERIES = (PG_TABLES, PG_CONSTRAINTS, PG_INDEXES, PG_DEFAULTS, PG_COLUMNS)
+PG_QUERIES = (PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
 """Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
+
+PG_STEP = 128
+"""How many tables PgCatalogue's steps compare between two yields (PgCatalogue.expecting)."""
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
@@ -429,16 +432,18 @@ class PgCatalogue:
 
     def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
         """What takes in the rows of each of PG_QUERIES, in that order."""
-        return (self.take_tables, self.take_constraints, self.take_indexes, self.take_defaults, self.take_columns)
+        return (self.take_tables, self.take_defaults, self.take_constraints, self.take_indexes, self.take_columns)
 
-    def expecting(self, expected: Schema) -> tuple[Callable[[], None], ...]:
+    def expecting(self, expected: Schema) -> tuple[Callable[[], Iterator[None]], ...]:
         """What compares with ``expected`` (a dialect's form) once the rows of each of PG_QUERIES but the
-        last are in, while the server runs the next: ``matching(expected)`` then has little left to do."""
+        last are in, while the server runs the next: ``matching(expected)`` then has little left to do.
+        Each step yields now and then (every PG_STEP tables), for the caller to let the connection take in
+        the rows that have come meanwhile: a server whose rows are not read stops sending them."""
         return (
-            lambda: self.expect_names(expected),
+            lambda: self.expect_columns(expected),
+            self.expect_defaults,
             lambda: self.expect_keys(expected),
             lambda: self.expect_indexes(expected),
-            lambda: self.expect_columns_and_defaults(expected),
         )
 
     # ------------------------------------------------------------------ taking the rows in
@@ -523,56 +528,54 @@ class PgCatalogue:
 
     # ------------------------------------------------------------------ comparing while reading
 
-    def expect_names(self, expected: Schema) -> None:
-        """Once the tables are in: each expected table's columns and their names, whose positions name
-        column numbers (_by_position)."""
-        wanted, expected_columns, expected_names = expected.tables, self._expected_columns, self._expected_names
-        for oid, name in self._names.items():
-            table = wanted.get(name)
-            if table is not None:
-                columns = expected_columns[oid] = table.__dict__["columns"]
-                expected_names[oid] = [c.__dict__["name"] for c in columns]
-
-    def expect_columns_and_defaults(self, expected: Schema) -> None:
-        """Once the defaults are in, while the columns are read: the last of ``expecting``."""
-        self.expect_columns()
-        self.expect_defaults()
-        self._expected = expected
-
-    def expect_columns(self) -> None:
-        """The rows PG_COLUMNS would give for each expected table read (none for a table with a type the
-        catalogue writes otherwise), in the order it gives them (by oid), and the expected defaults as
-        _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
-        want, defaults = self._want, self._want_defaults
+    def expect_columns(self, expected: Schema) -> Iterator[None]:
+        """Once the tables are in: for each expected table read, its columns' names (whose positions name
+        column numbers: _by_position) and the rows PG_COLUMNS would give for it (none for a table with a
+        type the catalogue writes otherwise), all of them in the order it gives them (by oid); and the
+        expected defaults as _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
+        wanted, names = expected.tables, self._names
+        want, defaults, expected_names = self._want, self._want_defaults, self._expected_names
         everything: list[tuple[Any, ...]] | None = []
-        for oid, columns in sorted(self._expected_columns.items()):
+        for count, oid in enumerate(sorted(names), 1):
+            if not count % PG_STEP:
+                yield
+            table = wanted.get(names[oid])
+            if table is None:
+                continue
+            columns = self._expected_columns[oid] = table.__dict__["columns"]
             rows = _pg_rows_of(oid, columns, defaults)
             if rows is None:
                 everything = None
-            else:
-                want[oid] = rows
-                if everything is not None:
-                    everything += rows
+                expected_names[oid] = [c.name for c in columns]
+                continue
+            want[oid] = rows
+            expected_names[oid] = [r[2] for r in rows]
+            if everything is not None:
+                everything += rows
         self._want_all = everything
 
-    def expect_defaults(self) -> None:
-        """Once the defaults are in (and expect_columns done): compare them by position, for the tables
-        whose rows were written; all in one comparison first."""
+    def expect_defaults(self) -> Iterator[None]:
+        """Once the defaults are in: compare them by position, for the tables whose rows were written (see
+        expect_columns); all in one comparison first."""
         in_place = self._defaults_in_place
         if _pg_defaults_read(self._default_rows) == self._want_defaults:
             in_place.update(dict.fromkeys(self._want, True))
-        else:
-            columns, defaults = self._expected_columns, self._by_number()
-            for oid in self._want:
-                in_place[oid] = _pg_defaults_in_place(columns[oid], defaults.get(oid))
+            return
+        columns, defaults = self._expected_columns, self._by_number()
+        for count, oid in enumerate(self._want, 1):
+            if not count % PG_STEP:
+                yield
+            in_place[oid] = _pg_defaults_in_place(columns[oid], defaults.get(oid))
 
-    def expect_keys(self, expected: Schema) -> None:
+    def expect_keys(self, expected: Schema) -> Iterator[None]:
         """Once the constraints are in: compare comment, primary key and constraints of each expected table
         read, naming column numbers by the positions of the expected columns."""
         wanted, names, comments, keys = expected.tables, self._names, self._comments, self._primary_keys
         named = self._by_position
         prematch, referenced = self._prematch, self._referenced
-        for oid in self._expected_columns:
+        for count, oid in enumerate(self._expected_columns, 1):
+            if not count % PG_STEP:
+                yield
             fields = wanted[names[oid]].__dict__
             refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in names]
             if refs:
@@ -586,16 +589,19 @@ class PgCatalogue:
             except (KeyError, IndexError):
                 prematch[oid] = None  # a number beyond the expected columns: decided on the catalogue's names
 
-    def expect_indexes(self, expected: Schema) -> None:
+    def expect_indexes(self, expected: Schema) -> Iterator[None]:
         """Once the indexes are in: compare them too, where all else was equal (expect_keys)."""
         wanted, names, named = expected.tables, self._names, self._by_position
         prematch = self._prematch
-        for oid, decided in prematch.items():
+        for count, (oid, decided) in enumerate(prematch.items(), 1):
+            if not count % PG_STEP:
+                yield
             if decided:
                 try:
                     prematch[oid] = self._indexes_match(wanted[names[oid]].__dict__["indexes"], oid, named)
                 except (KeyError, IndexError):
                     prematch[oid] = None
+        self._expected = expected
 
     # ------------------------------------------------------------------ reading them
 
@@ -915,14 +921,15 @@ async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalo
     """
     catalogue = PgCatalogue()
     takers = catalogue.takers()
-    steps = catalogue.expecting(expected) if expected is not None else (lambda: None,) * (len(takers) - 1)
+    steps = catalogue.expecting(expected) if expected is not None else (lambda: iter(()),) * (len(takers) - 1)
     rows = await conn.fetch(PG_QUERIES[0])
     for take, step, query in zip(takers[:-1], steps, PG_QUERIES[1:], strict=True):
         following = asyncio.ensure_future(conn.fetch(query))
         await asyncio.sleep(0)  # the task sends the query
         try:
             take(rows)
-            step()
+            for _ in step():
+                await asyncio.sleep(0)  # the connection takes in what has come, and the server goes on
         finally:
             rows = await following  # the connection is free again only when it has answered
     takers[-1](rows)
