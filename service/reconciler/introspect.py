@@ -356,19 +356,21 @@ def _pg_type_text(found: ColumnType) -> str | None:
     return text if _PG_TYPE_OF[text] == found else None
 
 
-_PG_TYPE_TEXTS: dict[int, tuple[ColumnType, str | None]] = {}
-"""id(type) -> (the type, its catalogue text): types are shared objects (parse_type), and hashing one is
-dearer than a lookup by id; the type is held, so that its id is not reused while it is here."""
+_PG_TYPE_TEXTS: dict[int, tuple[ColumnType, str | None, str | None]] = {}
+"""id(type) -> (the type, its catalogue text, as COPY writes it): types are shared objects (parse_type),
+and hashing one is dearer than a lookup by id; the type is held, so that its id is not reused while it is
+here."""
 
 
-def _pg_type_text_of(found: ColumnType) -> str | None:
-    """_pg_type_text, kept by id (_PG_TYPE_TEXTS)."""
+def _pg_type_texts(found: ColumnType) -> tuple[ColumnType, str | None, str | None]:
+    """_pg_type_text and its COPY form, kept by id (_PG_TYPE_TEXTS)."""
     hit = _PG_TYPE_TEXTS.get(id(found))
     if hit is None or hit[0] is not found:
         if len(_PG_TYPE_TEXTS) >= 4096:
             _PG_TYPE_TEXTS.clear()
-        hit = _PG_TYPE_TEXTS[id(found)] = (found, _pg_type_text(found))
-    return hit[1]
+        text = _pg_type_text(found)
+        hit = _PG_TYPE_TEXTS[id(found)] = (found, text, None if text is None else _copy_text(text))
+    return hit
 
 
 def _pg_name(schema: str, name: str) -> str:
@@ -406,26 +408,26 @@ class PgCatalogue:
         self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
         self._comments: dict[int, str | None] = {}
         self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
-        self._rows: list[Any] = []  # PG_COLUMNS' rows, ordered by table and column number
+        self._rows: list[Any] | None = None  # PG_COLUMNS' rows, ordered by table and column number
         self._columns: dict[int, list[Any]] | None = None  # the same by table (_grouped), made when needed
         self._default_rows: list[Any] = []  # PG_DEFAULTS' rows, ordered by table and column number
         self._defaults: dict[int, dict[int, str]] | None = None  # table -> number -> text (_by_number)
         self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
-        self._primary_keys: dict[int, list[int]] = {}  # column numbers
+        self._primary_keys: dict[int, tuple[int, ...]] = {}  # column numbers
         # (name, kind, column numbers, expression, referenced table's oid, its column numbers, on delete,
         # on update)
         self._constraints: dict[int, list[tuple[Any, ...]]] = {}
         self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
-        self._indexes: dict[int, list[tuple[str, bool, list[int]]]] = {}  # name, unique, column numbers
+        self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...]]]] = {}  # name, unique, column numbers
         self._built: dict[str, Table] = {}
         # what ``expecting`` found, for the schema it was told
         self._expected: Schema | None = None  # set when all of it is done
-        self._want: dict[int, list[tuple[Any, ...]]] = {}  # table -> the rows PG_COLUMNS would give for it
-        self._want_all: list[tuple[Any, ...]] | None = None  # all of them in PG_COLUMNS' order, if complete
-        self._all_in_place = False  # PG_COLUMNS' rows were exactly _want_all
+        self._want: dict[int, list[tuple[Any, ...]] | None] = {}  # table -> rows PG_COLUMNS would give (_rows_of)
+        self._want_text: bytes | None = None  # all of them as COPY writes PG_COLUMNS, if every type is known
+        self._all_in_place = False  # PG_COLUMNS, copied, was exactly _want_text
         self._want_defaults: list[tuple[int, int, str]] = []  # (table, number, canonical default), in order
         self._expected_columns: dict[int, tuple[Column, ...]] = {}  # table -> its expected columns
-        self._expected_names: dict[int, list[str]] = {}  # table -> their names
+        self._expected_names: dict[int, tuple[str, ...]] = {}  # table -> their names
         self._defaults_in_place: dict[int, bool] = {}  # by position, as _pg_defaults_in_place decides
         self._prematch: dict[int, bool | None] = {}  # comment, keys, indexes, constraints (None: undecided)
         self._referenced: dict[int, tuple[int, ...]] = {}  # tables a table's foreign keys name columns of
@@ -434,17 +436,22 @@ class PgCatalogue:
         """What takes in the rows of each of PG_QUERIES, in that order."""
         return (self.take_tables, self.take_defaults, self.take_constraints, self.take_indexes, self.take_columns)
 
-    def expecting(self, expected: Schema) -> tuple[Callable[[], Iterator[None]], ...]:
-        """What compares with ``expected`` (a dialect's form) once the rows of each of PG_QUERIES but the
-        last are in, while the server runs the next: ``matching(expected)`` then has little left to do.
-        Each step yields now and then (every PG_STEP tables), for the caller to let the connection take in
-        the rows that have come meanwhile: a server whose rows are not read stops sending them."""
+    def expecting(self, expected: Schema) -> tuple[Callable[[], Iterator[None]] | None, ...]:
+        """What compares with ``expected`` (a dialect's form), by the query of PG_QUERIES whose rows it
+        needs (with those of the queries before): to be run in that order, while the server runs the
+        queries after it, so that ``matching(expected)`` has little left to do. Each step yields now and
+        then (every PG_STEP tables), for the caller to see to the connection; ``told`` ends them."""
         return (
             lambda: self.expect_columns(expected),
             self.expect_defaults,
             lambda: self.expect_keys(expected),
             lambda: self.expect_indexes(expected),
+            None,  # the columns: compared whole (take_columns_text)
         )
+
+    def told(self, expected: Schema) -> None:
+        """Every step of ``expecting(expected)`` is done: ``matching(expected)`` may rely on them."""
+        self._expected = expected
 
     # ------------------------------------------------------------------ taking the rows in
 
@@ -456,9 +463,13 @@ class PgCatalogue:
             comments[oid] = comment
 
     def take_constraints(self, rows: list[Any]) -> None:
-        """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs."""
+        """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs.
+        Column numbers are kept as tuples: tuples of numbers and texts are left alone by the collector of
+        cycles, where lists are followed by it."""
         constraints, owned = self._constraints, self._owned
-        for oid, name, kind, index_oid, nums, ref_oid, ref_nums, on_delete, on_update, expression in rows:
+        for oid, name, kind, index_oid, key, ref_oid, ref_key, on_delete, on_update, expression in rows:
+            nums = None if key is None else tuple(key)
+            ref_nums = None if ref_key is None else tuple(ref_key)
             if kind == "f":
                 entry: tuple[Any, ...] = (
                     name,
@@ -475,7 +486,7 @@ class PgCatalogue:
             else:
                 owned.add(index_oid)
                 if kind == "p":
-                    self._primary_keys[oid] = nums
+                    self._primary_keys[oid] = nums or ()
                     continue
                 if kind != "u":
                     continue
@@ -492,15 +503,16 @@ class PgCatalogue:
         for oid, index_oid, name, unique, nums, nkeys, partial in rows:
             if partial or not nums or 0 in nums or index_oid in owned:
                 continue
-            entry = (name, unique, nums if nkeys >= len(nums) else nums[:nkeys])
+            entry = (name, unique, tuple(nums[:nkeys]))  # a tuple: see take_constraints
             if oid in indexes:
                 indexes[oid].append(entry)
             else:
                 indexes[oid] = [entry]
 
     def take_defaults(self, rows: list[Any]) -> None:
-        """PG_DEFAULTS' rows (ordered by table and column number), grouped when needed (_by_number)."""
-        self._default_rows = rows
+        """PG_DEFAULTS' rows (ordered by table and column number), grouped when needed (_by_number); kept
+        as tuples (see take_constraints)."""
+        self._default_rows = list(map(tuple, rows))
 
     def _by_number(self) -> dict[int, dict[int, str]]:
         """PG_DEFAULTS' rows by table: column number -> the default's text."""
@@ -511,31 +523,47 @@ class PgCatalogue:
         return self._defaults
 
     def take_columns(self, rows: list[Any]) -> None:
-        """PG_COLUMNS' rows (ordered by table and column number): kept as they are when they are exactly
-        the rows written for the expected columns (one comparison, in C), else grouped by table."""
+        """PG_COLUMNS' rows (ordered by table and column number)."""
         self._rows, names = rows, self._names
-        if self._want_all is not None and rows == self._want_all:
-            self._all_in_place = True
-            self._oids = {names[oid]: oid for oid, want in self._want.items() if want}
-        else:
-            self._oids = {names[oid]: oid for oid in self._grouped() if oid in names}
+        self._oids = {names[oid]: oid for oid in self._grouped() if oid in names}
+
+    def take_columns_text(self, text: bytes) -> bool:
+        """PG_COLUMNS as COPY writes it (text format): whether it is exactly what was written for the
+        expected columns (expect_columns), in one comparison; then the rows are those written, and
+        nothing else is needed. Else take_columns must have the rows."""
+        if self._want_text is None or text != self._want_text:
+            return False
+        self._all_in_place, names = True, self._names
+        self._oids = {names[oid]: oid for oid, columns in self._expected_columns.items() if columns}
+        return True
 
     def _grouped(self) -> dict[int, list[Any]]:
-        """PG_COLUMNS' rows by table."""
+        """PG_COLUMNS' rows by table; where they were only compared as text, the rows written for the
+        expected columns (as they were exactly)."""
         if self._columns is None:
-            self._columns = {oid: list(group) for oid, group in groupby(self._rows, itemgetter(0))}
+            if self._rows is None:
+                self._columns = {oid: self._rows_of(oid) or [] for oid in self._oids.values()}
+            else:
+                self._columns = {oid: list(group) for oid, group in groupby(self._rows, itemgetter(0))}
         return self._columns
+
+    def _rows_of(self, oid: int) -> list[tuple[Any, ...]] | None:
+        """The rows PG_COLUMNS would give for an expected table (its oid), made when first asked: None for
+        a table with a type whose catalogue text is not known."""
+        if oid not in self._want:
+            self._want[oid] = _pg_rows_of(oid, self._expected_columns[oid])
+        return self._want[oid]
 
     # ------------------------------------------------------------------ comparing while reading
 
     def expect_columns(self, expected: Schema) -> Iterator[None]:
         """Once the tables are in: for each expected table read, its columns' names (whose positions name
-        column numbers: _by_position) and the rows PG_COLUMNS would give for it (none for a table with a
-        type the catalogue writes otherwise), all of them in the order it gives them (by oid); and the
-        expected defaults as _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
+        column numbers: _by_position); all of their rows as COPY writes PG_COLUMNS (by oid, as it orders
+        them; none if a type's catalogue text is not known); and the expected defaults as
+        _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
         wanted, names = expected.tables, self._names
-        want, defaults, expected_names = self._want, self._want_defaults, self._expected_names
-        everything: list[tuple[Any, ...]] | None = []
+        defaults, expected_names = self._want_defaults, self._expected_names
+        written: list[str] | None = []
         for count, oid in enumerate(sorted(names), 1):
             if not count % PG_STEP:
                 yield
@@ -543,26 +571,23 @@ class PgCatalogue:
             if table is None:
                 continue
             columns = self._expected_columns[oid] = table.__dict__["columns"]
-            rows = _pg_rows_of(oid, columns, defaults)
-            if rows is None:
-                everything = None
-                expected_names[oid] = [c.name for c in columns]
-                continue
-            want[oid] = rows
-            expected_names[oid] = [r[2] for r in rows]
-            if everything is not None:
-                everything += rows
-        self._want_all = everything
+            names_of, lines = _pg_lines_of(oid, columns, defaults)
+            expected_names[oid] = tuple(names_of)  # see take_constraints
+            if lines is None:
+                written = None
+            elif written is not None:
+                written += lines
+        self._want_text = None if written is None else "".join(written).encode()
 
     def expect_defaults(self) -> Iterator[None]:
-        """Once the defaults are in: compare them by position, for the tables whose rows were written (see
-        expect_columns); all in one comparison first."""
+        """Once the defaults are in: compare them by position, for each expected table read; all in one
+        comparison first."""
         in_place = self._defaults_in_place
         if _pg_defaults_read(self._default_rows) == self._want_defaults:
-            in_place.update(dict.fromkeys(self._want, True))
+            in_place.update(dict.fromkeys(self._expected_columns, True))
             return
         columns, defaults = self._expected_columns, self._by_number()
-        for count, oid in enumerate(self._want, 1):
+        for count, oid in enumerate(columns, 1):
             if not count % PG_STEP:
                 yield
             in_place[oid] = _pg_defaults_in_place(columns[oid], defaults.get(oid))
@@ -601,14 +626,13 @@ class PgCatalogue:
                     prematch[oid] = self._indexes_match(wanted[names[oid]].__dict__["indexes"], oid, named)
                 except (KeyError, IndexError):
                     prematch[oid] = None
-        self._expected = expected
 
     # ------------------------------------------------------------------ reading them
 
     def names(self) -> Collection[str]:
         return self._oids.keys()
 
-    def _named(self, oid: int, nums: list[int] | None) -> tuple[str, ...]:
+    def _named(self, oid: int, nums: tuple[int, ...] | None) -> tuple[str, ...]:
         """Column numbers of a table -> their names in the catalogue (KeyError for a number it lacks)."""
         if not nums:
             return ()
@@ -622,7 +646,7 @@ class PgCatalogue:
             numbers = self._numbers[oid] = {r[1]: r[2] for r in rows}
         return tuple([numbers[n] for n in nums])
 
-    def _by_position(self, oid: int, nums: list[int] | None) -> tuple[str, ...]:
+    def _by_position(self, oid: int, nums: tuple[int, ...] | None) -> tuple[str, ...]:
         """Column numbers of a table -> the names of the expected columns at those positions (KeyError for
         a table not expected, IndexError for a position beyond its columns)."""
         if not nums:
@@ -687,9 +711,8 @@ class PgCatalogue:
     # ------------------------------------------------------------------ comparison on the rows
 
     def matching(self, expected: Schema) -> set[str]:
-        wanted, defaults = expected.tables, self._by_number()
+        wanted = expected.tables
         told = expected is self._expected
-        want = self._want if told else {}
         in_place = self._defaults_in_place if told else {}
         all_in_place = told and self._all_in_place
         placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
@@ -697,10 +720,12 @@ class PgCatalogue:
             table = wanted.get(name)
             if table is None:
                 continue
-            if in_place.get(oid) and (all_in_place or self._grouped()[oid] == want.get(oid)):
+            if in_place.get(oid) and (all_in_place or self._grouped()[oid] == self._rows_of(oid)):
                 placed[oid] = EQUAL  # the rows written for it, and its defaults by position
             else:
-                placed[oid] = _pg_columns_placed(table.__dict__["columns"], self._grouped()[oid], defaults.get(oid))
+                placed[oid] = _pg_columns_placed(
+                    table.__dict__["columns"], self._grouped()[oid], self._by_number().get(oid)
+                )
         prematch = self._prematch if told else {}
         referenced, names = self._referenced, self._names
         same = set()
@@ -718,7 +743,7 @@ class PgCatalogue:
             name = names[oid]
             fields = wanted[name].__dict__
             if place == OUT_OF_PLACE and not _pg_columns_match(
-                fields["columns"], self._grouped()[oid], defaults.get(oid)
+                fields["columns"], self._grouped()[oid], self._by_number().get(oid)
             ):
                 continue
             try:
@@ -816,26 +841,65 @@ def _pg_column(r: Any, defaults: dict[int, str] | None) -> dict[str, Any]:
     }
 
 
-def _pg_rows_of(
-    oid: int, columns: tuple[Column, ...], defaults: list[tuple[int, int, str]]
-) -> list[tuple[Any, ...]] | None:
+def _pg_rows_of(oid: int, columns: tuple[Column, ...]) -> list[tuple[Any, ...]] | None:
     """The rows PG_COLUMNS gives for a table (its oid) whose columns are exactly ``columns``, in place
-    (column n the n-th), with no serial column; None if a type's catalogue text is not known. Appends to
-    ``defaults`` (table, column number, default) for each column with a default."""
-    rows: list[tuple[Any, ...]] | None = []
-    texts = _PG_TYPE_TEXTS
+    (column n the n-th), with no serial column; None if a type's catalogue text is not known."""
+    rows = []
     for num, column in enumerate(columns, 1):
         c = column.__dict__
-        if c["default"] is not None:
-            defaults.append((oid, num, c["default"]))
-        found = c["type"]
-        hit = texts.get(id(found))
-        text = hit[1] if hit is not None and hit[0] is found else _pg_type_text_of(found)
+        text = _pg_type_texts(c["type"])[1]
         if text is None:
-            rows = None  # the defaults are still wanted
-        elif rows is not None:
-            rows.append((oid, num, c["name"], text, not c["nullable"], c["identity"], c["comment"]))
+            return None
+        rows.append((oid, num, c["name"], text, not c["nullable"], c["identity"], c["comment"]))
     return rows
+
+
+_COPY_NULL = "\\N"
+_COPY_BOOLEAN = ("f", "t")  # by the value
+_COPY_NOT_NULL = ("t", "f")  # notnull, by nullable
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+
+
+def _copy_text(value: str) -> str:
+    """A text value as COPY's text format writes it: a backslash before a backslash, and the control
+    characters it names by letter (\\b \\f \\n \\r \\t \\v); any other character as it is."""
+    return value if value.isprintable() and "\\" not in value else value.translate(_COPY_ESCAPES)
+
+
+def _pg_lines_of(
+    oid: int, columns: tuple[Column, ...], defaults: list[tuple[int, int, str]]
+) -> tuple[list[str], list[str] | None]:
+    """The columns' names, and the rows PG_COLUMNS gives for a table (its oid) whose columns are exactly
+    ``columns``, in place and with no serial column, as COPY writes them (text format, tab between
+    values, \\N for NULL, t and f for booleans): one line each; None if a type's catalogue text is not
+    known. Appends (table, column number, default) to ``defaults`` for each column with a default."""
+    names: list[str] = []
+    lines: list[str] = []
+    prefix, texts = f"{oid}\t", _PG_TYPE_TEXTS
+    written: list[str] | None = lines
+    for num, column in enumerate(columns, 1):
+        c = column.__dict__
+        name, default, found = c["name"], c["default"], c["type"]
+        names.append(name)
+        if default is not None:
+            defaults.append((oid, num, default))
+        hit = texts.get(id(found))
+        if hit is None or hit[0] is not found:
+            hit = _pg_type_texts(found)
+        if hit[2] is None:
+            written = None
+        elif written is not None:
+            if not name.isprintable() or "\\" in name:
+                name = name.translate(_COPY_ESCAPES)
+            comment = c["comment"]
+            comment = _COPY_NULL if comment is None else _copy_text(comment)
+            lines.append(
+                f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[c['identity']]}"
+                f"\t{comment}\n"
+            )
+    return names, written
 
 
 def _pg_defaults_read(rows: list[Any]) -> list[tuple[int, int, str | None]]:
@@ -913,27 +977,61 @@ def _pg_columns_placed(
 async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalogue:
     """The catalogue rows introspection needs (PG_QUERIES; asyncpg connection).
 
-    One query at a time, as a connection allows, but each sent before the rows of the one before are
-    taken in: the server runs it meanwhile. The columns come last, as theirs is the longest query by far.
-    Given the ``expected`` schema (a dialect's form), the catalogue compares what it has with it while
-    the server runs the next query (PgCatalogue.expecting), so that little is left when the columns
-    arrive.
+    One query at a time, as a connection allows, each sent as soon as the one before has answered, and
+    the columns, the longest by far, last. Given the ``expected`` schema (a dialect's form), the
+    catalogue compares with it what it has (PgCatalogue.expecting) while the server runs the queries
+    after, a little at a time in between seeing to the connection, so that the server does not wait for
+    Python. The columns are then read as COPY writes them and compared whole with what was written for
+    the expected columns; read as rows only if they differ (or a type's text is not known).
     """
     catalogue = PgCatalogue()
     takers = catalogue.takers()
-    steps = catalogue.expecting(expected) if expected is not None else (lambda: iter(()),) * (len(takers) - 1)
-    rows = await conn.fetch(PG_QUERIES[0])
-    for take, step, query in zip(takers[:-1], steps, PG_QUERIES[1:], strict=True):
-        following = asyncio.ensure_future(conn.fetch(query))
+    steps = catalogue.expecting(expected) if expected is not None else (None,) * len(takers)
+    work: list[Iterator[None]] = []  # the steps under way, in order
+    copy = expected is not None
+    rows: Any = await conn.fetch(PG_QUERIES[0])
+    for index, query in enumerate(PG_QUERIES[1:]):  # index: the query whose rows are in
+        if query is PG_COLUMNS and copy:
+            following = asyncio.ensure_future(_copied(conn, query))
+        else:
+            following = asyncio.ensure_future(conn.fetch(query))
         await asyncio.sleep(0)  # the task sends the query
         try:
-            take(rows)
-            for _ in step():
+            takers[index](rows)
+            step = steps[index]
+            if step is not None:
+                work.append(step())
+            while work and not following.done():
+                if next(work[0], _DONE) is _DONE:
+                    work.pop(0)
                 await asyncio.sleep(0)  # the connection takes in what has come, and the server goes on
         finally:
             rows = await following  # the connection is free again only when it has answered
-    takers[-1](rows)
+    for rest in work:
+        for _ in rest:
+            pass
+    if expected is not None:
+        catalogue.told(expected)
+    if copy:
+        if catalogue.take_columns_text(rows):
+            return catalogue
+        rows = await conn.fetch(PG_COLUMNS)  # not as written: the rows, to compare one by one
+    catalogue.take_columns(rows)
     return catalogue
+
+
+_DONE = object()
+
+
+async def _copied(conn: Any, query: str) -> bytes:
+    """What COPY (query) TO STDOUT writes, in its text format."""
+    chunks: list[bytes] = []
+
+    async def take(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(query, output=take)
+    return b"".join(chunks)
 
 
 async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> LiveSchema:
