@@ -6,13 +6,16 @@ For each size (default 1,000 and 5,000 tables; 12 columns, 3 indexes and 1 forei
   constraints with check expressions, indexes, column defaults, columns with types, identity and
   comments), one after the other, rows fetched and nothing more: the floor for reading what schemalog
   needs.
+- raw asyncpg, the columns copied: the same queries, but the columns' as COPY ... TO STDOUT writes them
+  (text, not rows), as schemalog reads them when told the expected schema; for reference.
 - raw asyncpg, narrower: the four queries this bench used as its floor until 2026-11-25, which read less
   (no comments, check expressions, key counts or partial-index flags; only the public schema); for reference.
 - schemalog: introspect_postgresql (the same reads) plus the comparison with the projection (what every
   migrate does before and after applying): checked to find no difference. The comparison works on the
   rows and builds schema objects only for tables that differ, so here it builds none. Told the expected
   schema, as migrate tells it, it compares keys, indexes and defaults and writes the expected columns as
-  rows while the server runs the next query; the column rows are then compared in one go.
+  COPY writes them while the server runs the queries; the columns, copied, are then compared whole (and
+  read as rows only if they differ).
 - schemalog, not told: the same, the expected schema handed over only after the read (all the comparison
   after the last rows arrive).
 - schemalog drift check: the same, plus reading the state at head from the log (SQLite, snapshot).
@@ -66,7 +69,7 @@ from projections.schema import Projector
 from service.authoring.models import metadata_schema
 from service.logging import configure
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import PG_QUERIES, introspect_postgresql
+from service.reconciler.introspect import PG_COLUMNS, PG_QUERIES, introspect_postgresql
 from service.reconciler.normalize import differences
 
 RAW = PG_QUERIES
@@ -105,6 +108,30 @@ async def raw_read(url: str, repeat: int, queries: Sequence[str] = RAW) -> tuple
 
     async def read() -> int:
         return sum([len(await conn.fetch(q)) for q in queries])
+
+    try:
+        return await timed(read, repeat)
+    finally:
+        await conn.close()
+
+
+async def raw_read_copied(url: str, repeat: int) -> tuple[float, int]:
+    """The same queries, the columns' copied (COPY ... TO STDOUT, text) as schemalog told reads them."""
+    conn = await asyncpg.connect(url)
+
+    async def read() -> int:
+        chunks: list[bytes] = []
+
+        async def take(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        rows = 0
+        for query in RAW:
+            if query is PG_COLUMNS:
+                await conn.copy_from_query(query, output=take)
+            else:
+                rows += len(await conn.fetch(query))
+        return rows + b"".join(chunks).count(b"\n")
 
     try:
         return await timed(read, repeat)
@@ -202,11 +229,14 @@ async def log_of(md: sa.MetaData, path: Path) -> str:
     return url
 
 
-CONTENDERS = ("raw", "narrower", "schemalog", "inspector", "alembic", "migra")
+CONTENDERS = ("raw", "copied", "narrower", "schemalog", "inspector", "alembic", "migra")
 
 
 def measure(contender: str, url: str, log_url: str, tables: int, repeat: int) -> dict[str, Any]:
     """One contender's figures (seconds, and what it found)."""
+    if contender == "copied":
+        seconds, rows = asyncio.run(raw_read_copied(url, repeat))
+        return {"seconds": seconds, "rows": rows}
     if contender in ("raw", "narrower"):
         seconds, rows = asyncio.run(raw_read(url, repeat, RAW if contender == "raw" else NARROWER))
         return {"seconds": seconds, "rows": rows}
@@ -257,6 +287,8 @@ def run_size(tables: int, repeat: int, workdir: Path, in_process: bool) -> None:
     )
     print(header())
     print(table_row("raw asyncpg catalog read (schemalog's queries)", raw, raw, "the floor"))
+    copied = got["copied"]["seconds"]
+    print(table_row("raw asyncpg, the columns copied (as told reads)", copied, raw, "COPY text, not rows"))
     narrower = got["narrower"]
     print(
         table_row(

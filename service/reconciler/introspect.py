@@ -201,7 +201,9 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
 
 # Every query reads the same tables (joined on the same filter rather than handed a list of oids, which
 # PostgreSQL would scan once per catalogue row); column numbers are turned into names in Python. The rows
-# are read by position (PgCatalogue), in the order of each SELECT list.
+# are read by position (PgCatalogue), in the order of each SELECT list; PG_COLUMNS' list and order are
+# also what _pg_lines_of and _pg_rows_of write for the expected columns (change them together: the tests
+# check that a database as migrate made it compares whole).
 _PG_TABLE_FILTER = """
   c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
@@ -396,12 +398,13 @@ class PgCatalogue:
     asked. Nothing is made per column until then.
 
     Told the expected schema, the catalogue prepares while the server works (``expecting``): it writes the
-    expected columns as the rows PG_COLUMNS would give for them, and compares defaults, comment, primary
-    key, indexes and constraints, naming column numbers by the expected columns' positions. When the
-    columns arrive, a table whose rows are exactly the rows written for it (so its columns are the
-    expected ones, column n the n-th) keeps that comparison, if its defaults were equal and the tables its
-    foreign keys reference are in place too; the rows of every table are compared in one go first. Any
-    other table is compared field by field with its columns named from the catalogue, as when not told.
+    expected columns as COPY writes PG_COLUMNS' rows, and compares defaults, comment, primary key, indexes
+    and constraints, naming column numbers by the expected columns' positions. The columns, copied, are
+    first compared whole with what was written (take_columns_text): equal, every table's columns are the
+    expected ones, column n the n-th, and that comparison stands. Else they are read as rows, and a table
+    whose rows are exactly those the expected columns give (_rows_of) keeps it, if its defaults were equal
+    and the tables its foreign keys reference are in place too; any other table is compared field by
+    field with its columns named from the catalogue, as when not told.
     """
 
     def __init__(self) -> None:
