@@ -288,7 +288,7 @@ def run_size(tables: int, repeat: int, workdir: Path, in_process: bool) -> None:
     print(header())
     print(table_row("raw asyncpg catalog read (schemalog's queries)", raw, raw, "the floor"))
     copied = got["copied"]["seconds"]
-    print(table_row("raw asyncpg, the columns copied (as told reads)", copied, raw, "COPY text, not rows"))
+    print(table_row("raw asyncpg, columns copied (as told reads)", copied, raw, "COPY text, not rows"))
     narrower = got["narrower"]
     print(
         table_row(
