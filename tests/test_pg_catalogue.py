@@ -1,7 +1,7 @@
-"""PostgreSQL introspection compares on the catalogue's rows, and compares most of it while it reads when
-told the expected schema (PgCatalogue.expect): both shortcuts must decide exactly what comparing the
-built schema objects decides. Each drift below is made by hand in a transaction, compared three ways,
-then rolled back.
+"""PostgreSQL introspection compares on the catalogue's rows, and, told the expected schema, compares most
+of it while it reads and the columns as COPY writes them (PgCatalogue.expecting, take_columns_text): both
+shortcuts must decide exactly what comparing the built schema objects decides. Each drift below is made
+by hand in a transaction, compared three ways, then rolled back.
 """
 
 from __future__ import annotations
