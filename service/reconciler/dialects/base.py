@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cached_property
+from operator import is_
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -90,6 +91,9 @@ class Dialect:
         tables = {}
         for name, table in schema.tables.items():
             columns = tuple(self.normalize_column(table, c) for c in table.columns)
+            if all(map(is_, columns, table.columns)) and (self.supports_comments or table.comment is None):
+                tables[name] = table  # as this dialect holds it already (objects are immutable: shared)
+                continue
             update: dict[str, Any] = {"columns": columns}
             if not self.supports_comments:
                 update["comment"] = None
