@@ -69,7 +69,7 @@ from projections.schema import Projector
 from service.authoring.models import metadata_schema
 from service.logging import configure
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import PG_COLUMNS, PG_QUERIES, introspect_postgresql
+from service.reconciler.introspect import PG_COLUMNS, PG_QUERIES, introspect_postgresql, read_copied
 from service.reconciler.normalize import differences
 
 RAW = PG_QUERIES
@@ -103,35 +103,18 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, A
     return statistics.median(times), result
 
 
-async def raw_read(url: str, repeat: int, queries: Sequence[str] = RAW) -> tuple[float, int]:
+async def raw_read(url: str, repeat: int, queries: Sequence[str] = RAW, copied: bool = False) -> tuple[float, int]:
+    """The queries' rows fetched; ``copied``: the columns' copied instead (COPY ... TO STDOUT, text), as
+    schemalog reads them when told the expected schema."""
     conn = await asyncpg.connect(url)
 
-    async def read() -> int:
-        return sum([len(await conn.fetch(q)) for q in queries])
-
-    try:
-        return await timed(read, repeat)
-    finally:
-        await conn.close()
-
-
-async def raw_read_copied(url: str, repeat: int) -> tuple[float, int]:
-    """The same queries, the columns' copied (COPY ... TO STDOUT, text) as schemalog told reads them."""
-    conn = await asyncpg.connect(url)
+    async def rows(query: str) -> int:
+        if copied and query is PG_COLUMNS:
+            return (await read_copied(conn, query)).count(b"\n")
+        return len(await conn.fetch(query))
 
     async def read() -> int:
-        chunks: list[bytes] = []
-
-        async def take(chunk: bytes) -> None:
-            chunks.append(chunk)
-
-        rows = 0
-        for query in RAW:
-            if query is PG_COLUMNS:
-                await conn.copy_from_query(query, output=take)
-            else:
-                rows += len(await conn.fetch(query))
-        return rows + b"".join(chunks).count(b"\n")
+        return sum([await rows(q) for q in queries])
 
     try:
         return await timed(read, repeat)
@@ -234,11 +217,9 @@ CONTENDERS = ("raw", "copied", "narrower", "schemalog", "inspector", "alembic", 
 
 def measure(contender: str, url: str, log_url: str, tables: int, repeat: int) -> dict[str, Any]:
     """One contender's figures (seconds, and what it found)."""
-    if contender == "copied":
-        seconds, rows = asyncio.run(raw_read_copied(url, repeat))
-        return {"seconds": seconds, "rows": rows}
-    if contender in ("raw", "narrower"):
-        seconds, rows = asyncio.run(raw_read(url, repeat, RAW if contender == "raw" else NARROWER))
+    if contender in ("raw", "copied", "narrower"):
+        queries = NARROWER if contender == "narrower" else RAW
+        seconds, rows = asyncio.run(raw_read(url, repeat, queries, copied=contender == "copied"))
         return {"seconds": seconds, "rows": rows}
     if contender == "schemalog":
         ours, untold, with_log, diffs = asyncio.run(schemalog_compare(url, log_url, repeat))

@@ -168,6 +168,7 @@ class PrimaryKeySet(Frozen):
 # The grammar of a point (projections.schema.parse_point reads it): head, a version (12, v12), a time
 # (2026-11-20, 2026-11-20T10:00Z), a negative number (an error), else a tag. A tag named like one of
 # the others could never be reached, so TagCreated refuses such names.
+POINT_HEAD = re.compile(r"^head$", re.IGNORECASE)
 POINT_VERSION = re.compile(r"^[vV]?[0-9]+$")
 POINT_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
 POINT_NEGATIVE = re.compile(r"^-[0-9]+$")
@@ -175,11 +176,7 @@ POINT_NEGATIVE = re.compile(r"^-[0-9]+$")
 
 def reads_as_point(name: str) -> bool:
     """Whether a point written as ``name`` would be read as something other than the tag ``name``."""
-    return (
-        name != name.strip()
-        or name.lower() == "head"
-        or any(r.match(name) for r in (POINT_VERSION, POINT_TIME, POINT_NEGATIVE))
-    )
+    return name != name.strip() or any(r.match(name) for r in (POINT_HEAD, POINT_VERSION, POINT_TIME, POINT_NEGATIVE))
 
 
 class TagCreated(Frozen):

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from events.aggregate import State
-from events.catalog import POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
+from events.catalog import POINT_HEAD, POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
 from events.model import Schema, Table
 from events.store.base import EventStore
 from projections.replay import Replay, gc_paused
@@ -74,7 +74,7 @@ def parse_point(text: str | int | None) -> Point:
     if isinstance(text, int):
         return Point(version=text)
     value = text.strip()
-    if value in ("", "head", "HEAD"):
+    if not value or POINT_HEAD.match(value):
         return HEAD
     if POINT_VERSION.match(value):
         return Point(version=int(value.lstrip("vV")))

@@ -1,5 +1,5 @@
 """PostgreSQL introspection compares on the catalogue's rows, and, told the expected schema, compares most
-of it while it reads and the columns as COPY writes them (PgCatalogue.expecting, take_columns_text): both
+of it while it reads and the columns as COPY writes them (PgCatalogue.readers, take_columns_text): both
 shortcuts must decide exactly what comparing the built schema objects decides. Each drift below is made
 by hand in a transaction, compared three ways, then rolled back.
 """
@@ -185,7 +185,7 @@ async def test_comparing_on_rows_decides_what_comparing_objects_decides(
                 assert bool(built) == drifted, (sql, built)
                 if not sql:  # as migrate made it: every column row and default compared in one go
                     catalogue = await read_postgresql(conn, expected)
-                    assert catalogue._all_in_place == types_known == (catalogue._rows is None)
+                    assert catalogue._all_in_place == types_known == (catalogue._columns is None)
                     assert all(catalogue._defaults_in_place.values())
                     assert catalogue.matching(expected) == set(expected.tables)
                     written = {catalogue._names[oid] for oid, rows in catalogue._want.items() if rows is not None}
@@ -239,7 +239,7 @@ async def test_odd_names_and_comments_are_written_as_copy_writes_them(log_store:
     conn = await asyncpg.connect(pg_url)
     try:
         catalogue = await read_postgresql(conn, expected)
-        assert catalogue._all_in_place and catalogue._rows is None
+        assert catalogue._all_in_place and catalogue._columns is None
         assert catalogue.matching(expected) == set(expected.tables)
         told, untold, built = await three_ways(conn, expected)
         assert told == untold == built == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Collection, Iterator
-from itertools import groupby
+from itertools import groupby, pairwise
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -267,7 +267,10 @@ PG_QUERIES = (PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
 """Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
 
 PG_STEP = 128
-"""How many tables PgCatalogue's steps compare between two yields (PgCatalogue.expecting)."""
+"""How many tables PgCatalogue's steps compare between two yields (PgCatalogue.readers)."""
+
+Step = Callable[[], Iterator[None]]
+"""A part of the comparison with the expected schema, done a little at a time (PgCatalogue.readers)."""
 
 PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
@@ -397,22 +400,22 @@ class PgCatalogue:
     that a migrate that finds nothing changed builds nothing; ``table`` builds a table's objects when
     asked. Nothing is made per column until then.
 
-    Told the expected schema, the catalogue prepares while the server works (``expecting``): it writes the
+    Told the expected schema, the catalogue prepares while the server works (``readers``): it writes the
     expected columns as COPY writes PG_COLUMNS' rows, and compares defaults, comment, primary key, indexes
     and constraints, naming column numbers by the expected columns' positions. The columns, copied, are
     first compared whole with what was written (take_columns_text): equal, every table's columns are the
     expected ones, column n the n-th, and that comparison stands. Else they are read as rows, and a table
     whose rows are exactly those the expected columns give (_rows_of) keeps it, if its defaults were equal
     and the tables its foreign keys reference are in place too; any other table is compared field by
-    field with its columns named from the catalogue, as when not told.
+    field with its columns named from the catalogue, as when not told. Defaults go the same way: all
+    compared in one go, else table by table, else (a table whose defaults differ) field by field.
     """
 
     def __init__(self) -> None:
         self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
         self._comments: dict[int, str | None] = {}
         self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
-        self._rows: list[Any] | None = None  # PG_COLUMNS' rows, ordered by table and column number
-        self._columns: dict[int, list[Any]] | None = None  # the same by table (_grouped), made when needed
+        self._columns: dict[int, list[Any]] | None = None  # PG_COLUMNS' rows by table (_grouped)
         self._default_rows: list[Any] = []  # PG_DEFAULTS' rows, ordered by table and column number
         self._defaults: dict[int, dict[int, str]] | None = None  # table -> number -> text (_by_number)
         self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
@@ -423,38 +426,37 @@ class PgCatalogue:
         self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
         self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...]]]] = {}  # name, unique, column numbers
         self._built: dict[str, Table] = {}
-        # what ``expecting`` found, for the schema it was told
-        self._expected: Schema | None = None  # set when all of it is done
+        # what the steps of ``readers`` found, for the schema it was told
+        self._told: Schema | None = None  # set when all of it is done
         self._want: dict[int, list[tuple[Any, ...]] | None] = {}  # table -> rows PG_COLUMNS would give (_rows_of)
         self._want_text: bytes | None = None  # all of them as COPY writes PG_COLUMNS, if every type is known
         self._all_in_place = False  # PG_COLUMNS, copied, was exactly _want_text
         self._want_defaults: list[tuple[int, int, str]] = []  # (table, number, canonical default), in order
-        self._expected_columns: dict[int, tuple[Column, ...]] = {}  # table -> its expected columns
-        self._expected_names: dict[int, tuple[str, ...]] = {}  # table -> their names
-        self._defaults_in_place: dict[int, bool] = {}  # by position, as _pg_defaults_in_place decides
+        self._expected: dict[int, dict[str, Any]] = {}  # table read -> the expected table's fields
+        self._expected_names: dict[int, tuple[str, ...]] = {}  # table -> its expected columns' names
+        self._defaults_in_place: dict[int, bool] = {}  # its defaults, by position, are the expected ones
         self._prematch: dict[int, bool | None] = {}  # comment, keys, indexes, constraints (None: undecided)
         self._referenced: dict[int, tuple[int, ...]] = {}  # tables a table's foreign keys name columns of
 
-    def takers(self) -> tuple[Callable[[list[Any]], None], ...]:
-        """What takes in the rows of each of PG_QUERIES, in that order."""
-        return (self.take_tables, self.take_defaults, self.take_constraints, self.take_indexes, self.take_columns)
-
-    def expecting(self, expected: Schema) -> tuple[Callable[[], Iterator[None]] | None, ...]:
-        """What compares with ``expected`` (a dialect's form), by the query of PG_QUERIES whose rows it
-        needs (with those of the queries before): to be run in that order, while the server runs the
-        queries after it, so that ``matching(expected)`` has little left to do. Each step yields now and
-        then (every PG_STEP tables), for the caller to see to the connection; ``told`` ends them."""
-        return (
-            lambda: self.expect_columns(expected),
-            self.expect_defaults,
-            lambda: self.expect_keys(expected),
-            lambda: self.expect_indexes(expected),
-            None,  # the columns: compared whole (take_columns_text)
-        )
+    def readers(self, expected: Schema | None) -> dict[str, tuple[Callable[[list[Any]], None], Step | None]]:
+        """For each of PG_QUERIES, what takes in its rows, and, told the ``expected`` schema (a dialect's
+        form), the step that compares what they bring with it: to be run in PG_QUERIES' order, each once
+        the steps before it are done (it relies on what they found), while the server runs the queries
+        after, so that ``matching(expected)`` has little left to do. A step yields now and then (every
+        PG_STEP tables), for the caller to see to the connection; ``told`` ends them. The columns have
+        no step: compared whole (take_columns_text)."""
+        told = expected is not None
+        return {
+            PG_TABLES: (self.take_tables, (lambda: self.expect_columns(expected)) if expected is not None else None),
+            PG_DEFAULTS: (self.take_defaults, self.expect_defaults if told else None),
+            PG_CONSTRAINTS: (self.take_constraints, self.expect_keys if told else None),
+            PG_INDEXES: (self.take_indexes, self.expect_indexes if told else None),
+            PG_COLUMNS: (self.take_columns, None),
+        }
 
     def told(self, expected: Schema) -> None:
-        """Every step of ``expecting(expected)`` is done: ``matching(expected)`` may rely on them."""
-        self._expected = expected
+        """Every step of ``readers(expected)`` is done: ``matching(expected)`` may rely on them."""
+        self._told = expected
 
     # ------------------------------------------------------------------ taking the rows in
 
@@ -527,8 +529,9 @@ class PgCatalogue:
 
     def take_columns(self, rows: list[Any]) -> None:
         """PG_COLUMNS' rows (ordered by table and column number)."""
-        self._rows, names = rows, self._names
-        self._oids = {names[oid]: oid for oid in self._grouped() if oid in names}
+        self._columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+        names = self._names
+        self._oids = {names[oid]: oid for oid in self._columns if oid in names}
 
     def take_columns_text(self, text: bytes) -> bool:
         """PG_COLUMNS as COPY writes it (text format): whether it is exactly what was written for the
@@ -537,24 +540,21 @@ class PgCatalogue:
         if self._want_text is None or text != self._want_text:
             return False
         self._all_in_place, names = True, self._names
-        self._oids = {names[oid]: oid for oid, columns in self._expected_columns.items() if columns}
+        self._oids = {names[oid]: oid for oid, fields in self._expected.items() if fields["columns"]}
         return True
 
     def _grouped(self) -> dict[int, list[Any]]:
         """PG_COLUMNS' rows by table; where they were only compared as text, the rows written for the
-        expected columns (as they were exactly)."""
+        expected columns (as they were exactly), made when first needed."""
         if self._columns is None:
-            if self._rows is None:
-                self._columns = {oid: self._rows_of(oid) or [] for oid in self._oids.values()}
-            else:
-                self._columns = {oid: list(group) for oid, group in groupby(self._rows, itemgetter(0))}
+            self._columns = {oid: self._rows_of(oid) or [] for oid in self._oids.values()}
         return self._columns
 
     def _rows_of(self, oid: int) -> list[tuple[Any, ...]] | None:
         """The rows PG_COLUMNS would give for an expected table (its oid), made when first asked: None for
         a table with a type whose catalogue text is not known."""
         if oid not in self._want:
-            self._want[oid] = _pg_rows_of(oid, self._expected_columns[oid])
+            self._want[oid] = _pg_rows_of(oid, self._expected[oid]["columns"])
         return self._want[oid]
 
     # ------------------------------------------------------------------ comparing while reading
@@ -573,8 +573,8 @@ class PgCatalogue:
             table = wanted.get(names[oid])
             if table is None:
                 continue
-            columns = self._expected_columns[oid] = table.__dict__["columns"]
-            names_of, lines = _pg_lines_of(oid, columns, defaults)
+            fields = self._expected[oid] = table.__dict__
+            names_of, lines = _pg_lines_of(oid, fields["columns"], defaults)
             expected_names[oid] = tuple(names_of)  # see take_constraints
             if lines is None:
                 written = None
@@ -583,50 +583,44 @@ class PgCatalogue:
         self._want_text = None if written is None else "".join(written).encode()
 
     def expect_defaults(self) -> Iterator[None]:
-        """Once the defaults are in: compare them by position, for each expected table read; all in one
-        comparison first."""
-        in_place = self._defaults_in_place
-        if _pg_defaults_read(self._default_rows) == self._want_defaults:
-            in_place.update(dict.fromkeys(self._expected_columns, True))
+        """Once the defaults are in: whether each expected table's are the expected ones by position (as
+        _pg_defaults_read makes them: (table, number, canonical text), a serial column's matching none),
+        all in one comparison first, else table by table."""
+        live, want = _pg_defaults_read(self._default_rows), self._want_defaults
+        if live == want:
+            self._defaults_in_place = dict.fromkeys(self._expected, True)
             return
-        columns, defaults = self._expected_columns, self._by_number()
-        for count, oid in enumerate(columns, 1):
+        live_of, want_of = _by_table(live), _by_table(want)
+        in_place = self._defaults_in_place
+        for count, oid in enumerate(self._expected, 1):
             if not count % PG_STEP:
                 yield
-            in_place[oid] = _pg_defaults_in_place(columns[oid], defaults.get(oid))
+            in_place[oid] = live_of.get(oid) == want_of.get(oid)
 
-    def expect_keys(self, expected: Schema) -> Iterator[None]:
+    def expect_keys(self) -> Iterator[None]:
         """Once the constraints are in: compare comment, primary key and constraints of each expected table
         read, naming column numbers by the positions of the expected columns."""
-        wanted, names, comments, keys = expected.tables, self._names, self._comments, self._primary_keys
-        named = self._by_position
-        prematch, referenced = self._prematch, self._referenced
-        for count, oid in enumerate(self._expected_columns, 1):
+        names, named, prematch, referenced = self._names, self._by_position, self._prematch, self._referenced
+        for count, (oid, fields) in enumerate(self._expected.items(), 1):
             if not count % PG_STEP:
                 yield
-            fields = wanted[names[oid]].__dict__
             refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in names]
             if refs:
                 referenced[oid] = tuple(refs)
             try:
-                prematch[oid] = (
-                    fields["comment"] == comments[oid]
-                    and fields["primary_key"] == named(oid, keys.get(oid))
-                    and self._constraints_match(fields["constraints"], oid, named)
-                )
+                prematch[oid] = self._keys_match(oid, fields, named)
             except (KeyError, IndexError):
                 prematch[oid] = None  # a number beyond the expected columns: decided on the catalogue's names
 
-    def expect_indexes(self, expected: Schema) -> Iterator[None]:
+    def expect_indexes(self) -> Iterator[None]:
         """Once the indexes are in: compare them too, where all else was equal (expect_keys)."""
-        wanted, names, named = expected.tables, self._names, self._by_position
-        prematch = self._prematch
+        expected, named, prematch = self._expected, self._by_position, self._prematch
         for count, (oid, decided) in enumerate(prematch.items(), 1):
             if not count % PG_STEP:
                 yield
             if decided:
                 try:
-                    prematch[oid] = self._indexes_match(wanted[names[oid]].__dict__["indexes"], oid, named)
+                    prematch[oid] = self._indexes_match(expected[oid]["indexes"], oid, named)
                 except (KeyError, IndexError):
                     prematch[oid] = None
 
@@ -715,7 +709,7 @@ class PgCatalogue:
 
     def matching(self, expected: Schema) -> set[str]:
         wanted = expected.tables
-        told = expected is self._expected
+        told = expected is self._told
         in_place = self._defaults_in_place if told else {}
         all_in_place = told and self._all_in_place
         placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
@@ -726,9 +720,8 @@ class PgCatalogue:
             if in_place.get(oid) and (all_in_place or self._grouped()[oid] == self._rows_of(oid)):
                 placed[oid] = EQUAL  # the rows written for it, and its defaults by position
             else:
-                placed[oid] = _pg_columns_placed(
-                    table.__dict__["columns"], self._grouped()[oid], self._by_number().get(oid)
-                )
+                rows, defaults = self._grouped()[oid], self._by_number().get(oid)
+                placed[oid] = _pg_columns_placed(table.__dict__["columns"], rows, defaults)
         prematch = self._prematch if told else {}
         referenced, names = self._referenced, self._names
         same = set()
@@ -757,12 +750,15 @@ class PgCatalogue:
         return same
 
     def _others_match(self, oid: int, fields: dict[str, Any], named: Callable[[int, Any], tuple[str, ...]]) -> bool:
-        """Comment, primary key, indexes and constraints, as ``differences`` decides (column numbers named
+        """Comment, primary key, constraints and indexes, as ``differences`` decides (column numbers named
         by ``named``)."""
+        return self._keys_match(oid, fields, named) and self._indexes_match(fields["indexes"], oid, named)
+
+    def _keys_match(self, oid: int, fields: dict[str, Any], named: Callable[[int, Any], tuple[str, ...]]) -> bool:
+        """Comment, primary key and constraints (_others_match but the indexes)."""
         return (
             fields["comment"] == self._comments[oid]
             and fields["primary_key"] == named(oid, self._primary_keys.get(oid))
-            and self._indexes_match(fields["indexes"], oid, named)
             and self._constraints_match(fields["constraints"], oid, named)
         )
 
@@ -911,20 +907,9 @@ def _pg_defaults_read(rows: list[Any]) -> list[tuple[int, int, str | None]]:
     return [(oid, num, canonical[text][0]) for oid, num, text in rows]
 
 
-def _pg_defaults_in_place(columns: tuple[Column, ...], defaults: dict[int, str] | None) -> bool:
-    """Whether a table's defaults (by column number) are those of ``columns``, column n being the n-th:
-    each equal to its column's, and no expected default missing. A serial column's default is not taken
-    as a default (it makes the column an identity column): False, left to _pg_columns_placed."""
-    wanted = sum(1 for column in columns if column.__dict__["default"] is not None)
-    if not defaults:
-        return wanted == 0
-    count, have = len(columns), 0
-    for num, text in defaults.items():
-        default, serial = _PG_DEFAULTS[text]
-        if serial or not 0 < num <= count or columns[num - 1].__dict__["default"] != default:
-            return False
-        have += default is not None
-    return have == wanted
+def _by_table(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:
+    """Rows ordered by their first value (a table's oid), grouped by it."""
+    return {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
 
 
 def _pg_columns_match(want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None) -> bool:
@@ -982,26 +967,24 @@ async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalo
 
     One query at a time, as a connection allows, each sent as soon as the one before has answered, and
     the columns, the longest by far, last. Given the ``expected`` schema (a dialect's form), the
-    catalogue compares with it what it has (PgCatalogue.expecting) while the server runs the queries
+    catalogue compares with it what it has (PgCatalogue.readers) while the server runs the queries
     after, a little at a time in between seeing to the connection, so that the server does not wait for
     Python. The columns are then read as COPY writes them and compared whole with what was written for
     the expected columns; read as rows only if they differ (or a type's text is not known).
     """
     catalogue = PgCatalogue()
-    takers = catalogue.takers()
-    steps = catalogue.expecting(expected) if expected is not None else (None,) * len(takers)
+    readers = catalogue.readers(expected)
     work: list[Iterator[None]] = []  # the steps under way, in order
-    copy = expected is not None
     rows: Any = await conn.fetch(PG_QUERIES[0])
-    for index, query in enumerate(PG_QUERIES[1:]):  # index: the query whose rows are in
-        if query is PG_COLUMNS and copy:
-            following = asyncio.ensure_future(_copied(conn, query))
+    for done, query in pairwise(PG_QUERIES):  # done: the query whose rows are in
+        if query is PG_COLUMNS and expected is not None:
+            following = asyncio.ensure_future(read_copied(conn, query))
         else:
             following = asyncio.ensure_future(conn.fetch(query))
         await asyncio.sleep(0)  # the task sends the query
         try:
-            takers[index](rows)
-            step = steps[index]
+            take, step = readers[done]
+            take(rows)
             if step is not None:
                 work.append(step())
             while work and not following.done():
@@ -1015,7 +998,6 @@ async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalo
             pass
     if expected is not None:
         catalogue.told(expected)
-    if copy:
         if catalogue.take_columns_text(rows):
             return catalogue
         rows = await conn.fetch(PG_COLUMNS)  # not as written: the rows, to compare one by one
@@ -1026,8 +1008,8 @@ async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalo
 _DONE = object()
 
 
-async def _copied(conn: Any, query: str) -> bytes:
-    """What COPY (query) TO STDOUT writes, in its text format."""
+async def read_copied(conn: Any, query: str) -> bytes:
+    """What COPY (query) TO STDOUT writes, in its text format (asyncpg connection)."""
     chunks: list[bytes] = []
 
     async def take(chunk: bytes) -> None:
