@@ -40,6 +40,7 @@ from events.catalog import (
     TagCreated,
 )
 from events.model import (
+    MAX_COLUMNS,
     Column,
     Constraint,
     Reference,
@@ -344,6 +345,8 @@ def _column_added(event: ColumnAdded, state: State) -> None:
         raise InvalidChange(f"table {event.table!r} already has a column {event.column.name!r}")
     if event.column.identity and any(c.identity for c in table.columns):
         raise InvalidChange(f"table {event.table!r} already has an identity column")
+    if len(table.columns) >= MAX_COLUMNS:
+        raise InvalidChange(f"table {event.table!r} has {MAX_COLUMNS} columns, the limit (PostgreSQL)")
     _replace(state, evolve(table, columns=(*table.columns, event.column)))
 
 

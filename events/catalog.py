@@ -11,16 +11,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
+from events.expressions import STORED, expression_field
 from events.model import (
+    INT64_MAX,
+    MAX_COLUMNS,
     Column,
     Constraint,
     Frozen,
     Identifier,
     Index,
+    Int64,
     TableName,
     TypeText,
+    check_new_name,
+    check_new_table_name,
 )
 
 
@@ -47,6 +53,21 @@ class TableCreated(Frozen):
             object.__setattr__(self, "columns", columns)
         return self
 
+    @model_validator(mode="after")
+    def _new_names(self) -> TableCreated:
+        check_new_table_name(self.table)
+        if len(self.columns) > MAX_COLUMNS:
+            raise ValueError(
+                f"table {self.table!r} has {len(self.columns)} columns; the limit is {MAX_COLUMNS} (PostgreSQL)"
+            )
+        for column in self.columns:
+            check_new_name(column.name, "column", "column name")
+        for index in self.indexes:
+            check_new_name(index.name, "index", "index name")
+        for constraint in self.constraints:
+            check_new_name(constraint.name, "constraint", "constraint name")
+        return self
+
 
 class TableDropped(Frozen):
     type: Literal["table_dropped"] = "table_dropped"
@@ -64,13 +85,19 @@ class TableAltered(Frozen):
 class TableRenamed(Frozen):
     type: Literal["table_renamed"] = "table_renamed"
     table: TableName
-    new_name: TableName
+    new_name: Annotated[TableName, AfterValidator(check_new_table_name)]
 
 
 class ColumnAdded(Frozen):
     type: Literal["column_added"] = "column_added"
     table: TableName
     column: Column
+
+    @field_validator("column")
+    @classmethod
+    def _new_name(cls, column: Column) -> Column:
+        check_new_name(column.name, "column", "column name")
+        return column
 
 
 class ColumnDropped(Frozen):
@@ -83,7 +110,7 @@ class ColumnRenamed(Frozen):
     type: Literal["column_renamed"] = "column_renamed"
     table: TableName
     column: Identifier
-    new_name: Identifier
+    new_name: Annotated[Identifier, AfterValidator(lambda v: check_new_name(v, "column", "column name"))]
 
 
 ALTERABLE = ("type", "nullable", "default", "comment")
@@ -102,6 +129,11 @@ class ColumnAltered(Frozen):
     nullable: bool | None = None
     default: str | None = None
     comment: str | None = None
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "default", info.context)
 
     @model_validator(mode="after")
     def _something_changes(self) -> ColumnAltered:
@@ -140,6 +172,12 @@ class IndexCreated(Frozen):
     table: TableName
     index: Index
 
+    @field_validator("index")
+    @classmethod
+    def _new_name(cls, index: Index) -> Index:
+        check_new_name(index.name, "index", "index name")
+        return index
+
 
 class IndexDropped(Frozen):
     type: Literal["index_dropped"] = "index_dropped"
@@ -151,6 +189,12 @@ class ConstraintAdded(Frozen):
     type: Literal["constraint_added"] = "constraint_added"
     table: TableName
     constraint: Constraint
+
+    @field_validator("constraint")
+    @classmethod
+    def _new_name(cls, constraint: Constraint) -> Constraint:
+        check_new_name(constraint.name, "constraint", "constraint name")
+        return constraint
 
 
 class ConstraintDropped(Frozen):
@@ -184,7 +228,7 @@ class TagCreated(Frozen):
 
     type: Literal["tag_created"] = "tag_created"
     tag: Identifier
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, le=INT64_MAX)
 
     @field_validator("tag")
     @classmethod
@@ -202,10 +246,10 @@ class _Outcome(Frozen):
 
     database: str
     stream: str
-    from_version: int
-    to_version: int
+    from_version: Int64
+    to_version: Int64
     statements: tuple[str, ...] = ()
-    duration_ms: int = 0
+    duration_ms: Int64 = 0
     detail: str | None = None
 
 
@@ -287,18 +331,20 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-def parse_event(data: Any) -> Event:
+def parse_event(data: Any, *, stored: bool = False) -> Event:
     """Validate one event from its public dict form.
 
+    ``stored``: the event is the log's own, read back (``verify``), not input: the SQL expression
+    text it holds is not judged again (events.expressions; the reconciler checks it for its dialect).
     Raises ValueError for a missing or unknown type, pydantic.ValidationError otherwise.
     """
     if isinstance(data, dict):
         kind = data.get("type")
         if kind is None:
             raise ValueError("event has no 'type'")
-        if kind not in EVENT_TYPES:
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
             raise ValueError(f"unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
-    return EVENT_ADAPTER.validate_python(data)
+    return EVENT_ADAPTER.validate_python(data, context=STORED if stored else None)
 
 
 def to_dict(event: Event) -> dict[str, Any]:

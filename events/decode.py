@@ -35,6 +35,7 @@ from events.catalog import (
     TableRenamed,
     TagCreated,
 )
+from events.expressions import STORED
 from events.model import Column, Constraint, Index, Reference, Schema, Table, construct, parse_type
 
 _COLUMN_DEFAULTS: dict[str, Any] = {
@@ -163,7 +164,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             return cast(Event, builder(data))
         except (KeyError, TypeError, ValueError, AttributeError):
             pass
-    return EVENT_ADAPTER.validate_python(data)  # anything else: the full validation (and its errors)
+    # anything else: the full validation (and its errors), as the log's own (its SQL text is not judged again)
+    return EVENT_ADAPTER.validate_python(data, context=STORED)
 
 
 def event_from_text(text: str | bytes) -> Event:

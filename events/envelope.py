@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from events.catalog import EVENT_TYPES, Event, to_dict
-from events.model import Frozen
+from events.model import INT64_MAX, MAX_NESTING, Frozen, check_plain
 
 GENESIS_HASH = "0" * 64
 DEFAULT_STREAM = "default"
@@ -86,6 +87,23 @@ def check_stream_name(name: str) -> str:
     return name
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_json_nesting(text: str, limit: int = MAX_NESTING) -> None:
+    """ValueError if JSON text nests deeper than ``limit``: checked before it is parsed, since the
+    parser recurses (and a deep enough text exhausts the stack)."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                raise ValueError(f"JSON nested deeper than {limit} levels")
+        else:
+            depth -= 1
+
+
 def new_changeset_id() -> str:
     return str(uuid.uuid4())
 
@@ -96,9 +114,17 @@ class Changeset(Frozen):
     stream: str = DEFAULT_STREAM
     actor: str | None = None
     message: str = ""
-    expected_version: int | None = Field(default=None, ge=0)
+    expected_version: int | None = Field(default=None, ge=0, le=INT64_MAX)
     changeset_id: str = Field(default_factory=new_changeset_id, min_length=1, max_length=200)
     events: tuple[Event, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, data: Any) -> Any:
+        # What no stored event can hold (deep nesting, numbers past 64 bits, lone surrogates), refused
+        # before the fields are looked at: pydantic's own errors on such input are no better.
+        check_plain(data)
+        return data
 
     @field_validator("stream")
     @classmethod
@@ -113,8 +139,8 @@ class Changeset(Frozen):
             for index, item in enumerate(value):
                 if isinstance(item, dict):
                     kind = item.get("type")
-                    if kind not in EVENT_TYPES:
-                        what = "has no 'type'" if kind is None else f"has unknown type {kind!r}"
+                    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+                        what = "has no 'type'" if kind is None else f"has unknown type {str(kind)[:60]!r}"
                         raise ValueError(f"events[{index}] {what}; known types: {', '.join(EVENT_TYPES)}")
         return value
 

@@ -8,17 +8,22 @@ into a :class:`ColumnType`; bad type text is rejected with a message naming it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from events.expressions import expression_field
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit (NAMEDATALEN - 1); MySQL allows 64, SQLite more."""
@@ -66,18 +71,74 @@ def evolve(obj: M, **changes: Any) -> M:
 
 # --------------------------------------------------------------------------- identifiers
 
+MAX_COLUMNS = 1600
+"""PostgreSQL's limit of columns in a table."""
+
+RESERVED_PREFIXES = ("schemalog_", "sqlite_")
+"""Table, index and constraint names may not begin with these (in any case): schemalog's own tables, and
+SQLite's reserved names."""
+
+SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
+"""PostgreSQL's system columns: no table can have a column of one of these names."""
+
+_BAD_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "a format character (bidi control, zero-width, ...)",
+    "Cs": "a surrogate",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+
 
 def check_identifier(name: str, what: str = "identifier") -> str:
-    """Return ``name`` if it can name a database object everywhere, else raise ValueError."""
+    """Return ``name`` if it can name a database object everywhere, else raise ValueError.
+
+    These are the rules for reading a name back (an event's reference to a table or column, a name
+    introspected from a live database); a name an event gives a new object must also pass
+    :func:`check_new_name`.
+    """
     if not isinstance(name, str):
         raise ValueError(f"{what} must be a string, got {type(name).__name__}")
     if name == "":
         raise ValueError(f"{what} is empty")
     if "\x00" in name:
         raise ValueError(f"{what} {name!r} contains a NUL character")
-    size = len(name.encode("utf-8"))
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {name!r} is not valid Unicode (it holds a lone surrogate)") from None
     if size > MAX_IDENTIFIER_BYTES:
         raise ValueError(f"{what} {name!r} is {size} bytes long; the limit is {MAX_IDENTIFIER_BYTES} (PostgreSQL)")
+    return name
+
+
+def check_new_name(name: str, kind: Literal["schema", "table", "column", "index", "constraint"], what: str) -> str:
+    """The name policy for a name an event gives (README, "Names"): what no supported dialect can hold.
+
+    On top of :func:`check_identifier`: no leading or trailing whitespace (nor only whitespace), no
+    control, format (bidi, zero-width), separator or unassigned characters, no dot (a table's schema
+    is given apart, ``sales.orders``), no ``schemalog_`` or ``sqlite_`` prefix for tables, indexes and
+    constraints, no PostgreSQL system column name for a column.
+    """
+    check_identifier(name, what)
+    if not name.strip():
+        raise ValueError(f"{what} {name!r} is only whitespace")
+    if name != name.strip():
+        raise ValueError(f"{what} {name!r} begins or ends with whitespace")
+    if not name.isprintable():  # every C* and Z* character but the space: find the one that is refused
+        for char in name:
+            category = unicodedata.category(char)
+            if category in _BAD_CATEGORIES:
+                label = unicodedata.name(char, "")
+                code = f"U+{ord(char):04X}" + (f" {label}" if label else "")
+                raise ValueError(f"{what} {name!r} contains {code}, {_BAD_CATEGORIES[category]}")
+    if "." in name:
+        raise ValueError(f"{what} {name!r} contains a dot")
+    if kind == "column" and name in SYSTEM_COLUMNS:
+        raise ValueError(f"{what} {name!r} is a PostgreSQL system column name")
+    if kind in ("table", "index", "constraint") and name[:10].lower().startswith(RESERVED_PREFIXES):
+        raise ValueError(f"{what} {name!r} begins with a reserved prefix ({', '.join(RESERVED_PREFIXES)})")
     return name
 
 
@@ -91,6 +152,16 @@ def check_table_name(name: str) -> str:
         check_identifier(parts[1], f"table name {name!r}")
     else:
         check_identifier(name, "table name")
+    return name
+
+
+def check_new_table_name(name: str) -> str:
+    """A table name an event gives: :func:`check_new_name` for each part (one schema dot at most)."""
+    check_table_name(name)
+    schema, table = split_table_name(name)
+    if schema is not None:
+        check_new_name(schema, "schema", "schema name")
+    check_new_name(table, "table", "table name")
     return name
 
 
@@ -109,6 +180,95 @@ def namespace_of(table: str) -> str:
 
 Identifier = Annotated[str, BeforeValidator(lambda v: check_identifier(v))]
 TableName = Annotated[str, BeforeValidator(check_table_name)]
+
+
+# --------------------------------------------------------------------------- plain values
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""Every integer of an event or an envelope: what a signed 64-bit column (and orjson) holds."""
+
+MAX_NESTING = 32
+"""How deep a changeset's JSON may nest (a valid one needs 6 levels)."""
+
+
+def check_plain(value: Any) -> None:
+    """Refuse (ValueError naming the place) what no stored event can hold, before it is validated:
+    nesting deeper than :data:`MAX_NESTING`, an integer outside signed 64 bits, a string that is not
+    valid Unicode (a lone surrogate) or holds a NUL, a column type that does not read back as itself.
+
+    ``value`` is JSON-like data (dicts, lists, strings, numbers) or schema objects built in code. What
+    orjson writes without complaint (valid UTF-8, integers within 64 bits, nesting within its limit of
+    254), with no NUL and no 19-digit number, is taken as it is, the types checked on the way (5,000
+    tables as JSON data: milliseconds). Anything else is walked, iteratively (no depth makes it recurse),
+    to name the place. Nesting between :data:`MAX_NESTING` and orjson's limit is left to the fields'
+    own validation, which refuses any shape deeper than a changeset's.
+    """
+    try:
+        text = orjson.dumps(value, default=_plain_state)
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    else:
+        if b"\\u0000" not in text and not _LONG_NUMBER.search(text):
+            return
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        problem = _plain_problem(item)
+        if problem is None and isinstance(item, (dict, list, tuple, BaseModel)):
+            if depth > MAX_NESTING:
+                problem = f"nested deeper than {MAX_NESTING} levels"
+            elif isinstance(item, dict):
+                for key, child in item.items():
+                    stack.append((key, depth, path))
+                    stack.append((child, depth + 1, (*path, str(key))))
+            elif isinstance(item, BaseModel):
+                if not isinstance(item, ColumnType):
+                    stack.extend((child, depth + 1, (*path, key)) for key, child in item.__dict__.items())
+            else:
+                stack.extend((child, depth + 1, (*path, index)) for index, child in enumerate(item))
+        if problem is not None:
+            place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+            raise ValueError(f"{place}: {problem}" if place else problem)
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""19 digits (in a number or a string): 2**63 has 19, so such text is walked to look closer."""
+
+
+def _plain_state(item: Any) -> Any:
+    """orjson's ``default``: a schema object's fields; a column type as its text, if it reads back."""
+    if isinstance(item, ColumnType):
+        if _plain_problem(item) is not None:
+            raise TypeError("a column type that does not read back as itself")
+        return str(item)
+    if isinstance(item, BaseModel):
+        return item.__dict__
+    raise TypeError(type(item).__name__)
+
+
+def _plain_problem(item: Any) -> str | None:
+    if isinstance(item, str):
+        if "\x00" in item:
+            return "a NUL character, which no PostgreSQL text (nor the store's jsonb) can hold"
+        if not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"not valid Unicode (a lone surrogate U+{ord(item[exc.start]):04X})"
+    elif isinstance(item, int):
+        if not INT64_MIN <= item <= INT64_MAX:
+            return f"a number of {item.bit_length()} bits, outside signed 64 bits (-2**63 to 2**63 - 1)"
+    elif isinstance(item, ColumnType):
+        text = str(item)
+        if _PARSED_TYPES.get(text) is item:  # the very object its text parses to
+            return None
+        try:
+            if parse_type(text) != item:
+                return f"column type {text!r} does not read back as itself"
+        except ValueError as exc:
+            return str(exc)
+    return None
 
 
 # --------------------------------------------------------------------------- types
@@ -156,8 +316,82 @@ DIALECT_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
 
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 
+MAX_LENGTH = 10_485_760
+"""The largest varchar/char length (PostgreSQL's limit)."""
+MAX_NATIVE_NUMBER = 2**31 - 1
+"""The largest number in a native type's parameters."""
+
 _PORTABLE_RE = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(?:\(\s*([0-9\s,]*)\s*\))?\s*$")
-_NATIVE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*(\([A-Za-z0-9_ ,'.]*\))?(\[\])*$")
+_NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
+
+# A native type's text, token by token: words, numbers, quoted strings ('' for a quote inside; no
+# backslash, which MySQL reads as an escape), parentheses, commas, and [] for PostgreSQL's arrays.
+_NATIVE_TOKEN = re.compile(
+    r"\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>[0-9]+)|(?P<string>'(?:[^'\\]|'')*')|(?P<mark>\[\]|[(),]))"
+)
+
+
+def native_type_text(text: str) -> str:
+    """The canonical text of a dialect-native type (without its prefix), or ValueError.
+
+    The grammar: words, then optionally parameters in parentheses (numbers or quoted strings), then
+    optionally more words, then optionally ``[]`` (repeated). Words are lower-cased and single-spaced;
+    quoted strings are kept exactly (``enum('Active','b')``).
+    """
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        if text[position:].isspace():
+            break
+        match = _NATIVE_TOKEN.match(text, position)
+        if match is None:
+            raise ValueError(f"unexpected {text[position:].strip()[:20]!r}")
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    out: list[str] = []
+    index = 0
+
+    def words() -> None:
+        nonlocal index
+        while index < len(tokens) and tokens[index][0] == "word":
+            out.append((" " if out else "") + tokens[index][1].lower())
+            index += 1
+
+    words()
+    if not out:
+        raise ValueError("a native type begins with its name")
+    if index < len(tokens) and tokens[index] == ("mark", "("):
+        index += 1
+        params: list[str] = []
+        while True:
+            if index >= len(tokens) or tokens[index][0] not in ("number", "string"):
+                raise ValueError("parameters are numbers or quoted strings, separated by commas")
+            kind, value = tokens[index]
+            if kind == "number" and (not _NUMBER_RE.match(value) or int(value) > MAX_NATIVE_NUMBER):
+                raise ValueError(f"parameter {value[:20]} is larger than {MAX_NATIVE_NUMBER}")
+            if kind == "string":
+                for char in value:
+                    if unicodedata.category(char) in ("Cc", "Cs"):
+                        raise ValueError(f"U+{ord(char):04X} in a quoted parameter")
+            params.append(value if kind == "string" else str(int(value)))
+            index += 1
+            if index < len(tokens) and tokens[index] == ("mark", ","):
+                index += 1
+                continue
+            if index < len(tokens) and tokens[index] == ("mark", ")"):
+                index += 1
+                break
+            raise ValueError("parameters are numbers or quoted strings, separated by commas")
+        out.append("(" + ",".join(params) + ")")
+        words()
+    while index < len(tokens) and tokens[index] == ("mark", "[]"):
+        out.append("[]")
+        index += 1
+    if index < len(tokens):
+        raise ValueError(f"unexpected {tokens[index][1][:20]!r}")
+    return "".join(out)
 
 
 class ColumnType(Frozen):
@@ -166,6 +400,14 @@ class ColumnType(Frozen):
     name: str
     params: tuple[int, ...] = ()
     dialect: str | None = None
+
+    @model_validator(mode="after")
+    def _grammar(self) -> ColumnType:
+        # Built in code, a type obeys the same grammar as its text: it must read back as itself.
+        text = str(self)
+        if parse_type(text) != self:
+            raise ValueError(f"column type {text!r} does not read back as itself (it reads as {parse_type(text)})")
+        return self
 
     @property
     def portable(self) -> bool:
@@ -200,11 +442,10 @@ def parse_type(text: Any) -> ColumnType:
         return parsed
     if isinstance(text, ColumnType):
         return text
-    if isinstance(text, dict):
-        return ColumnType(**text)
     if isinstance(text, str):  # a str subclass
         return parse_type(str(text))
-    raise ValueError(f"column type must be a string, got {text!r}")
+    shape = "a JSON object" if isinstance(text, dict) else type(text).__name__
+    raise ValueError(f"column type must be type text such as 'varchar(255)' or 'postgresql:jsonb', not {shape}")
 
 
 def _parse_type_text(text: str) -> ColumnType:
@@ -212,12 +453,13 @@ def _parse_type_text(text: str) -> ColumnType:
     if ":" in text:
         dialect, native = text.split(":", 1)
         dialect = DIALECT_ALIASES.get(dialect.strip().lower(), dialect.strip().lower())
-        native = " ".join(native.split())
         if dialect not in DIALECTS:
             raise ValueError(f"unknown type {raw!r}: dialect prefix must be one of {', '.join(DIALECTS)}")
-        if not native or not _NATIVE_RE.match(native):
-            raise ValueError(f"unknown type {raw!r}: bad native type text")
-        return ColumnType(name=native.lower(), dialect=dialect)
+        try:
+            native = native_type_text(native)
+        except ValueError as exc:
+            raise ValueError(f"bad native type {raw!r}: {exc}") from None
+        return construct(ColumnType, {"name": native, "params": (), "dialect": dialect})
     match = _PORTABLE_RE.match(text.lower())
     if not match:
         raise ValueError(f"unknown type {raw!r}")
@@ -231,8 +473,8 @@ def _parse_type_text(text: str) -> ColumnType:
     params: tuple[int, ...] = ()
     if match.group(2) is not None:
         pieces = [p.strip() for p in match.group(2).split(",")]
-        if any(not p.isdigit() for p in pieces):
-            raise ValueError(f"unknown type {raw!r}: parameters must be whole numbers")
+        if any(not _NUMBER_RE.match(p) for p in pieces):
+            raise ValueError(f"unknown type {raw!r}: parameters must be whole numbers (at most 10 digits)")
         params = tuple(int(p) for p in pieces)
     low, high = PORTABLE_TYPES[name]
     if not low <= len(params) <= high:
@@ -241,8 +483,8 @@ def _parse_type_text(text: str) -> ColumnType:
         if low == high:
             raise ValueError(f"bad type {raw!r}: write {name}(n)")
         raise ValueError(f"bad type {raw!r}: {name} takes {low} to {high} parameters")
-    if name in ("varchar", "char") and params and params[0] < 1:
-        raise ValueError(f"bad type {raw!r}: length must be at least 1")
+    if name in ("varchar", "char") and params and not 1 <= params[0] <= MAX_LENGTH:
+        raise ValueError(f"bad type {raw!r}: need 1 <= length <= {MAX_LENGTH} (PostgreSQL's limit)")
     if name == "numeric" and params:
         precision = params[0]
         scale = params[1] if len(params) > 1 else 0
@@ -250,7 +492,7 @@ def _parse_type_text(text: str) -> ColumnType:
             raise ValueError(f"bad type {raw!r}: need 1 <= precision <= 1000 and scale <= precision")
     if name == "char" and not params:
         params = (1,)
-    return ColumnType(name=name, params=params)
+    return construct(ColumnType, {"name": name, "params": params, "dialect": None})
 
 
 TypeText = Annotated[ColumnType, BeforeValidator(parse_type), PlainSerializer(str, return_type=str)]
@@ -266,6 +508,11 @@ class Column(Frozen):
     default: str | None = None
     identity: bool = False
     comment: str | None = None
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "default", info.context)
 
     @model_validator(mode="after")
     def _identity_is_integer(self) -> Column:
@@ -349,6 +596,12 @@ class Constraint(Frozen):
                 raise ValueError(f"foreign key {self.name!r} takes no expression")
         if self.kind != "foreign_key" and (self.on_delete or self.on_update):
             raise ValueError(f"constraint {self.name!r}: on_delete/on_update are for foreign keys")
+        return self
+
+    @model_validator(mode="after")
+    def _expression_is_one(self, info: ValidationInfo) -> Constraint:
+        if self.kind == "check":
+            expression_field(self.expression, "check", info.context)
         return self
 
 

@@ -2,16 +2,26 @@
 
 A projection is a plain fold of the log (events.aggregate's rules). Snapshots
 are only a starting state for the fold: stored beside the log, rebuildable at
-any time, and checked before use. A snapshot is used only if its digest matches
-its body and the event hash it was taken at is still the log's hash at that
-version; anything else is ignored (and the fold starts further back).
+any time, and checked before use. A snapshot's digest is an HMAC-SHA256 with a
+key kept outside the store (``$SCHEMALOG_SNAPSHOT_KEY``, else the file
+``$XDG_CONFIG_HOME/schemalog/snapshot.key``, made with mode 0600 on first
+need), so that someone who can write to the store cannot forge one. A snapshot
+is used only if its digest verifies and the event hash it was taken at is
+still the log's hash at that version; anything else is ignored (logged, the
+fold starts further back, and the snapshot is taken again when the fold passes
+its version). ``Projector.check_snapshots`` recomputes every snapshot by a
+replay (``verify --deep``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -19,7 +29,7 @@ import structlog
 from events.aggregate import State
 from events.catalog import POINT_HEAD, POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
 from events.model import Schema, Table
-from events.store.base import EventStore
+from events.store.base import ChainProblem, EventStore
 from projections.replay import Replay, gc_paused
 
 log = structlog.get_logger("schemalog.projections")
@@ -88,9 +98,61 @@ def parse_point(text: str | int | None) -> Point:
 # --------------------------------------------------------------------------- snapshots
 
 
-def snapshot_digest(stream: str, version: int, event_hash: str, body: str) -> str:
+SNAPSHOT_KEY_ENV = "SCHEMALOG_SNAPSHOT_KEY"
+"""The snapshot key itself (any text); without it, the key file is used."""
+
+
+def snapshot_key_file() -> Path:
+    """``$XDG_CONFIG_HOME/schemalog/snapshot.key`` (``~/.config`` when that is unset or not absolute)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
+    return root / "schemalog" / "snapshot.key"
+
+
+def load_snapshot_key() -> bytes:
+    """The key of snapshot digests: ``$SCHEMALOG_SNAPSHOT_KEY``, else the key file, made (32 random bytes,
+    hex, mode 0600) if missing. OSError or ValueError when neither can be had."""
+    value = os.environ.get(SNAPSHOT_KEY_ENV)
+    if value:
+        return value.encode("utf-8")
+    path = snapshot_key_file()
+    if not path.exists():
+        _make_key_file(path)
+    key = path.read_bytes().strip()
+    if not key:
+        raise ValueError(f"the snapshot key file {path} is empty")
+    return key
+
+
+def _make_key_file(path: Path) -> None:
+    """Write a new key beside ``path`` and link it into place: readers never see a partial key, and of
+    two processes making one at once, the first one's stays."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+            log.info("snapshot_key_created", path=str(path))
+        except FileExistsError:
+            pass
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def snapshot_digest(stream: str, version: int, event_hash: str, body: str, key: bytes) -> str:
+    """HMAC-SHA256 of a snapshot's stream, version, event hash and body."""
     text = f"{stream}\x00{version}\x00{event_hash}\x00{body}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def digest_verifies(expected: str, stored: object) -> bool:
+    """A constant-time comparison with a stored digest, whatever was stored in its place."""
+    return hmac.compare_digest(expected.encode("ascii"), str(stored).encode("utf-8", "replace"))
 
 
 # --------------------------------------------------------------------------- the projector
@@ -99,10 +161,30 @@ def snapshot_digest(stream: str, version: int, event_hash: str, body: str) -> st
 class Projector:
     """Folds a stream to any point, using and taking snapshots."""
 
-    def __init__(self, store: EventStore, *, snapshot_every: int = SNAPSHOT_EVERY, take_snapshots: bool = True):
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        take_snapshots: bool = True,
+        snapshot_key: bytes | None = None,
+    ):
         self.store = store
         self.snapshot_every = snapshot_every
         self.take_snapshots = take_snapshots
+        self._key = snapshot_key
+        self._key_missing = False
+
+    def _snapshot_key(self) -> bytes | None:
+        """The snapshot key, loaded on first need; None (logged once) if it cannot be had: then no
+        snapshot is trusted or taken, and every fold starts from the first event."""
+        if self._key is None and not self._key_missing:
+            try:
+                self._key = load_snapshot_key()
+            except (OSError, ValueError) as exc:
+                self._key_missing = True
+                log.warning("snapshot_key_unavailable", error=str(exc))
+        return self._key
 
     async def resolve(self, stream: str, point: Point) -> int:
         """The stream version a point names (0 is the empty schema before the first event)."""
@@ -144,51 +226,115 @@ class Projector:
 
     async def _replay(self, stream: str, version: int) -> Replay:
         """The stream folded to ``version`` in public form, from the best snapshot below it."""
-        start_version, replay = await self._start(stream, version)
+        start_version, replay, ignored = await self._start(stream, version)
+        retake = sorted(v for v in ignored if start_version < v <= version)  # the ignored ones, taken again
         current = start_version
         every = self.snapshot_every
         async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
-            # fold up to each snapshot boundary, snapshot, go on
+            # fold up to each snapshot boundary (or a snapshot to take again), snapshot, go on
             while chunk:
-                room = every - current % every
-                batch, chunk = chunk[:room], chunk[room:]
+                stop = current + every - current % every
+                if retake and retake[0] < stop:
+                    stop = retake[0]
+                batch, chunk = chunk[: stop - current], chunk[stop - current :]
                 replay.apply_texts(batch)
                 current += len(batch)
-                if current % every == 0:
+                if current == stop:
+                    if retake and retake[0] == stop:
+                        retake.pop(0)
                     await self._snapshot(stream, current, replay)
         return replay
 
-    async def _start(self, stream: str, version: int) -> tuple[int, Replay]:
-        """The best trustworthy snapshot at or below ``version``, else the empty state."""
+    async def _start(self, stream: str, version: int) -> tuple[int, Replay, list[int]]:
+        """The best trustworthy snapshot at or below ``version`` (else the empty state), and the versions
+        of the snapshots above it that were ignored."""
         below = version
+        ignored: list[int] = []
         while below > 0:
             found = await self.store.snapshot_below(stream, below)
             if found is None:
                 break
             snap_version, event_hash, digest, body = found
             below = snap_version - 1
-            if snapshot_digest(stream, snap_version, event_hash, body) != digest:
-                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest mismatch")
+            key = self._snapshot_key()
+            if key is None:
+                break
+            if not digest_verifies(snapshot_digest(stream, snap_version, event_hash, body, key), digest):
+                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest does not verify")
+                ignored.append(snap_version)
                 continue
             if await self.store.event_hash(stream, snap_version) != event_hash:
                 log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="log differs")
+                ignored.append(snap_version)
                 continue
             try:
-                return snap_version, Replay.from_body(body)
-            except (ValueError, KeyError, TypeError) as exc:
+                return snap_version, Replay.from_body(body), ignored
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=repr(exc))
-        return 0, Replay()
+                ignored.append(snap_version)
+        return 0, Replay(), ignored
 
     async def _snapshot(self, stream: str, version: int, replay: Replay) -> None:
         if not self.take_snapshots:
+            return
+        key = self._snapshot_key()
+        if key is None:
             return
         event_hash = await self.store.event_hash(stream, version)
         if event_hash is None:
             return
         body = replay.body()
         await self.store.save_snapshot(
-            stream, version, event_hash, snapshot_digest(stream, version, event_hash, body), body
+            stream, version, event_hash, snapshot_digest(stream, version, event_hash, body, key), body
         )
+
+    async def check_snapshots(self, stream: str) -> list[ChainProblem]:
+        """Recompute every stored snapshot of a stream by a replay from its first event, and report each
+        one that differs (``verify --deep``): its body, or the event it says it was taken at."""
+        versions = await self.store.snapshot_versions(stream)
+        if not versions:
+            return []
+        key = self._snapshot_key()
+        problems: list[ChainProblem] = []
+        replay = Replay()
+        current = 0
+        pending = list(versions)
+        with gc_paused():
+            try:
+                async for chunk in self.store.read_event_data(stream, to_version=pending[-1]):
+                    while pending and (chunk or pending[0] == current):
+                        batch, chunk = chunk[: pending[0] - current], chunk[pending[0] - current :]
+                        replay.apply_texts(batch)
+                        current += len(batch)
+                        if current == pending[0]:
+                            problems.extend(await self._check_snapshot(stream, pending.pop(0), replay, key))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                problem = f"the log cannot be replayed up to this snapshot: {exc!r}"
+                return [*problems, *(ChainProblem(stream, v, problem) for v in pending)]
+        problems.extend(ChainProblem(stream, v, "a snapshot of a version the log does not have") for v in pending)
+        return problems
+
+    async def _check_snapshot(self, stream: str, version: int, replay: Replay, key: bytes | None) -> list[ChainProblem]:
+        found = await self.store.snapshot_below(stream, version)
+        if found is None or found[0] != version:
+            return []  # dropped meanwhile
+        _, event_hash, digest, body = found
+        problems = []
+        if await self.store.event_hash(stream, version) != event_hash:
+            problems.append(ChainProblem(stream, version, "snapshot taken at another event than the log's"))
+        signed = key is not None and digest_verifies(snapshot_digest(stream, version, event_hash, body, key), digest)
+        try:
+            stored = Replay.from_body(body).body()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            stored = None
+        if stored != Replay.from_body(replay.body()).body():
+            why = (
+                "its digest verifies: the snapshot key may be known to whoever wrote it"
+                if signed
+                else "its digest does not verify, so it was not used"
+            )
+            problems.append(ChainProblem(stream, version, f"snapshot differs from the replay of the log ({why})"))
+        return problems
 
     async def rebuild_snapshots(self, stream: str) -> list[int]:
         """Throw the stream's snapshots away and take them again from a full replay."""

@@ -13,16 +13,32 @@ import asyncio
 import getpass
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import pydantic
 import structlog
 
 from events.aggregate import InvalidChange
 from events.catalog import TagCreated, to_dict
-from events.envelope import Changeset, RecordedEvent, format_time
+from events.checkpoint import KEY_ENV as CHECKPOINT_KEY_ENV
+from events.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointProblem,
+    CheckpointRefused,
+    append_checkpoint,
+    check_checkpoints,
+    generate_keypair,
+    load_signing_key,
+    load_trusted_key,
+    parse_checkpoints,
+    read_checkpoint_file,
+    take_checkpoint,
+)
+from events.envelope import Changeset, RecordedEvent, check_json_nesting, format_time
 from events.log import EventLog
 from events.store import (
     ChangesetIdConflict,
@@ -40,13 +56,17 @@ from service.authoring.importer import import_database
 from service.authoring.models import ModelError, load_metadata, metadata_schema
 from service.config import Config, ConfigError, load_config
 from service.reconciler.apply import MigrateRequest, Outcome, migrate
+from service.reconciler.capacity import CannotHold
 from service.reconciler.dialects import UnsupportedType, get_dialect
 from service.reconciler.normalize import differences
-from service.reconciler.plan import make_plan
+from service.reconciler.plan import PlanRefused, make_plan
 from service.reconciler.targets import TargetError, dialect_of, display_url, open_target
+from service.reconciler.witness import check_databases
 from service.settings import DEFAULT_STORE, Settings
 
 log = structlog.get_logger("schemalog.cli")
+
+_Key = TypeVar("_Key")
 
 EXIT_OK = 0
 EXIT_DIFFERS = 1
@@ -148,7 +168,7 @@ def describe_event(event: Any) -> str:
     elif kind == "constraint_added":
         detail = f" {data['constraint']['name']} {data['constraint']['kind']}"
     elif kind == "primary_key_set":
-        detail = f" ({', '.join(data['columns'])})"
+        detail = f" ({', '.join(data.get('columns', []))})"  # none: the key dropped (a default, left out)
     elif kind == "table_created":
         detail = f" ({len(data['columns'])} columns)"
     elif kind == "tag_created":
@@ -169,21 +189,27 @@ async def cmd_init(args: argparse.Namespace, store: EventStore) -> int:
 
 
 def _read_changeset_text(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
     try:
+        if source == "-":
+            return sys.stdin.read()
         with open(source, encoding="utf-8") as handle:
             return handle.read()
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        where = "standard input" if source == "-" else source
+        raise UsageError(f"cannot read {where}: not UTF-8 text (byte {exc.start})") from None
 
 
 def parse_changeset(text: str, *, actor: str | None, stream: str | None) -> Changeset:
     """A changeset from its JSON text, with CLI defaults applied; UsageError if bad."""
     try:
-        data = json.loads(text)
+        check_json_nesting(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # too deep, NaN or Infinity, a number of more than 4300 digits
+        raise UsageError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError("a changeset is a JSON object with an 'events' list")
     if stream is not None:
@@ -198,6 +224,10 @@ def parse_changeset(text: str, *, actor: str | None, stream: str | None) -> Chan
         raise UsageError(pydantic_message(exc)) from None
 
 
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def default_actor() -> str:
     try:
         return getpass.getuser()
@@ -208,7 +238,7 @@ def default_actor() -> str:
 async def cmd_append(args: argparse.Namespace, store: EventStore) -> int:
     changeset = parse_changeset(_read_changeset_text(args.file), actor=args.actor, stream=args.stream)
     await store.init()
-    result = await EventLog(store).append(changeset)
+    result = await EventLog(store, Projector(store)).append(changeset)
     if args.json:
         out_json(
             {
@@ -322,7 +352,7 @@ async def cmd_tag(args: argparse.Namespace, store: EventStore) -> int:
         message=args.message or f"tag {args.name} at version {version}",
         events=(tag,),
     )
-    result = await EventLog(store).append(changeset)
+    result = await EventLog(store, Projector(store)).append(changeset)
     out(f"tagged {stream} version {version} as {args.name!r} (recorded as v{result.last_version})")
     return EXIT_OK
 
@@ -440,7 +470,7 @@ async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
         expected_version=head,
         events=tuple(undo),
     )
-    result = await EventLog(store).append(changeset)
+    result = await EventLog(store, Projector(store)).append(changeset)
     out(
         f"reverted changeset {changeset_id}: appended {len(undo)} events to {stream}"
         f" v{result.first_version}..v{result.last_version}"
@@ -474,25 +504,120 @@ async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
+    """The chains; with --checkpoints, the signed heads; with --databases, the markers; with --deep, the
+    snapshots. Every input is read before the store is: bad input writes nothing and exits 2."""
+    checkpoints: list[Checkpoint] = []
+    line_problems: list[CheckpointProblem] = []
+    if args.checkpoints:
+        trusted = _checkpoint_key(args.key, load_trusted_key)
+        try:
+            lines = read_checkpoint_file(args.checkpoints)
+            checkpoints, line_problems = parse_checkpoints(lines, trusted, source=args.checkpoints)
+        except CheckpointError as exc:
+            raise UsageError(str(exc)) from None
+    elif args.key:
+        raise UsageError("--key goes with --checkpoints FILE")
+    config: Config = args.config_obj
+    if args.databases and not config.databases:
+        raise UsageError("--databases: schemalog.toml names no databases")
     await store.init()
     report = await verify_store(store)
+    problems = [_found("chain", p) for p in report.problems]
+    unreachable: list[dict[str, Any]] = []
+    done = [f"{report.streams} streams, {report.events} events, every chain intact"]
+    if args.checkpoints:
+        found = line_problems + await check_checkpoints(store, checkpoints, report.problems)
+        problems += [_found("checkpoint", p, line=p.line) for p in found]
+        done.append(f"{len(checkpoints)} checkpoints hold")
+    if args.deep:
+        projector = Projector(store)
+        snapshots = 0
+        for name in await store.event_streams():
+            snapshots += len(await store.snapshot_versions(name))
+            problems += [_found("snapshot", p) for p in await projector.check_snapshots(name)]
+        done.append(f"{snapshots} snapshots match the replay")
+    if args.databases:
+        witnessed = await check_databases(store, config.databases)
+        problems += [_found("database", p, database=p.database) for p in witnessed.problems]
+        unreachable = [{"database": p.database, "problem": p.problem, "text": str(p)} for p in witnessed.unreachable]
+        for note in witnessed.notes:
+            sys.stderr.write(f"note: {note}\n")
+        done.append(f"{witnessed.markers} markers in {witnessed.databases} databases witness the log")
+    ok = not problems and not unreachable
     if args.json:
         out_json(
             {
-                "ok": report.ok,
+                "ok": ok,
                 "streams": report.streams,
                 "events": report.events,
-                "problems": [{"stream": p.stream, "version": p.version, "problem": p.problem} for p in report.problems],
+                "problems": [{k: v for k, v in p.items() if k != "text"} for p in problems],
+                "unreachable": [{k: v for k, v in u.items() if k != "text"} for u in unreachable],
             }
         )
     else:
-        for problem in report.problems:
-            sys.stderr.write(f"TAMPERED: {problem}\n")
-        if report.ok:
-            out(f"ok: {report.streams} streams, {report.events} events, every chain intact")
+        for problem in problems:
+            sys.stderr.write(f"TAMPERED: {problem['text']}\n")
+        for item in unreachable:
+            sys.stderr.write(f"UNREACHABLE: {item['text']}\n")
+        if ok:
+            out("ok: " + "; ".join(done))
         else:
-            out(f"FAILED: {len(report.problems)} problem(s) in {report.streams} streams, {report.events} events")
-    return EXIT_OK if report.ok else EXIT_DIFFERS
+            count = f"{len(problems)} problem(s)" + (f", {len(unreachable)} unreachable" if unreachable else "")
+            out(f"FAILED: {count} in {report.streams} streams, {report.events} events")
+    return EXIT_OK if ok else EXIT_DIFFERS
+
+
+def _found(check: str, problem: Any, **where: Any) -> dict[str, Any]:
+    """One problem verify found, as ``--json`` prints it (plus its line of text)."""
+    return {
+        "check": check,
+        **where,
+        "stream": problem.stream,
+        "version": problem.version,
+        "problem": problem.problem,
+        "text": str(problem),
+    }
+
+
+def _checkpoint_key(given: str | None, load: Callable[[str], _Key]) -> _Key:
+    """A checkpoint key from --key, else $SCHEMALOG_CHECKPOINT_KEY; UsageError if missing or bad."""
+    source = given or os.environ.get(CHECKPOINT_KEY_ENV)
+    if not source:
+        raise UsageError(f"give --key FILE (or set ${CHECKPOINT_KEY_ENV})")
+    try:
+        return load(source)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def cmd_keygen(args: argparse.Namespace, store: EventStore | None) -> int:
+    try:
+        private, public, key = generate_keypair(args.out)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    out(f"wrote {private} (the private key: keep it away from the store) and {public} (key id {key})")
+    return EXIT_OK
+
+
+async def cmd_checkpoint(args: argparse.Namespace, store: EventStore) -> int:
+    key = _checkpoint_key(args.key, load_signing_key)
+    await store.init()
+    try:
+        checkpoint = await take_checkpoint(store, key)
+    except CheckpointRefused as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"TAMPERED: {problem}\n")
+        sys.stderr.write(f"schemalog: {exc}\n")
+        return EXIT_DIFFERS
+    try:
+        append_checkpoint(args.out, checkpoint)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    out(
+        f"checkpoint of {len(checkpoint['streams'])} streams appended to {args.out}"
+        f" (store {checkpoint['store_id']}, key {checkpoint['key_id']})"
+    )
+    return EXIT_OK
 
 
 def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None, str, str, str, bool, float]]:
@@ -609,7 +734,7 @@ async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
         start = await projector.resolve(stream, _point(args.from_ or "0"))
         try:
             plan = await make_plan(projector, stream, start, _point(args.to), dialect)
-        except UnsupportedType as exc:
+        except (UnsupportedType, PlanRefused, CannotHold) as exc:
             raise UsageError(str(exc)) from None
         outcome = Outcome(
             database=dialect.name,
@@ -789,7 +914,7 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
             }
         )
         return EXIT_OK
-    result = await EventLog(store).append(changeset)
+    result = await EventLog(store, Projector(store)).append(changeset)
     out(f"recorded {len(events)} change(s) in {stream} v{result.first_version}..v{result.last_version}:")
     for e in events:
         out(f"  {describe_event(e)}")
@@ -949,19 +1074,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="walk every hash chain; exit 1 if anything was tampered with")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--checkpoints", metavar="FILE", help="check the store against these signed checkpoints")
+    p.add_argument(
+        "--key", help="with --checkpoints: the trusted key, public or private (default: $SCHEMALOG_CHECKPOINT_KEY)"
+    )
+    p.add_argument("--databases", action="store_true", help="check every schemalog.toml database's marker")
+    p.add_argument("--deep", action="store_true", help="recompute every snapshot by replay")
     p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("keygen", help="make a key pair for signed checkpoints: PREFIX.key and PREFIX.pub")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="write PREFIX.key (mode 0600) and PREFIX.pub")
+    p.set_defaults(run=cmd_keygen, no_store=True)
+
+    p = sub.add_parser("checkpoint", help="sign the head of every stream; append the line to a file")
+    p.add_argument("--key", help="the private key (PREFIX.key; default: $SCHEMALOG_CHECKPOINT_KEY)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint file (one JSON line appended)")
+    p.set_defaults(run=cmd_checkpoint)
     return parser
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "no_store", False):  # keygen: no store, no config
+        no_store: Callable[[argparse.Namespace, None], Awaitable[int]] = args.run
+        return await no_store(args, None)
     args.config_obj = load_config(args.config)
     url = args.store or os.environ.get("SCHEMALOG_STORE") or args.config_obj.store or DEFAULT_STORE
-    store = await open_store(url)
+    store = await open_store(url, create=args.command == "init")  # only init makes a store
     try:
         command: Command = args.run
         return await command(args, store)
+    except sqlite3.DatabaseError as exc:
+        # the store's own SQLite file found damaged while reading it (a target's errors come wrapped
+        # by SQLAlchemy): the file's fault, not a bug
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise
+        raise StoreError(f"the store {url} is damaged: {exc}") from exc
     finally:
         await store.close()
+
+
+def one_line(message: str) -> str:
+    """An error message as one line: a line break or other control character in it (a name quoted
+    without repr, say) written as its escape."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -979,8 +1136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc)
     except InvalidChange as exc:
         message = f"rejected, nothing written: {exc}"
+    except pydantic.ValidationError as exc:  # an event or changeset the code built from bad input
+        message = f"rejected: {pydantic_message(exc)}"
     except ConcurrencyError as exc:
-        sys.stderr.write(f"schemalog: conflict: {exc}; current version {exc.current}\n")
+        sys.stderr.write(f"schemalog: conflict: {one_line(str(exc))}; current version {exc.current}\n")
         return EXIT_CONFLICT
     except (PointError, ConfigError, TargetError) as exc:
         message = str(exc)
@@ -992,9 +1151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback only with -v
         if args.verbose:
             raise
-        sys.stderr.write(f"schemalog: internal error: {type(exc).__name__}: {exc} (run with -v for details)\n")
+        sys.stderr.write(
+            f"schemalog: internal error: {type(exc).__name__}: {one_line(str(exc))} (run with -v for details)\n"
+        )
         return 70
-    sys.stderr.write(f"schemalog: error: {message}\n")
+    sys.stderr.write(f"schemalog: error: {one_line(message)}\n")
     return EXIT_USAGE
 
 

@@ -12,6 +12,12 @@ from tests.servers import mariadb_database_url, postgres_database_url
 FIXTURES = Path(os.environ.get("SCHEMALOG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 
 
+@pytest.fixture(autouse=True)
+def _snapshot_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshot digests keyed by the tests' own key (workers inherit it), not by a file made in the home folder."""
+    monkeypatch.setenv("SCHEMALOG_SNAPSHOT_KEY", "the tests' snapshot key")
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database (dropped after the test)."""

@@ -38,8 +38,10 @@ def alembic_differences(url: str, md: sa.MetaData) -> list[object]:
 
 
 @pytest.fixture
-def log_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'log.db'}"
+def log_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    assert cli(capsys, "--store", url, "init")[0] == 0  # only init makes a store
+    return url
 
 
 @pytest.mark.slow

@@ -115,6 +115,7 @@ async def schemalog_view(url: str) -> dict[str, Any]:
 @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
 def test_chinook_import_migrate_compare(dialect: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = f"sqlite:///{tmp_path / 'log.db'}"
+    assert cli(capsys, "--store", log, "init")[0] == 0
     with urls(dialect, tmp_path, "source") as source, urls(dialect, tmp_path, "copy") as copy:
         load(dialect, source, tmp_path)
         code, out, err = cli(capsys, "--store", log, "import", "--url", source, "--stream", "chinook")

@@ -26,16 +26,22 @@ __all__ = [
 ]
 
 
-async def open_store(url: str) -> EventStore:
-    """Open the store a URL names: ``sqlite:///file.db`` or ``postgresql://user@host/db``."""
+async def open_store(url: str, *, create: bool = True) -> EventStore:
+    """Open the store a URL names: ``sqlite:///file.db`` or ``postgresql://user@host/db``.
+
+    ``create=False`` (every command but ``init``): the URL must name a schemalog store; no file, an
+    empty file or a database without the schemalog tables is a StoreError. Either way a file that is
+    not SQLite, or a store missing some of its tables, is a StoreError naming it, and nothing is left
+    open.
+    """
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     base = scheme.split("+", 1)[0]
     if base == "sqlite":
         from events.store.sqlite import SqliteStore
 
-        return await SqliteStore.open(url)
+        return await SqliteStore.open(url, create=create)
     if base in ("postgresql", "postgres"):
         from events.store.postgres import PostgresStore
 
-        return await PostgresStore.open(url)
+        return await PostgresStore.open(url, create=create)
     raise StoreError(f"unsupported store URL {url!r}: use sqlite:///path/file.db or postgresql://user@host/db")

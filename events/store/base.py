@@ -145,6 +145,10 @@ class EventStore(Protocol):
     async def event_hash(self, stream: str, version: int) -> str | None:
         """The chain hash of one event, or None if there is no such event."""
 
+    async def store_id(self) -> str:
+        """The store's identity: a random UUID made by the first ``init``, never changed (checkpoints name
+        it, so that another store swapped in is found). StoreError if the store has none."""
+
     def read_event_data(
         self, stream: str, *, after_version: int = 0, to_version: int | None = None
     ) -> AsyncIterator[list[str]]:
@@ -187,7 +191,7 @@ def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | Non
             problems.append(ChainProblem(stream, row.version, "content does not match its hash (edited)"))
         else:
             try:
-                parse_event(row.data)
+                parse_event(row.data, stored=True)
             except ValueError as exc:
                 problems.append(ChainProblem(stream, row.version, f"unreadable event: {exc}"))
         prev = row.hash
@@ -256,3 +260,22 @@ def require_actor(changeset: Changeset) -> str:
     if not changeset.actor:
         raise StoreError("a changeset needs an actor")
     return changeset.actor
+
+
+REQUIRED_TABLES = ("schemalog_events", "schemalog_streams", "schemalog_changesets", "schemalog_snapshots")
+"""The tables every schemalog store has had from the start: a store missing some of them is damaged."""
+
+NOT_A_STORE = "not a schemalog store (run `schemalog init` to make one here, or give --store)"
+
+
+def tables_problem(found: set[str], *, create: bool) -> str | None:
+    """What is wrong with a database holding the tables ``found`` as a store (None: nothing)."""
+    missing = [name for name in REQUIRED_TABLES if name not in found]
+    if not missing:
+        return None
+    if len(missing) == len(REQUIRED_TABLES):
+        return None if create else "the database has no schemalog tables: " + NOT_A_STORE
+    return (
+        f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing: a damaged schemalog store"
+        " (init does not repair it: restore it from a backup)"
+    )

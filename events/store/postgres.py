@@ -1,7 +1,12 @@
 """The production log: PostgreSQL through asyncpg.
 
 - One row per event in ``schemalog_events``; a trigger refuses UPDATE, DELETE and
-  TRUNCATE on it.
+  TRUNCATE on it. Every table is guarded so (a head only moves forward, to an
+  event row of its stream; a snapshot is deleted, never changed; the store's
+  identity in ``schemalog_meta`` never changes), and every guard is enabled
+  ALWAYS, so that ``session_replication_role = replica`` does not switch it off.
+  An owner who drops or disables them can still rewrite the log: signed
+  checkpoints (events.checkpoint) and the target databases' markers find that.
 - ``schemalog_streams`` holds each stream's head (version, hash); locking its row
   serialises writers of one stream, and the expected-version check reads it.
 - ``schemalog_changesets`` makes a retried changeset id a no-op.
@@ -23,6 +28,7 @@ import asyncpg
 
 from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, seal
 from events.store.base import (
+    REQUIRED_TABLES,
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
@@ -31,6 +37,7 @@ from events.store.base import (
     StreamInfo,
     recorded,
     require_actor,
+    tables_problem,
 )
 
 NOTIFY_CHANNEL = "schemalog"
@@ -73,9 +80,45 @@ CREATE TABLE IF NOT EXISTS schemalog_snapshots (
     body       text   NOT NULL,
     PRIMARY KEY (stream, version)
 );
+CREATE TABLE IF NOT EXISTS schemalog_meta (
+    id           integer     PRIMARY KEY CHECK (id = 1),
+    store_id     text        NOT NULL,
+    store_schema integer     NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
 CREATE OR REPLACE FUNCTION schemalog_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'schemalog_events is append-only: % refused', TG_OP
+    RAISE EXCEPTION '% is %: % refused', TG_TABLE_NAME,
+        CASE WHEN TG_TABLE_NAME IN ('schemalog_events', 'schemalog_changesets') THEN 'append-only'
+             ELSE 'guarded' END, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE FUNCTION schemalog_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- AFTER triggers: they see every row the statement wrote (the append's events included); their WHEN
+    -- leaves out the row lock an append takes and a new stream's empty head, both checked here again
+    IF TG_OP = 'UPDATE' AND NEW.stream = OLD.stream AND NEW.version = OLD.version AND NEW.hash = OLD.hash
+       AND NEW.recorded_at IS NOT DISTINCT FROM OLD.recorded_at THEN
+        RETURN NULL;  -- the row lock an append takes: nothing changes
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.version = 0 AND NEW.hash = '{genesis}' THEN
+        RETURN NULL;  -- a new stream, before its first event
+    END IF;
+    IF (TG_OP = 'UPDATE' AND (NEW.stream <> OLD.stream OR NEW.version <= OLD.version))
+       OR NOT EXISTS (SELECT 1 FROM schemalog_events
+                      WHERE stream = NEW.stream AND version = NEW.version AND hash = NEW.hash) THEN
+        RAISE EXCEPTION 'schemalog_streams: a head only moves forward, to an event of its stream (% refused)', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION schemalog_meta_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.store_id = OLD.store_id AND NEW.created_at = OLD.created_at
+       AND NEW.store_schema >= OLD.store_schema THEN
+        RETURN NEW;  -- an upgrade of the layout
+    END IF;
+    RAISE EXCEPTION 'schemalog_meta: the store identity never changes (% refused)', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END $$;
 CREATE OR REPLACE TRIGGER schemalog_events_immutable
@@ -84,6 +127,76 @@ CREATE OR REPLACE TRIGGER schemalog_events_immutable
 CREATE OR REPLACE TRIGGER schemalog_events_no_truncate
     BEFORE TRUNCATE ON schemalog_events
     FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_streams_no_delete
+    BEFORE DELETE ON schemalog_streams
+    FOR EACH ROW EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_streams_forward
+    AFTER UPDATE ON schemalog_streams
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)  -- not the row lock every append takes
+    EXECUTE FUNCTION schemalog_head_forward();
+CREATE OR REPLACE TRIGGER schemalog_streams_new_head
+    AFTER INSERT ON schemalog_streams
+    FOR EACH ROW WHEN (NEW.version <> 0 OR NEW.hash <> '{genesis}')  -- not a new stream's empty head
+    EXECUTE FUNCTION schemalog_head_forward();
+CREATE OR REPLACE TRIGGER schemalog_streams_no_truncate
+    BEFORE TRUNCATE ON schemalog_streams
+    FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_changesets_immutable
+    BEFORE UPDATE OR DELETE ON schemalog_changesets
+    FOR EACH ROW EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_changesets_no_truncate
+    BEFORE TRUNCATE ON schemalog_changesets
+    FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_snapshots_no_update
+    BEFORE UPDATE ON schemalog_snapshots
+    FOR EACH ROW EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_snapshots_no_truncate
+    BEFORE TRUNCATE ON schemalog_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+CREATE OR REPLACE TRIGGER schemalog_meta_guard
+    BEFORE UPDATE OR DELETE ON schemalog_meta
+    FOR EACH ROW EXECUTE FUNCTION schemalog_meta_guard();
+CREATE OR REPLACE TRIGGER schemalog_meta_no_truncate
+    BEFORE TRUNCATE ON schemalog_meta
+    FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
+""".replace("{genesis}", GENESIS_HASH)
+
+STORE_SCHEMA = 2
+"""The layout ``init`` makes (1: the first, without ``schemalog_meta`` and the guards on every table)."""
+
+GUARDS = (
+    ("schemalog_events", "schemalog_events_immutable"),
+    ("schemalog_events", "schemalog_events_no_truncate"),
+    ("schemalog_streams", "schemalog_streams_no_delete"),
+    ("schemalog_streams", "schemalog_streams_forward"),
+    ("schemalog_streams", "schemalog_streams_new_head"),
+    ("schemalog_streams", "schemalog_streams_no_truncate"),
+    ("schemalog_changesets", "schemalog_changesets_immutable"),
+    ("schemalog_changesets", "schemalog_changesets_no_truncate"),
+    ("schemalog_snapshots", "schemalog_snapshots_no_update"),
+    ("schemalog_snapshots", "schemalog_snapshots_no_truncate"),
+    ("schemalog_meta", "schemalog_meta_guard"),
+    ("schemalog_meta", "schemalog_meta_no_truncate"),
+)
+"""(table, trigger): every guard, each made to fire in replica mode too (``ENABLE ALWAYS``), so that
+``SET session_replication_role = replica`` does not switch it off."""
+
+# After SCHEMA_SQL (CREATE OR REPLACE TRIGGER leaves a trigger enabled in origin mode only): the guards
+# fire whatever the session's replication role, and the store gets its identity if it has none.
+GUARD_SQL = (
+    "".join(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};\n" for table, trigger in GUARDS)
+    + "INSERT INTO schemalog_meta (id, store_id, store_schema)"
+    f" SELECT 1, gen_random_uuid()::text, {STORE_SCHEMA} WHERE NOT EXISTS (SELECT 1 FROM schemalog_meta);\n"
+    f"UPDATE schemalog_meta SET store_schema = {STORE_SCHEMA} WHERE store_schema < {STORE_SCHEMA};\n"
+)
+
+# Whether init has anything to do: every guard present and always enabled, the identity at this layout.
+READY_SQL = """
+SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname = ANY($1::text[])
+          AND t.tgenabled = 'A') = cardinality($1::text[])
+   AND to_regclass('schemalog_meta') IS NOT NULL
+   AND EXISTS (SELECT 1 FROM schemalog_meta WHERE store_schema >= $2)
 """
 
 # One statement: lock the stream's row (creating it if new), read its head, and look the
@@ -125,6 +238,9 @@ moved AS (
 SELECT pg_notify($15, $1 || ':' || $13::text), (SELECT count(*) FROM written)
 """
 
+TABLES_SQL = "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL"
+"""Which of the tables named exist (on the search path, where the store's statements find them)."""
+
 SELECT_COLUMNS = (
     "position, stream, version, changeset_id, actor, message, recorded_at, data::text AS data, prev_hash, hash"
 )
@@ -161,22 +277,45 @@ class PostgresStore:
         self._pool = pool
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 4) -> PostgresStore:
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 4, create: bool = True) -> PostgresStore:
+        """Connect. With ``create`` (what ``init`` needs), a database without the schemalog tables is a
+        store yet to be made; without, it must hold a schemalog store. A store with some of its tables
+        missing is a StoreError either way."""
         dsn = normalise_url(url)
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
         except (OSError, asyncpg.PostgresError, ValueError) as exc:
             raise StoreError(f"cannot connect to the store {url}: {exc}") from exc
         assert pool is not None
+        try:
+            found = {row[0] for row in await pool.fetch(TABLES_SQL, list(REQUIRED_TABLES))}
+        except BaseException:
+            await pool.close()
+            raise
+        problem = tables_problem(found, create=create)
+        if problem is not None:
+            await pool.close()
+            raise StoreError(f"cannot open the store {url}: {problem}")
         return cls(url, pool)
 
     async def close(self) -> None:
         await self._pool.close()
 
     async def init(self) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _INIT_LOCK)
-            await conn.execute(SCHEMA_SQL)
+        async with self._pool.acquire() as conn:
+            if await self._ready(conn):
+                return  # nothing to do: no DDL, no lock taken on the tables
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _INIT_LOCK)
+                await conn.execute(SCHEMA_SQL)
+                await conn.execute(GUARD_SQL)
+
+    @staticmethod
+    async def _ready(conn: asyncpg.Connection) -> bool:
+        """Whether the store is complete at this layout (checked before any DDL: init runs on every command)."""
+        if await conn.fetchval("SELECT to_regclass('schemalog_meta') IS NULL"):
+            return False
+        return bool(await conn.fetchval(READY_SQL, [trigger for _, trigger in GUARDS], STORE_SCHEMA))
 
     async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
         actor = require_actor(changeset)
@@ -356,6 +495,15 @@ class PostgresStore:
         )
         return str(value) if value is not None else None
 
+    async def store_id(self) -> str:
+        try:
+            value = await self._pool.fetchval("SELECT store_id FROM schemalog_meta")
+        except asyncpg.UndefinedTableError:
+            value = None
+        if value is None:
+            raise StoreError(f"the store {self.url} has no identity (run schemalog init)")
+        return str(value)
+
     async def read_event_data(
         self, stream: str, *, after_version: int = 0, to_version: int | None = None
     ) -> AsyncIterator[list[str]]:
@@ -376,16 +524,19 @@ class PostgresStore:
                 yield [r[0] for r in rows]
 
     async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None:
-        await self._pool.execute(
-            "INSERT INTO schemalog_snapshots (stream, version, event_hash, digest, body) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (stream, version) DO UPDATE SET event_hash = EXCLUDED.event_hash,"
-            " digest = EXCLUDED.digest, body = EXCLUDED.body",
-            stream,
-            version,
-            event_hash,
-            digest,
-            body,
-        )
+        """Store a snapshot, replacing any at that version: a delete and an insert in one transaction
+        (snapshots are never updated); of two writers at once, the first one's stays."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM schemalog_snapshots WHERE stream = $1 AND version = $2", stream, version)
+            await conn.execute(
+                "INSERT INTO schemalog_snapshots (stream, version, event_hash, digest, body)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream, version) DO NOTHING",
+                stream,
+                version,
+                event_hash,
+                digest,
+                body,
+            )
 
     async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
         """The newest snapshot at or below ``version``: (version, event_hash, digest, body), or None."""

@@ -2,13 +2,23 @@
 
 The same tables as the PostgreSQL store; writers take ``BEGIN IMMEDIATE`` so one
 append runs at a time across processes (WAL mode, a busy timeout for waiters).
-Triggers refuse UPDATE and DELETE on the event table.
+
+Triggers guard every table, and none can be gone around with ``INSERT OR
+REPLACE`` (which deletes the row it replaces without firing delete triggers):
+a BEFORE INSERT trigger refuses a row that would replace one. Events and
+changesets are never updated or deleted; a stream's head is never deleted and
+only moves forward, to an event row of its stream with that version and hash;
+a snapshot is never updated (it is derived data: deleting it is allowed); the
+store's identity (``schemalog_meta``) never changes. Someone who can drop the
+triggers can still rewrite the file: signed checkpoints (events.checkpoint) and
+the target databases' markers find that.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +28,7 @@ import aiosqlite
 
 from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, parse_time, seal
 from events.store.base import (
+    NOT_A_STORE,
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
@@ -26,6 +37,7 @@ from events.store.base import (
     StreamInfo,
     recorded,
     require_actor,
+    tables_problem,
 )
 
 SCHEMA_SQL = """
@@ -64,13 +76,107 @@ CREATE TABLE IF NOT EXISTS schemalog_snapshots (
     body       TEXT    NOT NULL,
     PRIMARY KEY (stream, version)
 );
+CREATE TABLE IF NOT EXISTS schemalog_meta (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id     TEXT    NOT NULL,
+    store_schema INTEGER NOT NULL,
+    created_at   TEXT    NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS schemalog_events_no_update BEFORE UPDATE ON schemalog_events
 BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS schemalog_events_no_delete BEFORE DELETE ON schemalog_events
 BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: DELETE refused'); END;
-"""
+CREATE TRIGGER IF NOT EXISTS schemalog_events_no_replace BEFORE INSERT ON schemalog_events
+WHEN EXISTS (SELECT 1 FROM schemalog_events WHERE position = NEW.position)
+  OR EXISTS (SELECT 1 FROM schemalog_events WHERE stream = NEW.stream AND version = NEW.version)
+BEGIN SELECT RAISE(ABORT, 'schemalog_events is append-only: REPLACE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_streams_no_delete BEFORE DELETE ON schemalog_streams
+BEGIN SELECT RAISE(ABORT, 'schemalog_streams: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_streams_new_head BEFORE INSERT ON schemalog_streams
+WHEN EXISTS (SELECT 1 FROM schemalog_streams WHERE stream = NEW.stream)
+  OR NOT ((NEW.version = 0 AND NEW.hash = '{genesis}') OR EXISTS (
+      SELECT 1 FROM schemalog_events WHERE stream = NEW.stream AND version = NEW.version AND hash = NEW.hash))
+BEGIN SELECT RAISE(ABORT, 'schemalog_streams: a new head must name an event of its stream (REPLACE refused)'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_streams_forward BEFORE UPDATE ON schemalog_streams
+WHEN NOT (NEW.stream IS OLD.stream AND (
+      (NEW.version IS OLD.version AND NEW.hash IS OLD.hash AND NEW.recorded_at IS OLD.recorded_at)
+      OR (NEW.version > OLD.version AND EXISTS (
+          SELECT 1 FROM schemalog_events WHERE stream = NEW.stream AND version = NEW.version AND hash = NEW.hash))))
+BEGIN
+    SELECT RAISE(ABORT, 'schemalog_streams: a head only moves forward, to an event of its stream (UPDATE refused)');
+END;
+CREATE TRIGGER IF NOT EXISTS schemalog_changesets_no_update BEFORE UPDATE ON schemalog_changesets
+BEGIN SELECT RAISE(ABORT, 'schemalog_changesets is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_changesets_no_delete BEFORE DELETE ON schemalog_changesets
+BEGIN SELECT RAISE(ABORT, 'schemalog_changesets is append-only: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_changesets_no_replace BEFORE INSERT ON schemalog_changesets
+WHEN EXISTS (SELECT 1 FROM schemalog_changesets WHERE changeset_id = NEW.changeset_id)
+BEGIN SELECT RAISE(ABORT, 'schemalog_changesets is append-only: REPLACE refused'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_snapshots_no_update BEFORE UPDATE ON schemalog_snapshots
+BEGIN SELECT RAISE(ABORT, 'schemalog_snapshots: UPDATE refused (delete a snapshot, never change one)'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_snapshots_no_replace BEFORE INSERT ON schemalog_snapshots
+WHEN EXISTS (SELECT 1 FROM schemalog_snapshots WHERE stream = NEW.stream AND version = NEW.version)
+BEGIN SELECT RAISE(ABORT, 'schemalog_snapshots: REPLACE refused (delete a snapshot, never change one)'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_meta_no_delete BEFORE DELETE ON schemalog_meta
+BEGIN SELECT RAISE(ABORT, 'schemalog_meta: the store identity is never deleted'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_meta_no_replace BEFORE INSERT ON schemalog_meta
+WHEN EXISTS (SELECT 1 FROM schemalog_meta)
+BEGIN SELECT RAISE(ABORT, 'schemalog_meta: the store identity is never replaced'); END;
+CREATE TRIGGER IF NOT EXISTS schemalog_meta_upgrade_only BEFORE UPDATE ON schemalog_meta
+WHEN NOT (NEW.id IS OLD.id AND NEW.store_id IS OLD.store_id AND NEW.created_at IS OLD.created_at
+          AND NEW.store_schema >= OLD.store_schema)
+BEGIN SELECT RAISE(ABORT, 'schemalog_meta: the store identity never changes (its schema number only goes up)'); END;
+""".replace("{genesis}", GENESIS_HASH)
+
+STORE_SCHEMA = 2
+"""The layout ``init`` makes (1: the first, without ``schemalog_meta`` and the guards on every table)."""
+
+
+def _init_script(store_id: str, created_at: str) -> str:
+    """SCHEMA_SQL in one write transaction, then the store's identity if it has none (a new store, or one
+    made before identities): a random id, never changed afterwards."""
+    identity = (
+        "INSERT INTO schemalog_meta (id, store_id, store_schema, created_at)"
+        f" SELECT 1, '{store_id}', {STORE_SCHEMA}, '{created_at}' WHERE NOT EXISTS (SELECT 1 FROM schemalog_meta);"
+        f" UPDATE schemalog_meta SET store_schema = {STORE_SCHEMA} WHERE store_schema < {STORE_SCHEMA};"
+    )
+    return "BEGIN IMMEDIATE;" + SCHEMA_SQL + identity + "COMMIT;"
+
 
 SELECT_COLUMNS = "position, stream, version, changeset_id, actor, message, recorded_at, data, prev_hash, hash"
+
+
+TABLES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def file_problem(path: Path, *, create: bool) -> str | None:
+    """What is wrong with ``path`` as a store file, from its size and SQLite header, before SQLite opens
+    it (SQLite takes an empty file for an empty database, and finds a foreign file only when it reads)."""
+    if not path.exists():
+        return None if create else "no such file: " + NOT_A_STORE
+    if path.is_dir():
+        return "it is a folder"
+    size = path.stat().st_size
+    if size == 0:
+        return None if create else "an empty file is " + NOT_A_STORE
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror}"
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return "the file is not a SQLite database (its header is not SQLite's)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The header's page count holds when its change counter matches; with a write-ahead log present a
+    # checkpoint may be growing the file right now, so the size is compared only without one.
+    wal = path.with_name(path.name + "-wal")
+    if header[24:28] == header[92:96] and pages and not wal.exists() and size < page_size * pages:
+        return f"the file is truncated: its header says {page_size * pages} bytes, the file has {size}"
+    return None
 
 
 def path_from_url(url: str) -> str:
@@ -107,21 +213,39 @@ class SqliteStore:
         self._conn = conn
 
     @classmethod
-    async def open(cls, url: str) -> SqliteStore:
+    async def open(cls, url: str, *, create: bool = True) -> SqliteStore:
+        """Open the store in a file. With ``create`` (what ``init`` needs), a missing or empty file is
+        a store yet to be made; without, the file must hold a schemalog store. Either way a file that is
+        not SQLite, or a store with some of its tables missing, is a StoreError naming the file."""
         path = path_from_url(url)
         if path != ":memory:":
             parent = Path(path).parent
             if not parent.exists():
                 raise StoreError(f"cannot open the store {url}: folder {parent} does not exist")
+            problem = file_problem(Path(path), create=create)
+            if problem is not None:
+                raise StoreError(f"cannot open the store {path}: {problem}")
         try:
             conn = await aiosqlite.connect(path, isolation_level=None, timeout=60)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {url}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA busy_timeout = 60000")
-        if path != ":memory:":
-            await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        try:  # whatever goes wrong now, the connection's thread must end, or the process never exits
+            conn.row_factory = sqlite3.Row
+            await conn.execute("PRAGMA busy_timeout = 60000")
+            if path != ":memory:":
+                await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            async with conn.execute(TABLES_SQL) as cur:
+                found = {row[0] for row in await cur.fetchall()}
+            problem = tables_problem(found, create=create)
+            if problem is not None:
+                raise StoreError(f"cannot open the store {path}: {problem}")
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        except BaseException:
+            await conn.close()
+            raise
         return cls(url, conn)
 
     async def close(self) -> None:
@@ -129,7 +253,7 @@ class SqliteStore:
 
     async def init(self) -> None:
         try:
-            await self._conn.executescript("BEGIN IMMEDIATE;" + SCHEMA_SQL + "COMMIT;")
+            await self._conn.executescript(_init_script(str(uuid.uuid4()), format_time(datetime.now(UTC))))
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 await self._conn.execute("ROLLBACK")
@@ -213,12 +337,17 @@ class SqliteStore:
             "INSERT INTO schemalog_changesets (changeset_id, stream, first_version, last_version) VALUES (?, ?, ?, ?)",
             (changeset.changeset_id, stream, current + 1, last_version),
         )
-        await conn.execute(
-            "INSERT INTO schemalog_streams (stream, version, hash, recorded_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash,"
-            " recorded_at = excluded.recorded_at",
-            (stream, last_version, last_hash, stamp),
-        )
+        # the head row: a new one, or the old one moved forward (an upsert would fire the insert guard)
+        if head is None:
+            await conn.execute(
+                "INSERT INTO schemalog_streams (stream, version, hash, recorded_at) VALUES (?, ?, ?, ?)",
+                (stream, last_version, last_hash, stamp),
+            )
+        else:
+            await conn.execute(
+                "UPDATE schemalog_streams SET version = ?, hash = ?, recorded_at = ? WHERE stream = ?",
+                (last_version, last_hash, stamp, stream),
+            )
         return AppendResult(
             stream=stream,
             changeset_id=changeset.changeset_id,
@@ -325,6 +454,15 @@ class SqliteStore:
         )
         return str(rows[0]["hash"]) if rows else None
 
+    async def store_id(self) -> str:
+        try:
+            rows = await self._fetch("SELECT store_id FROM schemalog_meta")
+        except sqlite3.OperationalError:
+            rows = []
+        if not rows:
+            raise StoreError(f"the store {self.url} has no identity (run schemalog init)")
+        return str(rows[0]["store_id"])
+
     async def read_event_data(
         self, stream: str, *, after_version: int = 0, to_version: int | None = None
     ) -> AsyncIterator[list[str]]:
@@ -341,11 +479,21 @@ class SqliteStore:
                 yield [r[0] for r in rows]
 
     async def save_snapshot(self, stream: str, version: int, event_hash: str, digest: str, body: str) -> None:
-        await self._conn.execute(
-            "INSERT OR REPLACE INTO schemalog_snapshots (stream, version, event_hash, digest, body)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (stream, version, event_hash, digest, body),
-        )
+        """Store a snapshot, replacing any at that version: a delete and an insert (snapshots are never
+        updated), in one savepoint so that writers take turns."""
+        conn = self._conn
+        await conn.execute("SAVEPOINT schemalog_snapshot")
+        try:
+            await conn.execute("DELETE FROM schemalog_snapshots WHERE stream = ? AND version = ?", (stream, version))
+            await conn.execute(
+                "INSERT INTO schemalog_snapshots (stream, version, event_hash, digest, body) VALUES (?, ?, ?, ?, ?)",
+                (stream, version, event_hash, digest, body),
+            )
+        except BaseException:
+            await conn.execute("ROLLBACK TO schemalog_snapshot")
+            await conn.execute("RELEASE schemalog_snapshot")
+            raise
+        await conn.execute("RELEASE schemalog_snapshot")
 
     async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
         rows = await self._fetch(

@@ -79,7 +79,7 @@ async def import_database(
             kind, message = "drift", f"drift observed in {label}, adopted"
         if not events:
             return ImportResult(label, stream, "nothing")
-        result = await EventLog(store).append(
+        result = await EventLog(store, Projector(store)).append(
             Changeset(stream=stream, actor=who, message=message, expected_version=head, events=tuple(events))
         )
         _, state = await projector.schema(stream)
@@ -90,6 +90,7 @@ async def import_database(
                 state_hash=state_hash(state),
                 applied_at=now_text(),
                 applied_by=who,
+                event_hash=await store.event_hash(stream, result.last_version),
             )
         )
         out = ImportResult(label, stream, kind, len(events), result.first_version, result.last_version)

@@ -69,7 +69,11 @@ def column_type(table: str, column: sa.Column[Any]) -> ColumnType:
     module = type(t).__module__
     for dialect in ("postgresql", "mysql", "sqlite"):
         if f"sqlalchemy.dialects.{dialect}" in module and type(t).__name__.upper() not in ("INTEGER", "VARCHAR"):
-            return ColumnType(name=str(t.compile(dialect=_dialect(dialect))).lower(), dialect=dialect)
+            text = str(t.compile(dialect=_dialect(dialect)))
+            try:
+                return parse_type(f"{dialect}:{text}")
+            except ValueError as exc:
+                raise ModelError(f"{table}.{column.name}: {exc}") from None
     if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float):
         params = tuple(p for p in (t.precision, t.scale) if p is not None)
         return parse_type(f"numeric({','.join(map(str, params))})" if params else "numeric")

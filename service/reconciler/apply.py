@@ -21,13 +21,15 @@ import sqlalchemy as sa
 import structlog
 
 from events.catalog import DriftFound, MigrationApplied, MigrationFailed, MigrationFaked
-from events.envelope import Changeset
+from events.envelope import GENESIS_HASH, Changeset
 from events.log import EventLog
 from events.store.base import EventStore
 from projections.schema import HEAD, Point, Projector
+from service.reconciler.capacity import CannotHold
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import differences
-from service.reconciler.plan import Plan, make_plan
+from service.reconciler.plan import Plan, PlanRefused, make_plan
+from service.reconciler.statements import UnsafeStatement
 from service.reconciler.targets import (
     LockBusy,
     StatementFailed,
@@ -128,7 +130,7 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
             await _run(store, target, request, outcome)
         except LockBusy as exc:
             outcome.status, outcome.detail = "locked", str(exc)
-        except Refused as exc:
+        except (Refused, PlanRefused, UnsafeStatement, CannotHold) as exc:  # before anything ran
             outcome.status, outcome.detail = "refused", str(exc)
         except TargetError as exc:
             outcome.status, outcome.detail = "failed", str(exc)
@@ -169,20 +171,38 @@ async def _record(store: EventStore, request: MigrateRequest, outcome: Outcome) 
     else:
         event = MigrationFailed(**common, statement=outcome.failed_statement)
     message = f"migrate {outcome.stream} {outcome.from_version} -> {outcome.to_version}: {outcome.status}"
-    await EventLog(store).append(
+    await EventLog(store, Projector(store)).append(
         Changeset(stream=outcome_stream(outcome.database), actor=request.actor, message=message, events=(event,))
     )
 
 
-def _marker(request: MigrateRequest, version: int, schema_hash: str, **extra: Any) -> Marker:
+def _marker(
+    request: MigrateRequest, version: int, schema_hash: str, event_hash: str | None = None, **extra: Any
+) -> Marker:
+    """``event_hash``: the log's at ``version`` (every run passes it; None leaves the marker unwitnessed)."""
     return Marker(
         stream=request.stream,
         version=version,
         state_hash=schema_hash,
         applied_at=now_text(),
         applied_by=request.actor,
+        event_hash=event_hash,
         **extra,
     )
+
+
+async def _log_hash(store: EventStore, stream: str, version: int) -> str:
+    """The chain hash of the log's event at ``version`` (genesis at 0): what the marker witnesses."""
+    if version == 0:
+        return GENESIS_HASH
+    found = await store.event_hash(stream, version)
+    if found is None:
+        raise Refused(f"stream {stream!r} has no version {version} in the log")
+    return found
+
+
+async def _plan_hashes(store: EventStore, stream: str, plan: Plan) -> tuple[str, str]:
+    return await _log_hash(store, stream, plan.from_version), await _log_hash(store, stream, plan.to_version)
 
 
 async def _run(store: EventStore, target: Target, request: MigrateRequest, outcome: Outcome) -> None:
@@ -206,7 +226,8 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
                 " repair by hand and reset the marker with migrate --fake"
             )
         log.info("resuming", from_version=plan.from_version, to_version=plan.to_version, done=marker.steps_done)
-        await _apply(target, request, plan, marker.steps_done, outcome, resuming=True)
+        hashes = await _plan_hashes(store, request.stream, plan)
+        await _apply(target, request, plan, marker.steps_done, outcome, hashes, resuming=True)
         if outcome.status == "failed":
             return
         resumed = True
@@ -219,6 +240,9 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
     outcome.statements = [s.sql for s in plan.steps]
     outcome.steps = _steps(plan)
+    problem = await target.plan_problem(plan)
+    if problem is not None:
+        raise Refused(problem)
     if request.plan_only:
         outcome.status = "planned"
         return
@@ -232,7 +256,8 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
         )
     if request.fake:
         drift = differences(expected, live)
-        await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target)))
+        to_event = await _log_hash(store, request.stream, plan.to_version)
+        await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target), to_event))
         outcome.status = "faked"
         outcome.statements = []
         outcome.drift = drift
@@ -255,7 +280,8 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     if plan.empty:
         outcome.status = "up_to_date"
         if marker is None:
-            await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target)))
+            to_event = await _log_hash(store, request.stream, plan.to_version)
+            await target.write_marker(_marker(request, plan.to_version, state_hash(plan.target), to_event))
         return
 
     destructive = []
@@ -268,21 +294,36 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     outcome.destructive = destructive
     if destructive and not request.allow_destructive:
         raise Refused(f"{len(destructive)} destructive change(s) need --allow-destructive: " + "; ".join(destructive))
-    await _apply(target, request, plan, 0, outcome)
+    await _apply(target, request, plan, 0, outcome, await _plan_hashes(store, request.stream, plan))
 
 
 async def _apply(
-    target: Target, request: MigrateRequest, plan: Plan, start: int, outcome: Outcome, *, resuming: bool = False
+    target: Target,
+    request: MigrateRequest,
+    plan: Plan,
+    start: int,
+    outcome: Outcome,
+    hashes: tuple[str, str],
+    *,
+    resuming: bool = False,
 ) -> None:
+    """``hashes``: the log's event hashes at the plan's first and last versions (the markers keep them)."""
     digest = plan.digest()
     start_hash = state_hash(plan.start)
+    from_event, to_event = hashes
 
     def progress(done: int) -> Marker:
         return _marker(
-            request, plan.from_version, start_hash, target_version=plan.to_version, plan_hash=digest, steps_done=done
+            request,
+            plan.from_version,
+            start_hash,
+            from_event,
+            target_version=plan.to_version,
+            plan_hash=digest,
+            steps_done=done,
         )
 
-    done = _marker(request, plan.to_version, state_hash(plan.target))
+    done = _marker(request, plan.to_version, state_hash(plan.target), to_event)
     outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
     outcome.statements = [s.sql for s in plan.steps]
     outcome.steps = _steps(plan)

@@ -38,14 +38,26 @@ SQLITE_TABLE_SQL = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name 
 SQLITE_TYPES = {"blob": "bytes", "double": "double", "boolean": "boolean", "datetime": "timestamp"}
 
 
+def live_native_type(dialect: str, text: str) -> ColumnType:
+    """A dialect-native type read from a live database: in the log's canonical form where the type
+    grammar holds it (so that it compares equal to the log's own), else as read (then it equals nothing
+    the log can hold, which is the truth)."""
+    try:
+        return parse_type(f"{dialect}:{text}")
+    except ValueError:
+        return construct(ColumnType, {"name": text, "params": (), "dialect": dialect})
+
+
 def sqlite_type(declared: str) -> ColumnType:
     text = " ".join(declared.lower().split())
     if text in SQLITE_TYPES:
         return ColumnType(name=SQLITE_TYPES[text])
+    if not text:
+        return ColumnType(name="bytes")
     try:
         return parse_type(text)
     except ValueError:
-        return ColumnType(name=text or "blob", dialect="sqlite") if text else ColumnType(name="bytes")
+        return live_native_type("sqlite", declared.strip())
 
 
 def _fk_action(value: Any) -> str | None:
@@ -324,11 +336,13 @@ def _postgresql_type(text: str) -> ColumnType:
         found = ColumnType(name=PG_TYPES[text])
     else:
         match = _PG_PARAMS.match(text)
-        if match and match.group(1) in ("numeric", "character varying", "character"):
+        try:  # within the portable grammar's bounds (PostgreSQL allows numeric(2,5), for one), else native
+            if not (match and match.group(1) in ("numeric", "character varying", "character")):
+                raise ValueError(text)
             params = tuple(int(p) for p in match.group(2).split(","))
             found = ColumnType(name=PG_TYPES[match.group(1)], params=params)
-        else:
-            found = ColumnType(name=text, dialect="postgresql")
+        except ValueError:
+            found = live_native_type("postgresql", text)
     return _shared_type(found)
 
 
@@ -1057,8 +1071,8 @@ MYSQL_TYPES = {
 _MYSQL_PARAMS = re.compile(r"^([a-z]+)\(([\d,]+)\)( unsigned)?$")
 
 
-def mysql_type(text: str) -> ColumnType:
-    text = text.lower().strip()
+def mysql_type(declared: str) -> ColumnType:
+    text = declared.lower().strip()
     if text in MYSQL_TYPES:
         return ColumnType(name=MYSQL_TYPES[text])
     match = _MYSQL_PARAMS.match(text)
@@ -1066,17 +1080,34 @@ def mysql_type(text: str) -> ColumnType:
         base, params = match.group(1), tuple(int(p) for p in match.group(2).split(","))
         if base in ("smallint", "int", "bigint"):  # display widths mean nothing
             return ColumnType(name=MYSQL_TYPES[base])
-        if base == "decimal":
-            return ColumnType(name="numeric", params=params)
-        if base in ("varchar", "char"):
-            return ColumnType(name=base, params=params)
-    return ColumnType(name=text, dialect="mysql")
+        try:  # within the portable grammar's bounds (MariaDB allows varchar(0), for one), else native
+            if base == "decimal":
+                return ColumnType(name="numeric", params=params)
+            if base in ("varchar", "char"):
+                return ColumnType(name=base, params=params)
+        except ValueError:
+            pass
+    return live_native_type("mysql", declared.strip())
 
 
 _JSON_CHECK = re.compile(r"^json_valid\(`?([^`]+)`?\)$", re.IGNORECASE)
 
 
+def _mysql_name(name: Any) -> Any:
+    """A name as the Inspector parsed it from SHOW CREATE TABLE, where a backtick inside a name is
+    doubled (the Inspector keeps it so): the name itself. (Column names and table comments are read
+    from information_schema, exactly.)"""
+    return name.replace("``", "`") if isinstance(name, str) else name
+
+
+def _mysql_names(names: Any) -> tuple[str, ...]:
+    return tuple(_mysql_name(n) for n in names)
+
+
 def introspect_mysql(conn: sa.Connection) -> Schema:
+    # The Inspector's SHOW CREATE TABLE doubles a '%' in a table name for the driver's interpolation; on a
+    # connection left without it (no_parameters, as apply runs DDL) `%s` would be looked up as `%%s`.
+    conn = conn.execution_options(no_parameters=False)
     inspector = sa.inspect(conn)
     comments = {r[0]: r[1] or None for r in conn.execute(sa.text(MYSQL_TABLES))}
     raw: dict[str, list[Any]] = {}
@@ -1095,7 +1126,7 @@ def introspect_mysql(conn: sa.Connection) -> Schema:
                 json_columns.add(match.group(1))  # MariaDB's JSON is LONGTEXT with this check
                 continue
             if c.get("name"):
-                constraints.append(Constraint(name=c["name"], kind="check", expression=c["sqltext"]))
+                constraints.append(Constraint(name=_mysql_name(c["name"]), kind="check", expression=c["sqltext"]))
         columns = []
         for r in raw[name]:
             default = r[4]
@@ -1119,20 +1150,22 @@ def introspect_mysql(conn: sa.Connection) -> Schema:
             cols = tuple(i["column_names"])
             if fk_names.get(i["name"]) == cols and not i["unique"]:
                 continue  # the index MySQL makes for a foreign key
-            indexes.append(Index(name=i["name"], columns=cols, unique=bool(i["unique"])))
+            indexes.append(Index(name=_mysql_name(i["name"]), columns=_mysql_names(cols), unique=bool(i["unique"])))
         for fk in fks:
             options = fk.get("options") or {}
             constraints.append(
                 Constraint(
-                    name=fk["name"],
+                    name=_mysql_name(fk["name"]),
                     kind="foreign_key",
-                    columns=tuple(fk["constrained_columns"]),
-                    references=Reference(table=fk["referred_table"], columns=tuple(fk["referred_columns"])),
+                    columns=_mysql_names(fk["constrained_columns"]),
+                    references=Reference(
+                        table=_mysql_name(fk["referred_table"]), columns=_mysql_names(fk["referred_columns"])
+                    ),
                     on_delete=_fk_action(options.get("ondelete")),
                     on_update=_fk_action(options.get("onupdate")),
                 )
             )
-        pk = inspector.get_pk_constraint(name).get("constrained_columns") or []
+        pk = _mysql_names(inspector.get_pk_constraint(name).get("constrained_columns") or [])
         tables[name] = Table(
             name=name,
             columns=tuple(columns),

@@ -11,12 +11,20 @@ import hashlib
 from dataclasses import dataclass, field
 
 from events.aggregate import State, apply_event
-from events.catalog import ColumnAltered, ColumnDropped, Event, TableDropped
-from events.model import ColumnType, Schema
+from events.catalog import ColumnAdded, ColumnAltered, ColumnDropped, ConstraintAdded, Event, TableCreated, TableDropped
+from events.expressions import ExpressionError, ExpressionKind, check_expression
+from events.model import Column, ColumnType, Constraint, Schema
 from projections.diff import changes_between
 from projections.schema import Point, Projector
+from service.reconciler import capacity
 from service.reconciler.ddl import emit
 from service.reconciler.dialects.base import Dialect
+from service.reconciler.statements import UnsafeStatement, check_planned
+
+
+class PlanRefused(ValueError):
+    """The plan would send what the reconciler never sends (an expression or a statement that is not what
+    it should be): refused before anything runs, naming the event and the object."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class Step:
     """The recorded event this statement makes so (forward) or undoes (backward)."""
     event_type: str
     backward: bool
+    kind: str
+    """The kind of statement planned (service.reconciler.statements): what the text was proven to be."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +124,47 @@ def destructive_in(event: Event, before: State, version: int) -> list[Destructiv
     return []
 
 
+def expressions_in(event: Event) -> list[tuple[str, str, ExpressionKind]]:
+    """The SQL expression text an event holds: (what holds it, the text, its kind)."""
+    out: list[tuple[str, str, ExpressionKind]] = []
+
+    def column(table: str, col: Column) -> None:
+        if col.default is not None:
+            out.append((f"{table}.{col.name}", col.default, "default"))
+
+    def constraint(table: str, con: Constraint) -> None:
+        if con.kind == "check" and con.expression is not None:
+            out.append((f"{table} constraint {con.name}", con.expression, "check"))
+
+    if isinstance(event, TableCreated):
+        for col in event.columns:
+            column(event.table, col)
+        for con in event.constraints:
+            constraint(event.table, con)
+    elif isinstance(event, ColumnAdded):
+        column(event.table, event.column)
+    elif isinstance(event, ColumnAltered) and event.changes().get("default") is not None:
+        out.append((f"{event.table}.{event.column}", event.changes()["default"], "default"))
+    elif isinstance(event, ConstraintAdded):
+        constraint(event.table, event.constraint)
+    return out
+
+
+def _refused(change_version: int, event: Event, backward: bool, problem: str) -> PlanRefused:
+    what = f"undo v{change_version}" if backward else f"v{change_version}"
+    return PlanRefused(f"{what} ({event.type}): {problem}")
+
+
 async def make_plan(projector: Projector, stream: str, from_version: int, to: Point, dialect: Dialect) -> Plan:
-    """The plan from ``from_version`` (the marker) to the point ``to``, in ``dialect``."""
+    """The plan from ``from_version`` (the marker) to the point ``to``, in ``dialect``.
+
+    The log's text is not trusted here (it may have been written behind append's back): every
+    expression an event of the plan holds is checked again for this dialect, and every statement is
+    proven to be one statement of the kind the event emits. PlanRefused names the first that is not.
+    """
     va, vb, changes = await changes_between(projector, stream, Point(version=from_version), to)
     state = await projector.state_at_version(stream, va)
+    capacity.check_plan(dialect, state, changes)  # what the dialect cannot hold: CannotHold, before any DDL
     start = state.to_schema()
     plan = Plan(stream=stream, from_version=va, to_version=vb, steps=[], start=start, target=start)
     after = start
@@ -126,8 +173,17 @@ async def make_plan(projector: Projector, stream: str, from_version: int, to: Po
         plan.destructive.extend(destructive_in(change.event, state, change.source_version))
         apply_event(change.event, state)
         after = state.to_schema()
+        for holder, text, expression_kind in expressions_in(change.event):
+            try:
+                check_expression(text, expression_kind, dialect.name)
+            except ExpressionError as exc:
+                raise _refused(change.source_version, change.event, change.backward, f"{holder}: {exc}") from None
         for sql in emit(change.event, dialect, before, after):
-            plan.steps.append(Step(sql, change.source_version, change.event.type, change.backward))
+            try:
+                kind = check_planned(dialect.name, sql, change.event.type)
+            except UnsafeStatement as exc:
+                raise _refused(change.source_version, change.event, change.backward, str(exc)) from None
+            plan.steps.append(Step(sql, change.source_version, change.event.type, change.backward, kind))
         plan.events.append((change.source_version, change.event))
         plan.boundaries.append(len(plan.steps))
     plan.target = after

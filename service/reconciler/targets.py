@@ -30,17 +30,21 @@ from events.model import Schema
 from service.reconciler.dialects import get_dialect
 from service.reconciler.dialects.base import Dialect
 from service.reconciler.introspect import introspect_mysql, introspect_postgresql, introspect_sqlite
+from service.reconciler.locks import LOCK_SETTINGS_SQL, OUT_OF_LOCKS_HINT, LockBudget, lock_problem
 from service.reconciler.marker import (
     MARKER_DDL,
     MARKER_SELECT,
     MARKER_TABLE,
     Marker,
+    marker_from_row,
     marker_params,
+    marker_upgrades,
     mysql_upsert_sql,
     upsert_sql,
 )
 from service.reconciler.normalize import differences
 from service.reconciler.plan import Plan
+from service.reconciler.statements import check_statement, check_steps
 
 log = structlog.get_logger("schemalog.reconciler")
 
@@ -109,6 +113,10 @@ class Target:
     async def has_nulls(self, table: str, column: str) -> bool:
         raise NotImplementedError
 
+    async def plan_problem(self, plan: Plan) -> str | None:
+        """Why this server cannot run ``plan`` as planned (known before anything runs), else None."""
+        return None
+
     async def write_marker(self, marker: Marker) -> None: ...
 
     async def apply(
@@ -128,6 +136,9 @@ class Target:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+OUT_OF_MEMORY = "53200"
+"""PostgreSQL's SQLSTATE for "out of shared memory" (the lock table full, among others)."""
+
 BATCH_STATEMENTS = 200
 """Statements sent to PostgreSQL in one message (at least; see batch_bounds)."""
 BATCH_SAVEPOINT = "schemalog_batch"
@@ -141,6 +152,11 @@ def batch_bounds(total: int, start: int) -> list[tuple[int, int]]:
     at least BATCH_STATEMENTS statements (fewer in the last)."""
     size = max(BATCH_STATEMENTS, -(-(total - start) // MAX_BATCHES))
     return [(first, min(first + size, total)) for first in range(start, total, size)]
+
+
+PG_SESSION_SQL = "SET standard_conforming_strings = on"
+"""Statements are proven single by PostgreSQL's parser read the way the server reads them only with this
+on (the default since 9.1): with it off, a backslash in a literal would end the literal elsewhere."""
 
 
 class PostgresTarget(Target):
@@ -175,7 +191,7 @@ class PostgresTarget(Target):
                 raise LockBusy(f"another migrator holds the lock on {display_url(self.url)} (waited {timeout:g}s)")
             await asyncio.sleep(0.1)
         self._key = key
-        await self.conn.execute(MARKER_DDL)
+        await self._marker_table()
 
     async def release(self) -> None:
         if self._key is not None and not self.conn.is_closed():
@@ -191,7 +207,7 @@ class PostgresTarget(Target):
     async def read_marker(self, stream: str) -> Marker | None:
         for row in await self._marker_rows():
             if row["stream"] == stream:
-                return Marker(**dict(row))
+                return marker_from_row(dict(row))
         return None
 
     async def marker_streams(self) -> list[str]:
@@ -205,6 +221,11 @@ class PostgresTarget(Target):
         sql = f"SELECT 1 FROM {q.qualified(table)} WHERE {q.quote(column)} IS NULL LIMIT 1"
         return await self.conn.fetchval(sql) is not None
 
+    async def plan_problem(self, plan: Plan) -> str | None:
+        row = await self.conn.fetchrow(LOCK_SETTINGS_SQL)
+        assert row is not None
+        return lock_problem(plan, LockBudget(row["per_transaction"], row["connections"], row["prepared"]))
+
     async def _run_batch(self, plan: Plan, first: int, last: int) -> None:
         """Run ``plan.steps[first:last]`` in one simple-query message, inside a savepoint.
 
@@ -212,6 +233,7 @@ class PostgresTarget(Target):
         that the failure names the exact statement and its own error (as a statement at a time would).
         """
         steps = plan.steps[first:last]
+        check_steps(self.dialect.name, steps)  # batched only because each statement is proven one statement
         if len(steps) == 1:
             await self._run_one(steps[0].sql, first)
             return
@@ -230,7 +252,8 @@ class PostgresTarget(Target):
         try:
             await self.conn.execute(sql)
         except asyncpg.PostgresError as exc:
-            raise StatementFailed(sql, f"{type(exc).__name__}: {exc}", index) from exc
+            hint = f" ({OUT_OF_LOCKS_HINT})" if exc.sqlstate == OUT_OF_MEMORY else ""
+            raise StatementFailed(sql, f"{type(exc).__name__}: {exc}{hint}", index) from exc
 
     async def _write_marker(self, marker: Marker) -> None:
         delete, insert = upsert_sql("numeric")
@@ -240,12 +263,25 @@ class PostgresTarget(Target):
 
     async def write_marker(self, marker: Marker) -> None:
         async with self.conn.transaction():
-            await self.conn.execute(MARKER_DDL)
+            await self._marker_table()
             await self._write_marker(marker)
+
+    async def _marker_table(self) -> None:
+        """The marker table, made or brought up to date (an older one lacks the added columns)."""
+        await self.conn.execute(MARKER_DDL)
+        columns = await self.conn.fetch(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = $1",
+            MARKER_TABLE,
+        )
+        for statement in marker_upgrades(r["column_name"] for r in columns):
+            await self.conn.execute(statement)
 
     async def apply(
         self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
     ) -> None:
+        check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
+        await self.conn.execute(PG_SESSION_SQL)
         async with self.conn.transaction():
             for first, last in batch_bounds(len(plan.steps), start):
                 await self._run_batch(plan, first, last)
@@ -292,7 +328,7 @@ class _SyncTarget(Target):
         rows = await self._run(self._marker_rows_sync)
         for row in rows:
             if row["stream"] == stream:
-                return Marker(**dict(row))
+                return marker_from_row(dict(row))
         return None
 
     async def marker_streams(self) -> list[str]:
@@ -333,6 +369,8 @@ class SqliteTarget(_SyncTarget):
             except Exception as exc:  # sqlite3.OperationalError: database is locked
                 raise LockBusy(f"another migrator holds the lock on {self.url} (waited {timeout:g}s): {exc}") from exc
             raw.execute(MARKER_DDL)
+            for statement in marker_upgrades(r[1] for r in raw.execute(f"PRAGMA table_info({MARKER_TABLE})")):
+                raw.execute(statement)
 
         await self._run(begin)
 
@@ -364,7 +402,9 @@ class SqliteTarget(_SyncTarget):
         def run(conn: sa.Connection) -> None:
             raw = conn.connection.driver_connection
             assert raw is not None and raw.in_transaction, "acquire() first"
+            check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
             for index, step in enumerate(plan.steps[start:], start=start):
+                check_statement(self.dialect.name, step.sql, step.kind)
                 try:
                     raw.execute(step.sql)
                 except Exception as exc:
@@ -389,6 +429,15 @@ def _already_done(code: object, message: str) -> bool:
     return code in MYSQL_ALREADY_DONE or (code == 1005 and "errno: 121" in message)
 
 
+MYSQL_SESSION_SQL = (
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','),"
+    " ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))"
+)
+"""The statements are checked (sqlglot's MySQL tokenizer) and written (SQLAlchemy's MySQL dialect) as
+MySQL reads them by default: a backslash escapes in a literal, a double quote starts one. A server
+configured otherwise would read the literals differently, so the run's session is put back to that."""
+
+
 class MysqlTarget(_SyncTarget):
     _lock_name: str | None = None
 
@@ -411,6 +460,15 @@ class MysqlTarget(_SyncTarget):
             if got != 1:
                 raise LockBusy(f"another migrator holds the lock on {display_url(self.url)} (waited {timeout:g}s)")
             conn.exec_driver_sql(MARKER_DDL)
+            columns = conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = DATABASE() AND table_name = :t"
+                ),
+                {"t": MARKER_TABLE},
+            ).scalars()
+            for statement in marker_upgrades(columns):
+                conn.exec_driver_sql(statement)
 
         try:
             await self._run(lock)
@@ -437,7 +495,10 @@ class MysqlTarget(_SyncTarget):
         self, plan: Plan, start: int, done: Marker, progress: Callable[[int], Marker], *, resuming: bool = False
     ) -> None:
         def run(conn: sa.Connection) -> None:
+            check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
+            conn.exec_driver_sql(MYSQL_SESSION_SQL)
             for index, step in enumerate(plan.steps[start:], start=start):
+                check_statement(self.dialect.name, step.sql, step.kind)
                 try:
                     conn.execution_options(no_parameters=True).exec_driver_sql(step.sql)
                 except sa.exc.DBAPIError as exc:

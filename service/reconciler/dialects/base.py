@@ -6,6 +6,7 @@ service.reconciler.dialects.DIALECTS (explicitly, no import side effects).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cached_property
 from operator import is_
@@ -17,6 +18,13 @@ from sqlalchemy.types import UserDefinedType
 
 from events.model import Column, ColumnType, Constraint, Index, Schema, Table, split_table_name
 from service.reconciler.normalize import canonical_schema
+
+_QUOTED_OR_NOT = re.compile(r"'(?:[^']|'')*'|[^']+")
+
+
+def _upper_unquoted(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text if text.startswith("'") else text.upper()
 
 
 class UnsupportedType(ValueError):
@@ -70,7 +78,8 @@ class Dialect:
         if column_type.dialect is not None:
             if column_type.dialect != self.name:
                 raise UnsupportedType(f"type {column_type} is native to {column_type.dialect}, not {self.name}")
-            return column_type.name.upper()
+            # upper case but inside quoted parameters (ENUM('Active','b')), which the grammar keeps as given
+            return _QUOTED_OR_NOT.sub(_upper_unquoted, column_type.name)
         template = self.type_names.get(column_type.name)
         if template is None:
             raise UnsupportedType(f"type {column_type.name} has no {self.name} form")

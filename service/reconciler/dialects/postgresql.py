@@ -85,11 +85,15 @@ class PostgresqlDialect(Dialect):
         if before.tables[table].primary_key:
             # The primary key's name is whatever the database gave it; look it up where it runs.
             regclass = self.literal(self.qualified(table))
-            out.append(
-                "DO $schemalog$ DECLARE pk text; BEGIN"
+            body = (
+                " DECLARE pk text; BEGIN"
                 f" SELECT conname INTO pk FROM pg_constraint WHERE conrelid = {regclass}::regclass AND contype = 'p';"
-                f" EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {regclass}, pk); END $schemalog$"
+                f" EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {regclass}, pk); END "
             )
+            tag = "$schemalog$"
+            while tag in body:  # a table named with the tag in it would end the block early
+                tag = tag[:-1] + "_$"
+            out.append(f"DO {tag}{body}{tag}")
         if after.tables[table].primary_key:
             out.append(f"ALTER TABLE {self.qualified(table)} ADD PRIMARY KEY ({self.pk_columns(after, table)})")
         return out

@@ -1,0 +1,253 @@
+"""What each target dialect can hold, checked before a plan runs: the dialect half of the name policy.
+
+The log refuses at append what no supported dialect can hold (events.model.check_new_name). What only
+some dialects cannot hold is refused here, for the target's dialect, by ``migrate --plan`` and
+``migrate`` before any DDL, naming the object and the event that makes it:
+
+- MariaDB folds the case of column, index, key and check names (and of foreign key names across a
+  database), SQLite the (ASCII) case of column names and of table and index names, which share one
+  namespace; names that differ only so collide there.
+- PostgreSQL and SQLite keep tables and indexes in one namespace: an index named like a table collides.
+- MariaDB: at most 1017 columns (InnoDB), char(n) up to 255, varchar(n) up to 16383 and rows of at most
+  65,535 bytes in utf8mb4, names of at most 64 characters from the Basic Multilingual Plane, no index
+  named PRIMARY.
+- A type native to another dialect, or a portable type with no form in this one (MariaDB's interval).
+
+One function per dialect takes the tables an event touched, as they are after it (the fold of the plan
+is replayed on a copy of the starting state); the namespace rules are checked on the plan's target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from events.aggregate import State, apply_event
+from events.catalog import ColumnAdded, ColumnAltered, Event, TableCreated
+from events.model import Table, namespace_of, split_table_name
+from service.reconciler.dialects.base import Dialect, UnsupportedType
+
+MARIADB_MAX_COLUMNS = 1017
+"""InnoDB's limit of columns in a table."""
+MARIADB_MAX_NAME = 64
+"""MariaDB's limit of characters in a name."""
+MARIADB_MAX_CHAR = 255
+MARIADB_MAX_VARCHAR = 16383
+"""varchar(n) in utf8mb4 (4 bytes a character): 65,535 bytes."""
+MARIADB_MAX_ROW = 65535
+"""Bytes in a row, not counting TEXT and BLOB columns."""
+
+
+class CannotHold(Exception):
+    """A plan that makes what the target's dialect cannot hold: refused before anything runs."""
+
+    def __init__(self, dialect: str, problems: Sequence[str]):
+        self.dialect = dialect
+        self.problems = list(problems)
+        more = len(problems) - 1
+        suffix = f" (and {more} more)" if more else ""
+        super().__init__(f"{dialect} cannot hold what this plan makes: {problems[0]}{suffix}")
+
+
+def check_plan(dialect: Dialect, start: State, changes: Iterable[Any]) -> None:
+    """Raise :class:`CannotHold` if any change of the plan (``projections.diff.Change``: an event and
+    its source version) makes what ``dialect`` cannot hold; ``start`` is left as it is."""
+    problems = plan_problems(dialect, start, [(c.source_version, c.event) for c in changes])
+    if problems:
+        raise CannotHold(dialect.name, problems)
+
+
+def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Event]]) -> list[str]:
+    """Every problem of the plan's events for ``dialect``, each naming its event's version."""
+    table_rules = TABLE_RULES[dialect.name]
+    state = start.copy()
+    problems: list[str] = []
+    for version, event in events:
+        where = f"v{version} ({event.type})"
+        problems.extend(f"{where}: {p}" for p in type_problems(dialect, event))
+        apply_event(event, state)
+        for name in touched(event):
+            table = state.tables.get(name)
+            if table is not None:
+                problems.extend(f"{where}: {p}" for p in table_rules(table))
+        if len(problems) > 100:
+            break
+    if events:
+        problems.extend(NAMESPACE_RULES[dialect.name](state.tables.values()))
+    return list(dict.fromkeys(problems))  # in order, once each
+
+
+def touched(event: Event) -> list[str]:
+    """The tables an event makes or changes, by their names after it."""
+    new_name = getattr(event, "new_name", None)
+    if event.type == "table_renamed" and isinstance(new_name, str):
+        return [new_name]
+    table = getattr(event, "table", None)
+    return [table] if isinstance(table, str) else []
+
+
+def type_problems(dialect: Dialect, event: Event) -> list[str]:
+    """The column types an event gives that the dialect has no form for."""
+    if isinstance(event, TableCreated):
+        columns = [(c.name, c.type, c.identity) for c in event.columns]
+    elif isinstance(event, ColumnAdded):
+        columns = [(event.column.name, event.column.type, event.column.identity)]
+    elif isinstance(event, ColumnAltered) and event.new_type is not None:
+        columns = [(event.column, event.new_type, False)]
+    else:
+        return []
+    out = []
+    for name, column_type, identity in columns:
+        if identity:
+            continue  # an integer, written by SQLAlchemy's own types
+        try:
+            dialect.type_text(column_type)
+        except UnsupportedType as exc:
+            out.append(f"column {event.table}.{name}: {exc}")
+    return out
+
+
+# --------------------------------------------------------------------------- folding case
+
+
+def mariadb_fold(name: str) -> str:
+    """How MariaDB compares column, index and constraint names: each character lower-cased by itself
+    (so 'ß' and 'ss' differ, and 'İ' is 'i')."""
+    return name.replace("\u0130", "i").lower()
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def sqlite_fold(name: str) -> str:
+    """How SQLite compares names: ASCII letters without case, every other character as it is."""
+    return name.translate(_ASCII_LOWER)
+
+
+def collisions(names: Iterable[str], fold: Callable[[str], str], what: str) -> list[str]:
+    """Names that are distinct but fold to the same text."""
+    seen: dict[str, str] = {}
+    out = []
+    for name in names:
+        key = fold(name)
+        other = seen.setdefault(key, name)
+        if other != name:
+            out.append(f"{what} {other!r} and {name!r} differ only in case, which this dialect ignores")
+    return out
+
+
+# --------------------------------------------------------------------------- one function per dialect
+
+
+def postgresql_table(table: Table) -> list[str]:
+    """PostgreSQL holds what the log holds, table by table (its limits are the log's own)."""
+    return []
+
+
+def postgresql_namespace(tables: Iterable[Table]) -> list[str]:
+    """A table, an index and a unique constraint (which is an index) share a schema's namespace."""
+    return _relation_clashes(tables, lambda name: name)
+
+
+def sqlite_table(table: Table) -> list[str]:
+    return collisions(table.column_names(), sqlite_fold, f"in table {table.name!r}, columns")
+
+
+def sqlite_namespace(tables: Iterable[Table]) -> list[str]:
+    """Tables and indexes share one namespace per schema, without ASCII case."""
+    listed = list(tables)
+    tables_by: dict[str, list[str]] = {}
+    indexes_by: dict[str, list[str]] = {}
+    for table in listed:
+        schema, bare = split_table_name(table.name)
+        tables_by.setdefault(schema or "", []).append(bare)
+        indexes_by.setdefault(schema or "", []).extend(i.name for i in table.indexes)
+    out = []
+    for names in tables_by.values():
+        out += collisions(names, sqlite_fold, "tables")
+    for names in indexes_by.values():
+        out += collisions(names, sqlite_fold, "indexes")
+    return out + _relation_clashes(listed, sqlite_fold, unique_constraints=False)
+
+
+def mysql_table(table: Table) -> list[str]:
+    out: list[str] = []
+    if len(table.columns) > MARIADB_MAX_COLUMNS:
+        out.append(f"table {table.name!r} has {len(table.columns)} columns; InnoDB's limit is {MARIADB_MAX_COLUMNS}")
+    keys = [i.name for i in table.indexes] + [c.name for c in table.constraints if c.kind != "check"]
+    names = [("table", split_table_name(table.name)[1])]
+    names += [("column", c.name) for c in table.columns]
+    names += [("index", n) for n in keys] + [("constraint", c.name) for c in table.constraints if c.kind == "check"]
+    for kind, name in names:
+        if len(name) > MARIADB_MAX_NAME:
+            out.append(f"{kind} name {name!r} is {len(name)} characters; MariaDB's limit is {MARIADB_MAX_NAME}")
+        if any(ord(char) > 0xFFFF for char in name):
+            out.append(f"{kind} name {name!r} has a character beyond the Basic Multilingual Plane (MariaDB)")
+        if kind == "index" and mariadb_fold(name) == "primary":
+            out.append(f"index name {name!r} is the primary key's in MariaDB")
+    out += collisions(table.column_names(), mariadb_fold, f"in table {table.name!r}, columns")
+    out += collisions(keys, mariadb_fold, f"in table {table.name!r}, indexes and keys")
+    checks = [c.name for c in table.constraints if c.kind == "check"]
+    out += collisions(checks, mariadb_fold, f"in table {table.name!r}, check constraints")
+    row = 0
+    for column in table.columns:
+        kind, params = column.type.name, column.type.params
+        if not column.type.portable or not params or kind not in ("char", "varchar"):
+            continue
+        limit = MARIADB_MAX_CHAR if kind == "char" else MARIADB_MAX_VARCHAR
+        if params[0] > limit:
+            out.append(f"column {table.name}.{column.name}: {column.type} is over MariaDB's {kind}({limit})")
+        row += 4 * params[0] + (2 if kind == "varchar" else 0)
+    if row > MARIADB_MAX_ROW:
+        out.append(
+            f"table {table.name!r}: its char and varchar columns need {row} bytes a row in utf8mb4;"
+            f" MariaDB's limit is {MARIADB_MAX_ROW} (use text for the longest)"
+        )
+    return out
+
+
+def mysql_namespace(tables: Iterable[Table]) -> list[str]:
+    """Foreign key names are unique in a MariaDB database, without case."""
+    by_namespace: dict[str, list[str]] = {}
+    for table in tables:
+        keys = [c.name for c in table.constraints if c.kind == "foreign_key"]
+        by_namespace.setdefault(namespace_of(table.name), []).extend(keys)
+    out = []
+    for names in by_namespace.values():
+        out += collisions(names, mariadb_fold, "foreign keys")
+    return out
+
+
+def _relation_clashes(
+    tables: Iterable[Table], fold: Callable[[str], str], *, unique_constraints: bool = True
+) -> list[str]:
+    """Indexes (and unique constraints, where they are indexes) named like a table of their schema,
+    once folded. Index against index is the log's own rule; here a table is involved."""
+    listed = list(tables)
+    owners = {(namespace_of(t.name), fold(split_table_name(t.name)[1])): t.name for t in listed}
+    out = []
+    for table in listed:
+        names = [i.name for i in table.indexes]
+        if unique_constraints:
+            names += [c.name for c in table.constraints if c.kind == "unique"]
+        for name in names:
+            other = owners.get((namespace_of(table.name), fold(name)))
+            if other is None:
+                continue
+            if split_table_name(other)[1] == name:
+                out.append(f"index {name!r} of table {table.name!r} has the name of table {other!r} (one namespace)")
+            else:
+                out.append(f"index {name!r} of table {table.name!r} and table {other!r} differ only in case")
+    return out
+
+
+TABLE_RULES: dict[str, Callable[[Table], list[str]]] = {
+    "postgresql": postgresql_table,
+    "mysql": mysql_table,
+    "sqlite": sqlite_table,
+}
+NAMESPACE_RULES: dict[str, Callable[[Iterable[Table]], list[str]]] = {
+    "postgresql": postgresql_namespace,
+    "mysql": mysql_namespace,
+    "sqlite": sqlite_namespace,
+}

@@ -1,0 +1,194 @@
+"""Every statement the reconciler sends is proven to be one statement of the kind it planned.
+
+The dialects build DDL from fixed heads (``CREATE TABLE``, ``ALTER TABLE``, ...), quoted names
+and the log's expression text. Whatever the text holds, what goes to a database must be exactly
+the statement planned, never more: PostgreSQL takes several statements in one simple-query
+message (the batches in service.reconciler.targets), so one stray ``;`` in a default would run
+whatever follows it.
+
+- PostgreSQL: the statement is parsed by PostgreSQL's own parser (pglast): exactly one statement,
+  of the node type its kind names (``CreateStmt``, ``AlterTableStmt``, ...). The one ``DO`` block
+  the dialect emits (dropping a primary key whose name the database chose) must be that block,
+  word for word, around its table's name.
+- MySQL/MariaDB and SQLite: sqlglot's tokenizer for the dialect: no ``;`` outside a literal, no
+  comment (MySQL runs ``/*! ... */``), and the statement starts with its kind's keywords.
+
+A statement's kind comes from its head (:func:`kind_of`), and an event may only emit the kinds it
+is known to (:data:`EVENT_KINDS`: ``index_created`` never emits a ``DROP TABLE``). make_plan checks
+every statement (so ``migrate --plan`` and ``sqlmigrate`` refuse too) and the targets check again,
+from the cache, right before a statement is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Protocol
+
+import orjson
+import sqlglot
+from pglast import parser as pg_parser
+from sqlglot import TokenType
+from sqlglot.errors import SqlglotError
+
+
+class UnsafeStatement(ValueError):
+    """A statement the reconciler will not send (not exactly one statement of its planned kind)."""
+
+
+# kind -> (the head it starts with, PostgreSQL's node type for it, the object type a DROP names)
+KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
+    "create_table": (re.compile(r"CREATE TABLE\s"), frozenset({"CreateStmt"}), None),
+    "create_index": (re.compile(r"CREATE (UNIQUE )?INDEX\s"), frozenset({"IndexStmt"}), None),
+    # ALTER TABLE ... RENAME is PostgreSQL's RenameStmt
+    "alter_table": (re.compile(r"ALTER TABLE\s"), frozenset({"AlterTableStmt", "RenameStmt"}), None),
+    "drop_table": (re.compile(r"DROP TABLE\s"), frozenset({"DropStmt"}), "OBJECT_TABLE"),
+    "drop_index": (re.compile(r"DROP INDEX\s"), frozenset({"DropStmt"}), "OBJECT_INDEX"),
+    "comment": (re.compile(r"COMMENT ON\s"), frozenset({"CommentStmt"}), None),
+    "rename_table": (re.compile(r"RENAME TABLE\s"), frozenset(), None),
+    "copy_rows": (re.compile(r"INSERT INTO\s"), frozenset(), None),
+    "drop_primary_key": (re.compile(r"DO \$schemalog_*\$"), frozenset({"DoStmt"}), None),
+}
+
+DIALECT_KINDS: dict[str, frozenset[str]] = {
+    "postgresql": frozenset(
+        {"create_table", "create_index", "alter_table", "drop_table", "drop_index", "comment", "drop_primary_key"}
+    ),
+    "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"}),
+    "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"}),
+}
+"""The kinds of statement each dialect's DDL is made of (SQLite copies rows when it rebuilds a table)."""
+
+_REBUILD = frozenset({"create_table", "copy_rows", "drop_table", "alter_table", "create_index"})
+"""What SQLite's table rebuild emits: new table, rows copied, old dropped, new renamed, indexes again."""
+
+EVENT_KINDS: dict[str, frozenset[str]] = {
+    "table_created": frozenset({"create_table", "comment", "create_index", "alter_table"}),
+    "table_dropped": frozenset({"drop_table"}),
+    "table_renamed": frozenset({"alter_table", "rename_table"}),
+    "table_altered": frozenset({"comment", "alter_table"}),
+    "column_added": frozenset({"alter_table", "comment"}) | _REBUILD,
+    "column_dropped": frozenset({"alter_table"}) | _REBUILD,
+    "column_renamed": frozenset({"alter_table"}),
+    "column_altered": frozenset({"alter_table", "comment"}) | _REBUILD,
+    "index_created": frozenset({"create_index"}),
+    "index_dropped": frozenset({"drop_index"}),
+    "constraint_added": frozenset({"alter_table"}) | _REBUILD,
+    "constraint_dropped": frozenset({"alter_table", "drop_index"}) | _REBUILD,
+    "primary_key_set": frozenset({"alter_table", "drop_primary_key"}) | _REBUILD,
+}
+"""The kinds of statement each event type may emit, in any dialect."""
+
+_LITERAL = r"'(?:[^']|'')*'"
+_DROP_PRIMARY_KEY = re.compile(
+    r" DECLARE pk text; BEGIN SELECT conname INTO pk FROM pg_constraint"
+    rf" WHERE conrelid = (?P<table>{_LITERAL})::regclass AND contype = 'p';"
+    rf" EXECUTE format\('ALTER TABLE %s DROP CONSTRAINT %I', (?P<again>{_LITERAL}), pk\); END "
+)
+"""The body of the one DO block the PostgreSQL dialect emits, around its table's name (a literal)."""
+
+_SQLGLOT_READERS = {"mysql": "mysql", "sqlite": "sqlite"}
+
+
+def shown(sql: str) -> str:
+    return repr(sql if len(sql) <= 200 else sql[:197] + "...")
+
+
+def kind_of(sql: str) -> str:
+    """The kind of statement ``sql`` starts as (its head); UnsafeStatement if none the reconciler plans."""
+    for kind, (head, _nodes, _object) in KINDS.items():
+        if head.match(sql):
+            return kind
+    raise UnsafeStatement(f"{shown(sql)} is no kind of statement the reconciler plans")
+
+
+def check_planned(dialect_name: str, sql: str, event_type: str) -> str:
+    """Check a statement emitted for an event of ``event_type``; return its kind."""
+    kind = kind_of(sql)
+    if kind not in EVENT_KINDS.get(event_type, frozenset()):
+        raise UnsafeStatement(f"a {kind.replace('_', ' ')} statement is not what {event_type} emits: {shown(sql)}")
+    check_statement(dialect_name, sql, kind)
+    return kind
+
+
+class Planned(Protocol):
+    """A statement as a plan holds it (service.reconciler.plan.Step)."""
+
+    @property
+    def sql(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def check_steps(dialect_name: str, steps: Iterable[Planned]) -> None:
+    """The targets' last guard, right before statements are sent: each is (still) what it was proven to be."""
+    for step in steps:
+        check_statement(dialect_name, step.sql, step.kind)
+
+
+@lru_cache(maxsize=65536)
+def check_statement(dialect_name: str, sql: str, expected_kind: str) -> None:
+    """Refuse (UnsafeStatement) unless ``sql`` is exactly one ``expected_kind`` statement of the dialect.
+
+    Cached: make_plan checks every statement, and the targets check each again right before it is
+    sent (a cache hit). A refusal is not cached (an exception), so it is refused every time.
+    """
+    if dialect_name not in DIALECT_KINDS:
+        raise UnsafeStatement(f"unknown dialect {dialect_name!r}")
+    if expected_kind not in DIALECT_KINDS[dialect_name]:
+        raise UnsafeStatement(f"{dialect_name} is sent no {expected_kind.replace('_', ' ')} statement: {shown(sql)}")
+    head, _nodes, _object = KINDS[expected_kind]
+    if not head.match(sql):
+        raise UnsafeStatement(f"not a {expected_kind.replace('_', ' ')} statement: {shown(sql)}")
+    if "\x00" in sql:
+        raise UnsafeStatement(f"a statement holds a NUL character: {shown(sql)}")
+    if dialect_name == "postgresql":
+        _postgresql(sql, expected_kind)
+    else:
+        _tokens(sql, _SQLGLOT_READERS[dialect_name])
+
+
+def _postgresql(sql: str, kind: str) -> None:
+    try:
+        tree = orjson.loads(pg_parser.parse_sql_json(sql))
+    except pg_parser.ParseError as exc:
+        raise UnsafeStatement(f"PostgreSQL's parser does not read it: {exc}: {shown(sql)}") from None
+    statements = tree.get("stmts", [])
+    if len(statements) != 1:
+        raise UnsafeStatement(f"{len(statements)} statements where one was planned: {shown(sql)}")
+    node = statements[0]["stmt"]
+    (node_type,) = node
+    _head, nodes, object_type = KINDS[kind]
+    if node_type not in nodes:
+        raise UnsafeStatement(f"a {node_type} where a {kind.replace('_', ' ')} statement was planned: {shown(sql)}")
+    fields = node[node_type]
+    if object_type is not None and fields.get("removeType") != object_type:
+        raise UnsafeStatement(f"a DROP of {fields.get('removeType')} where {object_type} was planned: {shown(sql)}")
+    if kind == "drop_primary_key":
+        _do_block(fields, sql)
+
+
+def _do_block(fields: dict[str, object], sql: str) -> None:
+    """The DO block is the dialect's own: its body exactly the template, for one table named twice."""
+    args = fields.get("args")
+    body = None
+    if isinstance(args, list) and len(args) == 1:
+        element = args[0].get("DefElem", {}) if isinstance(args[0], dict) else {}
+        if element.get("defname") == "as":
+            body = element.get("arg", {}).get("String", {}).get("sval")
+    match = _DROP_PRIMARY_KEY.fullmatch(body) if isinstance(body, str) else None
+    if match is None or match.group("table") != match.group("again"):
+        raise UnsafeStatement(f"a DO block that is not the primary key's drop: {shown(sql)}")
+
+
+def _tokens(sql: str, reader: str) -> None:
+    try:
+        tokens = sqlglot.tokenize(sql, read=reader)
+    except SqlglotError as exc:
+        raise UnsafeStatement(f"sqlglot's {reader} tokenizer does not read it: {exc}: {shown(sql)}") from None
+    for token in tokens:
+        if token.comments:
+            raise UnsafeStatement(f"a statement holds a comment: {shown(sql)}")
+        if token.token_type == TokenType.SEMICOLON:
+            raise UnsafeStatement(f"a statement holds a ';' outside its literals: {shown(sql)}")
