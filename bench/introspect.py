@@ -69,7 +69,7 @@ from projections.schema import Projector
 from service.authoring.models import metadata_schema
 from service.logging import configure
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import PG_COLUMNS, PG_QUERIES, introspect_postgresql, read_copied
+from service.reconciler.dialects.postgresql.introspect import PG_COLUMNS, PG_QUERIES, introspect_postgresql, read_copied
 from service.reconciler.normalize import differences
 
 RAW = PG_QUERIES

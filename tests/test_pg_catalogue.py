@@ -13,10 +13,10 @@ from events.catalog import ConstraintAdded, TableCreated
 from events.model import Column, ColumnType, Constraint, Reference, Schema, check_new_name, parse_type
 from events.store import EventStore
 from projections.schema import Point, Projector
-from service.reconciler import introspect
 from service.reconciler.apply import migrate
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import introspect_postgresql, postgresql_type, read_postgresql
+from service.reconciler.dialects.postgresql import introspect
+from service.reconciler.dialects.postgresql.introspect import introspect_postgresql, postgresql_type, read_postgresql
 from service.reconciler.normalize import differences
 from tests.test_reconciler import AWKWARD_TABLE, append, history, req
 

@@ -21,7 +21,7 @@ from projections.diff import changes_between, inverse, schema_diff
 from projections.replay import Replay
 from projections.schema import Point, Projector, normalized, same_schema
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import introspect_sqlite
+from service.reconciler.dialects.sqlite.introspect import introspect_sqlite
 from tests.histories import histories
 from tests.servers import postgres_database_url
 

@@ -33,7 +33,7 @@ from projections.audit import HistoryFilter, blame, filter_history
 from projections.diff import changes_between, inverse, revert_changeset
 from projections.schema import HEAD, Point, PointError, Projector, normalized, parse_point, same_schema
 from service.reconciler.dialects import get_dialect
-from service.reconciler.introspect import introspect_sqlite
+from service.reconciler.dialects.sqlite.introspect import introspect_sqlite
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
-from service.reconciler.dialects.mysql import MysqlDialect
-from service.reconciler.dialects.postgresql import PostgresqlDialect
-from service.reconciler.dialects.sqlite import SqliteDialect
+from service.reconciler.dialects.mysql.ddl import MysqlDialect
+from service.reconciler.dialects.postgresql.ddl import PostgresqlDialect
+from service.reconciler.dialects.sqlite.ddl import SqliteDialect
 
 DIALECTS: dict[str, type[Dialect]] = {
     "postgresql": PostgresqlDialect,

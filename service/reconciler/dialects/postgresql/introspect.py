@@ -1,0 +1,848 @@
+"""PostgreSQL: the live schema from one read of the system catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Collection, Iterator
+from itertools import groupby, pairwise
+from operator import itemgetter
+from typing import Any, TypeVar
+
+from events.model import (
+    Column,
+    ColumnType,
+    Constraint,
+    Index,
+    Reference,
+    Schema,
+    Table,
+    construct,
+    parse_type,
+)
+from service.reconciler.introspect import live_native_type
+from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default
+
+_PG_TABLE_FILTER = """
+  c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND c.relname NOT LIKE 'schemalog\\_%'
+"""
+
+PG_TABLES = f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, td.description AS comment
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description td ON td.objoid = c.oid AND td.classoid = 'pg_class'::regclass AND td.objsubid = 0
+WHERE {_PG_TABLE_FILTER}
+"""
+
+PG_COLUMNS = f"""
+SELECT a.attrelid AS oid, a.attnum AS num, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull AS notnull, a.attidentity <> '' AS identity, cd.description AS comment
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description cd
+       ON cd.objoid = a.attrelid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
+WHERE {_PG_TABLE_FILTER} AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Column defaults apart from the columns: fewer rows (most columns have none), and the columns' rows are
+# then plain values the expected columns can be written in beforehand (PgCatalogue.expect_columns), where
+# a default's text depends on how it was written (DEFAULT 0 reads 0, DEFAULT '0' on a smallint '0'::smallint).
+PG_DEFAULTS = f"""
+SELECT d.adrelid AS oid, d.adnum AS num, pg_get_expr(d.adbin, d.adrelid) AS default
+FROM pg_attrdef d
+JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_PG_TABLE_FILTER}
+ORDER BY d.adrelid, d.adnum
+"""
+
+# Exclusion constraints ('x') are read only for the index they own (index_oid), like primary keys and
+# unique constraints: those indexes are not indexes of the schema.
+PG_CONSTRAINTS = f"""
+SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conindid AS index_oid,
+       con.conkey AS columns, con.confrelid AS ref_oid, con.confkey AS ref_columns,
+       con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
+       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
+"""
+
+# Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
+# in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
+# on conindid).
+PG_INDEXES = f"""
+SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
+       i.indkey::int2[] AS columns, i.indnkeyatts AS nkeys,
+       i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
+"""
+
+PG_QUERIES = (PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
+"""Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
+
+PG_STEP = 128
+"""How many tables PgCatalogue's steps compare between two yields (PgCatalogue.readers)."""
+
+Step = Callable[[], Iterator[None]]
+"""A part of the comparison with the expected schema, done a little at a time (PgCatalogue.readers)."""
+
+PG_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+PG_TYPES = {
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "boolean": "boolean",
+    "real": "real",
+    "double precision": "double",
+    "text": "text",
+    "date": "date",
+    "time without time zone": "time",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "interval": "interval",
+    "json": "json",
+    "uuid": "uuid",
+    "bytea": "bytes",
+    "numeric": "numeric",
+    "character varying": "varchar",
+    "character": "char",
+}
+_PG_PARAMS = re.compile(r"^([a-z ]+?)\(([\d,]+)\)$")
+
+
+_V = TypeVar("_V")
+
+
+class _Memo(dict[str, _V]):
+    """A catalogue text -> what ``make`` makes of it, made on the first lookup (``memo[text]``); emptied
+    when it holds 65,536 texts."""
+
+    def __init__(self, make: Callable[[str], _V]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, text: str) -> _V:
+        if len(self) >= 1 << 16:
+            self.clear()
+        value = self[text] = self.make(text)
+        return value
+
+
+def postgresql_type(text: str) -> ColumnType:
+    return _PG_TYPE_OF[text]
+
+
+def _postgresql_type(text: str) -> ColumnType:
+    if text in PG_TYPES:
+        found = ColumnType(name=PG_TYPES[text])
+    else:
+        match = _PG_PARAMS.match(text)
+        try:  # within the portable grammar's bounds (PostgreSQL allows numeric(2,5), for one), else native
+            if not (match and match.group(1) in ("numeric", "character varying", "character")):
+                raise ValueError(text)
+            params = tuple(int(p) for p in match.group(2).split(","))
+            found = ColumnType(name=PG_TYPES[match.group(1)], params=params)
+        except ValueError:
+            found = live_native_type("postgresql", text)
+    return _shared_type(found)
+
+
+def _shared_type(found: ColumnType) -> ColumnType:
+    """The equal ColumnType the log's own type text gives (parse_type keeps one per text), where there is
+    one: then a column read back usually holds the very object the projection's column holds."""
+    try:
+        shared = parse_type(str(found))
+    except ValueError:
+        return found
+    return shared if shared == found else found
+
+
+_PG_TYPE_OF = _Memo(_postgresql_type)
+
+_PG_TYPE_NAMES = {portable: text for text, portable in PG_TYPES.items()}
+
+
+def _pg_type_text(found: ColumnType) -> str | None:
+    """The catalogue's text for a type (format_type's), where that text reads back as this very type
+    (postgresql_type); else None."""
+    if found.dialect == "postgresql" and not found.params:
+        text = found.name
+    elif found.dialect is None and found.name in _PG_TYPE_NAMES:
+        text = _PG_TYPE_NAMES[found.name]
+        if found.params:
+            text += "(" + ",".join(map(str, found.params)) + ")"
+    else:
+        return None
+    return text if _PG_TYPE_OF[text] == found else None
+
+
+_PG_TYPE_TEXTS: dict[int, tuple[ColumnType, str | None, str | None]] = {}
+"""id(type) -> (the type, its catalogue text, as COPY writes it): types are shared objects (parse_type),
+and hashing one is dearer than a lookup by id; the type is held, so that its id is not reused while it is
+here."""
+
+
+def _pg_type_texts(found: ColumnType) -> tuple[ColumnType, str | None, str | None]:
+    """_pg_type_text and its COPY form, kept by id (_PG_TYPE_TEXTS)."""
+    hit = _PG_TYPE_TEXTS.get(id(found))
+    if hit is None or hit[0] is not found:
+        if len(_PG_TYPE_TEXTS) >= 4096:
+            _PG_TYPE_TEXTS.clear()
+        text = _pg_type_text(found)
+        hit = _PG_TYPE_TEXTS[id(found)] = (found, text, None if text is None else _copy_text(text))
+    return hit
+
+
+def _pg_name(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+def _find(items: tuple[Any, ...], name: str) -> Any:
+    for item in items:
+        if item.name == name:
+            return item
+    return None
+
+
+class PgCatalogue:
+    """One read of the PostgreSQL catalogue (the rows of PG_QUERIES), by table: a LiveSchema's source.
+
+    The rows are taken in as they arrive (``take_*``, while the server runs the next query; see
+    read_postgresql) and kept (grouped by table when needed), with column numbers where the catalogue has
+    them.
+    ``matching`` compares them with the expected objects field by field, as ``differences`` compares
+    objects (items by name, whole fields by ``==``, in the canonical form ``canonical_schema`` gives), so
+    that a migrate that finds nothing changed builds nothing; ``table`` builds a table's objects when
+    asked. Nothing is made per column until then.
+
+    Told the expected schema, the catalogue prepares while the server works (``readers``): it writes the
+    expected columns as COPY writes PG_COLUMNS' rows, and compares defaults, comment, primary key, indexes
+    and constraints, naming column numbers by the expected columns' positions. The columns, copied, are
+    first compared whole with what was written (take_columns_text): equal, every table's columns are the
+    expected ones, column n the n-th, and that comparison stands. Else they are read as rows, and a table
+    whose rows are exactly those the expected columns give (_rows_of) keeps it, if its defaults were equal
+    and the tables its foreign keys reference are in place too; any other table is compared field by
+    field with its columns named from the catalogue, as when not told. Defaults go the same way: all
+    compared in one go, else table by table, else (a table whose defaults differ) field by field.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
+        self._comments: dict[int, str | None] = {}
+        self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
+        self._columns: dict[int, list[Any]] | None = None  # PG_COLUMNS' rows by table (_grouped)
+        self._default_rows: list[Any] = []  # PG_DEFAULTS' rows, ordered by table and column number
+        self._defaults: dict[int, dict[int, str]] | None = None  # table -> number -> text (_by_number)
+        self._numbers: dict[int, dict[int, str]] = {}  # column number -> name, where not the position
+        self._primary_keys: dict[int, tuple[int, ...]] = {}  # column numbers
+        # (name, kind, column numbers, expression, referenced table's oid, its column numbers, on delete,
+        # on update)
+        self._constraints: dict[int, list[tuple[Any, ...]]] = {}
+        self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
+        self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...]]]] = {}  # name, unique, column numbers
+        self._built: dict[str, Table] = {}
+        # what the steps of ``readers`` found, for the schema it was told
+        self._told: Schema | None = None  # set when all of it is done
+        self._want: dict[int, list[tuple[Any, ...]] | None] = {}  # table -> rows PG_COLUMNS would give (_rows_of)
+        self._want_text: bytes | None = None  # all of them as COPY writes PG_COLUMNS, if every type is known
+        self._all_in_place = False  # PG_COLUMNS, copied, was exactly _want_text
+        self._want_defaults: list[tuple[int, int, str]] = []  # (table, number, canonical default), in order
+        self._expected: dict[int, dict[str, Any]] = {}  # table read -> the expected table's fields
+        self._expected_names: dict[int, tuple[str, ...]] = {}  # table -> its expected columns' names
+        self._defaults_in_place: dict[int, bool] = {}  # its defaults, by position, are the expected ones
+        self._prematch: dict[int, bool | None] = {}  # comment, keys, indexes, constraints (None: undecided)
+        self._referenced: dict[int, tuple[int, ...]] = {}  # tables a table's foreign keys name columns of
+
+    def readers(self, expected: Schema | None) -> dict[str, tuple[Callable[[list[Any]], None], Step | None]]:
+        """For each of PG_QUERIES, what takes in its rows, and, told the ``expected`` schema (a dialect's
+        form), the step that compares what they bring with it: to be run in PG_QUERIES' order, each once
+        the steps before it are done (it relies on what they found), while the server runs the queries
+        after, so that ``matching(expected)`` has little left to do. A step yields now and then (every
+        PG_STEP tables), for the caller to see to the connection; ``told`` ends them. The columns have
+        no step: compared whole (take_columns_text)."""
+        told = expected is not None
+        return {
+            PG_TABLES: (self.take_tables, (lambda: self.expect_columns(expected)) if expected is not None else None),
+            PG_DEFAULTS: (self.take_defaults, self.expect_defaults if told else None),
+            PG_CONSTRAINTS: (self.take_constraints, self.expect_keys if told else None),
+            PG_INDEXES: (self.take_indexes, self.expect_indexes if told else None),
+            PG_COLUMNS: (self.take_columns, None),
+        }
+
+    def told(self, expected: Schema) -> None:
+        """Every step of ``readers(expected)`` is done: ``matching(expected)`` may rely on them."""
+        self._told = expected
+
+    # ------------------------------------------------------------------ taking the rows in
+
+    def take_tables(self, rows: list[Any]) -> None:
+        """PG_TABLES' rows."""
+        names, comments = self._names, self._comments
+        for oid, schema, name, comment in rows:
+            names[oid] = _pg_name(schema, name)
+            comments[oid] = comment
+
+    def take_constraints(self, rows: list[Any]) -> None:
+        """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs.
+        Column numbers are kept as tuples: tuples of numbers and texts are left alone by the collector of
+        cycles, where lists are followed by it."""
+        constraints, owned = self._constraints, self._owned
+        for oid, name, kind, index_oid, key, ref_oid, ref_key, on_delete, on_update, expression in rows:
+            nums = None if key is None else tuple(key)
+            ref_nums = None if ref_key is None else tuple(ref_key)
+            if kind == "f":
+                entry: tuple[Any, ...] = (
+                    name,
+                    "foreign_key",
+                    nums,
+                    None,
+                    ref_oid,
+                    ref_nums,
+                    PG_FK_ACTIONS.get(on_delete),
+                    PG_FK_ACTIONS.get(on_update),
+                )
+            elif kind == "c":
+                entry = (name, "check", None, canonical_check(expression), None, None, None, None)
+            else:
+                owned.add(index_oid)
+                if kind == "p":
+                    self._primary_keys[oid] = nums or ()
+                    continue
+                if kind != "u":
+                    continue
+                entry = (name, "unique", nums, None, None, None, None, None)
+            if oid in constraints:
+                constraints[oid].append(entry)
+            else:
+                constraints[oid] = [entry]
+
+    def take_indexes(self, rows: list[Any]) -> None:
+        """PG_INDEXES' rows, once PG_CONSTRAINTS' are in: the indexes of constraints are theirs, and
+        expression and partial indexes are not in the catalogue of events."""
+        indexes, owned = self._indexes, self._owned
+        for oid, index_oid, name, unique, nums, nkeys, partial in rows:
+            if partial or not nums or 0 in nums or index_oid in owned:
+                continue
+            entry = (name, unique, tuple(nums[:nkeys]))  # a tuple: see take_constraints
+            if oid in indexes:
+                indexes[oid].append(entry)
+            else:
+                indexes[oid] = [entry]
+
+    def take_defaults(self, rows: list[Any]) -> None:
+        """PG_DEFAULTS' rows (ordered by table and column number), grouped when needed (_by_number); kept
+        as tuples (see take_constraints)."""
+        self._default_rows = list(map(tuple, rows))
+
+    def _by_number(self) -> dict[int, dict[int, str]]:
+        """PG_DEFAULTS' rows by table: column number -> the default's text."""
+        if self._defaults is None:
+            self._defaults = {
+                oid: {r[1]: r[2] for r in group} for oid, group in groupby(self._default_rows, itemgetter(0))
+            }
+        return self._defaults
+
+    def take_columns(self, rows: list[Any]) -> None:
+        """PG_COLUMNS' rows (ordered by table and column number)."""
+        self._columns = {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+        names = self._names
+        self._oids = {names[oid]: oid for oid in self._columns if oid in names}
+
+    def take_columns_text(self, text: bytes) -> bool:
+        """PG_COLUMNS as COPY writes it (text format): whether it is exactly what was written for the
+        expected columns (expect_columns), in one comparison; then the rows are those written, and
+        nothing else is needed. Else take_columns must have the rows."""
+        if self._want_text is None or text != self._want_text:
+            return False
+        self._all_in_place, names = True, self._names
+        self._oids = {names[oid]: oid for oid, fields in self._expected.items() if fields["columns"]}
+        return True
+
+    def _grouped(self) -> dict[int, list[Any]]:
+        """PG_COLUMNS' rows by table; where they were only compared as text, the rows written for the
+        expected columns (as they were exactly), made when first needed."""
+        if self._columns is None:
+            self._columns = {oid: self._rows_of(oid) or [] for oid in self._oids.values()}
+        return self._columns
+
+    def _rows_of(self, oid: int) -> list[tuple[Any, ...]] | None:
+        """The rows PG_COLUMNS would give for an expected table (its oid), made when first asked: None for
+        a table with a type whose catalogue text is not known."""
+        if oid not in self._want:
+            self._want[oid] = _pg_rows_of(oid, self._expected[oid]["columns"])
+        return self._want[oid]
+
+    # ------------------------------------------------------------------ comparing while reading
+
+    def expect_columns(self, expected: Schema) -> Iterator[None]:
+        """Once the tables are in: for each expected table read, its columns' names (whose positions name
+        column numbers: _by_position); all of their rows as COPY writes PG_COLUMNS (by oid, as it orders
+        them; none if a type's catalogue text is not known); and the expected defaults as
+        _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
+        wanted, names = expected.tables, self._names
+        defaults, expected_names = self._want_defaults, self._expected_names
+        written: list[str] | None = []
+        for count, oid in enumerate(sorted(names), 1):
+            if not count % PG_STEP:
+                yield
+            table = wanted.get(names[oid])
+            if table is None:
+                continue
+            fields = self._expected[oid] = table.__dict__
+            names_of, lines = _pg_lines_of(oid, fields["columns"], defaults)
+            expected_names[oid] = tuple(names_of)  # see take_constraints
+            if lines is None:
+                written = None
+            elif written is not None:
+                written += lines
+        self._want_text = None if written is None else "".join(written).encode()
+
+    def expect_defaults(self) -> Iterator[None]:
+        """Once the defaults are in: whether each expected table's are the expected ones by position (as
+        _pg_defaults_read makes them: (table, number, canonical text), a serial column's matching none),
+        all in one comparison first, else table by table."""
+        live, want = _pg_defaults_read(self._default_rows), self._want_defaults
+        if live == want:
+            self._defaults_in_place = dict.fromkeys(self._expected, True)
+            return
+        live_of, want_of = _by_table(live), _by_table(want)
+        in_place = self._defaults_in_place
+        for count, oid in enumerate(self._expected, 1):
+            if not count % PG_STEP:
+                yield
+            in_place[oid] = live_of.get(oid) == want_of.get(oid)
+
+    def expect_keys(self) -> Iterator[None]:
+        """Once the constraints are in: compare comment, primary key and constraints of each expected table
+        read, naming column numbers by the positions of the expected columns."""
+        names, named, prematch, referenced = self._names, self._by_position, self._prematch, self._referenced
+        for count, (oid, fields) in enumerate(self._expected.items(), 1):
+            if not count % PG_STEP:
+                yield
+            refs = [r[4] for r in self._constraints.get(oid, ()) if r[1] == "foreign_key" and r[4] in names]
+            if refs:
+                referenced[oid] = tuple(refs)
+            try:
+                prematch[oid] = self._keys_match(oid, fields, named)
+            except (KeyError, IndexError):
+                prematch[oid] = None  # a number beyond the expected columns: decided on the catalogue's names
+
+    def expect_indexes(self) -> Iterator[None]:
+        """Once the indexes are in: compare them too, where all else was equal (expect_keys)."""
+        expected, named, prematch = self._expected, self._by_position, self._prematch
+        for count, (oid, decided) in enumerate(prematch.items(), 1):
+            if not count % PG_STEP:
+                yield
+            if decided:
+                try:
+                    prematch[oid] = self._indexes_match(expected[oid]["indexes"], oid, named)
+                except (KeyError, IndexError):
+                    prematch[oid] = None
+
+    # ------------------------------------------------------------------ reading them
+
+    def names(self) -> Collection[str]:
+        return self._oids.keys()
+
+    def _named(self, oid: int, nums: tuple[int, ...] | None) -> tuple[str, ...]:
+        """Column numbers of a table -> their names in the catalogue (KeyError for a number it lacks)."""
+        if not nums:
+            return ()
+        rows = self._grouped()[oid]
+        if len(nums) == 1:  # the common case; the n-th row is column n unless a column was dropped
+            n = nums[0]
+            if 0 < n <= len(rows) and rows[n - 1][1] == n:
+                return (rows[n - 1][2],)
+        numbers = self._numbers.get(oid)
+        if numbers is None:
+            numbers = self._numbers[oid] = {r[1]: r[2] for r in rows}
+        return tuple([numbers[n] for n in nums])
+
+    def _by_position(self, oid: int, nums: tuple[int, ...] | None) -> tuple[str, ...]:
+        """Column numbers of a table -> the names of the expected columns at those positions (KeyError for
+        a table not expected, IndexError for a position beyond its columns)."""
+        if not nums:
+            return ()
+        names = self._expected_names[oid]
+        if len(nums) == 1:
+            n = nums[0]
+            if 0 < n <= len(names):
+                return (names[n - 1],)
+            raise IndexError(n)
+        if min(nums) < 1:
+            raise IndexError(min(nums))
+        return tuple([names[n - 1] for n in nums])
+
+    def table(self, name: str) -> Table:
+        built = self._built.get(name)
+        if built is None:
+            built = self._built[name] = self._build(self._oids[name])
+        return built
+
+    def _build(self, oid: int) -> Table:
+        try:
+            return self._build_named(oid)
+        except KeyError:
+            raise KeyError(f"table {self._names[oid]}: an index or constraint names a column it lacks") from None
+
+    def _build_named(self, oid: int) -> Table:
+        named, names = self._named, self._names
+        constraints = []
+        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
+            reference = None
+            if kind == "foreign_key":
+                if ref_oid not in names:
+                    continue  # a foreign key to a table not read is left out
+                reference = construct(Reference, {"table": names[ref_oid], "columns": named(ref_oid, ref_nums)})
+            values = {
+                "name": name,
+                "kind": kind,
+                "columns": named(oid, nums),
+                "expression": expression,
+                "references": reference,
+                "on_delete": on_delete,
+                "on_update": on_update,
+            }
+            constraints.append(construct(Constraint, values))
+        defaults = self._by_number().get(oid)
+        return construct(
+            Table,
+            {
+                "name": names[oid],
+                "columns": tuple(construct(Column, _pg_column(r, defaults)) for r in self._grouped()[oid]),
+                "primary_key": named(oid, self._primary_keys.get(oid)),
+                "indexes": tuple(
+                    construct(Index, {"name": name, "columns": named(oid, nums), "unique": unique})
+                    for name, unique, nums in self._indexes.get(oid, ())
+                ),
+                "constraints": tuple(constraints),
+                "comment": self._comments[oid],
+            },
+        )
+
+    # ------------------------------------------------------------------ comparison on the rows
+
+    def matching(self, expected: Schema) -> set[str]:
+        wanted = expected.tables
+        told = expected is self._told
+        in_place = self._defaults_in_place if told else {}
+        all_in_place = told and self._all_in_place
+        placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
+        for name, oid in self._oids.items():
+            table = wanted.get(name)
+            if table is None:
+                continue
+            if in_place.get(oid) and (all_in_place or self._grouped()[oid] == self._rows_of(oid)):
+                placed[oid] = EQUAL  # the rows written for it, and its defaults by position
+            else:
+                rows, defaults = self._grouped()[oid], self._by_number().get(oid)
+                placed[oid] = _pg_columns_placed(table.__dict__["columns"], rows, defaults)
+        prematch = self._prematch if told else {}
+        referenced, names = self._referenced, self._names
+        same = set()
+        for oid, place in placed.items():
+            decided = prematch.get(oid)
+            if decided is not None and place:
+                refs = referenced.get(oid)
+                if refs is None or all(map(placed.get, refs)):  # so are the referenced tables' columns
+                    # every column number named by position, as the catalogue names it: decided (see expect_keys)
+                    if decided and place == EQUAL:
+                        same.add(names[oid])
+                    continue
+            if place == DIFFERENT:
+                continue
+            name = names[oid]
+            fields = wanted[name].__dict__
+            if place == OUT_OF_PLACE and not _pg_columns_match(
+                fields["columns"], self._grouped()[oid], self._by_number().get(oid)
+            ):
+                continue
+            try:
+                if self._others_match(oid, fields, self._named):
+                    same.add(name)
+            except KeyError:
+                continue  # an index or constraint on a column the table lacks: not the same
+        return same
+
+    def _others_match(self, oid: int, fields: dict[str, Any], named: Callable[[int, Any], tuple[str, ...]]) -> bool:
+        """Comment, primary key, constraints and indexes, as ``differences`` decides (column numbers named
+        by ``named``)."""
+        return self._keys_match(oid, fields, named) and self._indexes_match(fields["indexes"], oid, named)
+
+    def _keys_match(self, oid: int, fields: dict[str, Any], named: Callable[[int, Any], tuple[str, ...]]) -> bool:
+        """Comment, primary key and constraints (_others_match but the indexes)."""
+        return (
+            fields["comment"] == self._comments[oid]
+            and fields["primary_key"] == named(oid, self._primary_keys.get(oid))
+            and self._constraints_match(fields["constraints"], oid, named)
+        )
+
+    def _indexes_match(self, wanted: tuple[Index, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]) -> bool:
+        """What ``differences`` decides for a table's indexes (normalize._same_items)."""
+        live = self._indexes.get(oid, ())
+        if len(live) != len(wanted):
+            return False
+        for position, (name, unique, nums) in enumerate(live):
+            have = wanted[position]  # positionally first (the order they were made in), else by name
+            if have.name != name:
+                have = _find(wanted, name)
+                if have is None:
+                    return False
+            fields = have.__dict__
+            if fields["unique"] != unique or fields["columns"] != named(oid, nums):
+                return False
+        return True
+
+    def _constraints_match(
+        self, wanted: tuple[Constraint, ...], oid: int, named: Callable[[int, Any], tuple[str, ...]]
+    ) -> bool:
+        """What ``differences`` decides for a table's constraints (normalize._same_items)."""
+        names, count = self._names, 0
+        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
+            if kind == "foreign_key" and ref_oid not in names:
+                continue  # a foreign key to a table not read is left out
+            have = wanted[count] if count < len(wanted) else None
+            if have is None or have.name != name:
+                have = _find(wanted, name)
+                if have is None:
+                    return False
+            count += 1
+            fields, reference = have.__dict__, have.references
+            if (
+                fields["kind"] != kind
+                or fields["expression"] != expression
+                or fields["on_delete"] != on_delete
+                or fields["on_update"] != on_update
+                or fields["columns"] != named(oid, nums)
+            ):
+                return False
+            if kind != "foreign_key":
+                if reference is not None:
+                    return False
+            elif (
+                reference is None or reference.table != names[ref_oid] or reference.columns != named(ref_oid, ref_nums)
+            ):
+                return False
+        return count == len(wanted)
+
+
+def _pg_default(text: str) -> tuple[str | None, bool]:
+    """A column default's text -> (its canonical form, whether it makes the column an identity column):
+    a serial column's ``nextval(...)`` makes it one, with no default."""
+    if text.startswith("nextval("):
+        return None, True
+    return canonical_default(text), False
+
+
+_PG_DEFAULTS = _Memo(_pg_default)
+
+
+def _pg_column(r: Any, defaults: dict[int, str] | None) -> dict[str, Any]:
+    """A Column's field values from a PG_COLUMNS row and its table's defaults by column number (what
+    _pg_columns_placed compares field by field)."""
+    identity, default = r[5], None
+    text = defaults.get(r[1]) if defaults else None
+    if text is not None:
+        default, serial = _PG_DEFAULTS[text]
+        identity = identity or serial
+    return {
+        "name": r[2],
+        "type": postgresql_type(r[3]),
+        "nullable": not r[4],
+        "default": default,
+        "identity": identity,
+        "comment": r[6],
+    }
+
+
+def _pg_rows_of(oid: int, columns: tuple[Column, ...]) -> list[tuple[Any, ...]] | None:
+    """The rows PG_COLUMNS gives for a table (its oid) whose columns are exactly ``columns``, in place
+    (column n the n-th), with no serial column; None if a type's catalogue text is not known."""
+    rows = []
+    for num, column in enumerate(columns, 1):
+        c = column.__dict__
+        text = _pg_type_texts(c["type"])[1]
+        if text is None:
+            return None
+        rows.append((oid, num, c["name"], text, not c["nullable"], c["identity"], c["comment"]))
+    return rows
+
+
+_COPY_NULL = "\\N"
+_COPY_BOOLEAN = ("f", "t")  # by the value
+_COPY_NOT_NULL = ("t", "f")  # notnull, by nullable
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+
+
+def _copy_text(value: str) -> str:
+    """A text value as COPY's text format writes it: a backslash before a backslash, and the control
+    characters it names by letter (\\b \\f \\n \\r \\t \\v); any other character as it is."""
+    return value if value.isprintable() and "\\" not in value else value.translate(_COPY_ESCAPES)
+
+
+def _pg_lines_of(
+    oid: int, columns: tuple[Column, ...], defaults: list[tuple[int, int, str]]
+) -> tuple[list[str], list[str] | None]:
+    """The columns' names, and the rows PG_COLUMNS gives for a table (its oid) whose columns are exactly
+    ``columns``, in place and with no serial column, as COPY writes them (text format, tab between
+    values, \\N for NULL, t and f for booleans): one line each; None if a type's catalogue text is not
+    known. Appends (table, column number, default) to ``defaults`` for each column with a default."""
+    names: list[str] = []
+    lines: list[str] = []
+    prefix, texts = f"{oid}\t", _PG_TYPE_TEXTS
+    written: list[str] | None = lines
+    for num, column in enumerate(columns, 1):
+        c = column.__dict__
+        name, default, found = c["name"], c["default"], c["type"]
+        names.append(name)
+        if default is not None:
+            defaults.append((oid, num, default))
+        hit = texts.get(id(found))
+        if hit is None or hit[0] is not found:
+            hit = _pg_type_texts(found)
+        if hit[2] is None:
+            written = None
+        elif written is not None:
+            if not name.isprintable() or "\\" in name:
+                name = name.translate(_COPY_ESCAPES)
+            comment = c["comment"]
+            comment = _COPY_NULL if comment is None else _copy_text(comment)
+            lines.append(
+                f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[c['identity']]}"
+                f"\t{comment}\n"
+            )
+    return names, written
+
+
+def _pg_defaults_read(rows: list[Any]) -> list[tuple[int, int, str | None]]:
+    """PG_DEFAULTS' rows as (table, column number, canonical default): a serial column's reads None."""
+    canonical = _PG_DEFAULTS
+    return [(oid, num, canonical[text][0]) for oid, num, text in rows]
+
+
+def _by_table(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:
+    """Rows ordered by their first value (a table's oid), grouped by it."""
+    return {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
+
+
+def _pg_columns_match(want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None) -> bool:
+    """Whether the columns built from these rows (_pg_column) would equal ``want`` as ``differences``
+    decides (normalize._same_items): as many, each equal to the one of its name, every field by ==."""
+    if len(want) != len(rows):
+        return False
+    by_name = {r[2]: r for r in rows}
+    if any(c.name not in by_name for c in want):
+        return False
+    return _pg_columns_placed(want, [by_name[c.name] for c in want], defaults, numbered=False) == EQUAL
+
+
+OUT_OF_PLACE, DIFFERENT, EQUAL = 0, 1, 2
+"""How a table's column rows stand to the expected columns (_pg_columns_placed)."""
+
+
+def _pg_columns_placed(
+    want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None, numbered: bool = True
+) -> int:
+    """EQUAL: column n (numbered from 1, as many as expected) is the n-th expected column, equal in every
+    field as ``differences`` decides; DIFFERENT: each in its place by name, but a field differs;
+    OUT_OF_PLACE: not so (another count, name, order or numbering). ``defaults``: the table's, by column
+    number. ``numbered=False``: rows already in the expected order, numbers aside."""
+    if len(want) != len(rows) or (numbered and rows[-1][1] != len(rows)):  # numbers rise: these are 1..n
+        return OUT_OF_PLACE
+    types, canonical = _PG_TYPE_OF, _PG_DEFAULTS
+    default_of: Callable[[int], str | None] = (defaults or {}).get
+    for column, r in zip(want, rows, strict=True):
+        c = column.__dict__
+        if c["name"] != r[2]:
+            return OUT_OF_PLACE
+        text = default_of(r[1])
+        if text is None:
+            default, identity = None, r[5]
+        else:
+            default, serial = canonical[text]
+            identity = serial or r[5]
+        live_type, want_type = types[r[3]], c["type"]
+        if (
+            c["default"] != default
+            or c["identity"] != identity
+            or c["nullable"] == r[4]
+            or c["comment"] != r[6]
+            or (want_type is not live_type and want_type != live_type)
+        ):
+            break
+    else:
+        return EQUAL
+    return DIFFERENT if [r[2] for r in rows] == [c.name for c in want] else OUT_OF_PLACE
+
+
+async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalogue:
+    """The catalogue rows introspection needs (PG_QUERIES; asyncpg connection).
+
+    One query at a time, as a connection allows, each sent as soon as the one before has answered, and
+    the columns, the longest by far, last. Given the ``expected`` schema (a dialect's form), the
+    catalogue compares with it what it has (PgCatalogue.readers) while the server runs the queries
+    after, a little at a time in between seeing to the connection, so that the server does not wait for
+    Python. The columns are then read as COPY writes them and compared whole with what was written for
+    the expected columns; read as rows only if they differ (or a type's text is not known).
+    """
+    catalogue = PgCatalogue()
+    readers = catalogue.readers(expected)
+    work: list[Iterator[None]] = []  # the steps under way, in order
+    rows: Any = await conn.fetch(PG_QUERIES[0])
+    for done, query in pairwise(PG_QUERIES):  # done: the query whose rows are in
+        if query is PG_COLUMNS and expected is not None:
+            following = asyncio.ensure_future(read_copied(conn, query))
+        else:
+            following = asyncio.ensure_future(conn.fetch(query))
+        await asyncio.sleep(0)  # the task sends the query
+        try:
+            take, step = readers[done]
+            take(rows)
+            if step is not None:
+                work.append(step())
+            while work and not following.done():
+                if next(work[0], _DONE) is _DONE:
+                    work.pop(0)
+                await asyncio.sleep(0)  # the connection takes in what has come, and the server goes on
+        finally:
+            rows = await following  # the connection is free again only when it has answered
+    for rest in work:
+        for _ in rest:
+            pass
+    if expected is not None:
+        catalogue.told(expected)
+        if catalogue.take_columns_text(rows):
+            return catalogue
+        rows = await conn.fetch(PG_COLUMNS)  # not as written: the rows, to compare one by one
+    catalogue.take_columns(rows)
+    return catalogue
+
+
+_DONE = object()
+
+
+async def read_copied(conn: Any, query: str) -> bytes:
+    """What COPY (query) TO STDOUT writes, in its text format (asyncpg connection)."""
+    chunks: list[bytes] = []
+
+    async def take(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(query, output=take)
+    return b"".join(chunks)
+
+
+async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> LiveSchema:
+    """The schema of a PostgreSQL database (asyncpg connection): its objects are built when first read;
+    ``differences`` with it compares the catalogue rows and builds only the tables that differ. Given the
+    schema it will be compared with (``expected``, a dialect's form), most of that comparison is done
+    while the catalogue is read."""
+    return LiveSchema.of(await read_postgresql(conn, expected))
