@@ -17,8 +17,10 @@ from events.expressions import STORED, expression_field
 from events.model import (
     INT64_MAX,
     MAX_COLUMNS,
+    CollationName,
     Column,
     Constraint,
+    EnumType,
     Frozen,
     Identifier,
     Index,
@@ -44,6 +46,8 @@ class TableCreated(Frozen):
     comment: str | None = None
     indexes: tuple[Index, ...] = ()
     constraints: tuple[Constraint, ...] = ()
+    primary_key_name: Identifier | None = None
+    """The primary key constraint's name, where it is not the dialect's own (``<table>_pkey``)."""
 
     @model_validator(mode="after")
     def _primary_key_not_null(self) -> TableCreated:
@@ -89,15 +93,42 @@ class TableRenamed(Frozen):
 
 
 class ColumnAdded(Frozen):
+    """``fill``: how the rows already in the table get a value (an expression, run once), for a NOT NULL
+    column without a default (Django's one-off default: makemigrations asks, or ``--default``)."""
+
     type: Literal["column_added"] = "column_added"
     table: TableName
     column: Column
+    fill: str | None = None
 
     @field_validator("column")
     @classmethod
     def _new_name(cls, column: Column) -> Column:
         check_new_name(column.name, "column", "column name")
         return column
+
+    @field_validator("fill")
+    @classmethod
+    def _fill_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "default", info.context)
+
+    @model_validator(mode="after")
+    def _rows_get_a_value(self, info: ValidationInfo) -> ColumnAdded:
+        column = self.column
+        if isinstance(info.context, dict) and info.context.get("schemalog_stored"):
+            return self  # an old stored event keeps its meaning
+        needs = not column.nullable and column.default is None and column.generated is None and not column.identity
+        if needs and self.fill is None:
+            raise ValueError(
+                f"column {self.table}.{column.name} is NOT NULL without a default: rows already in the table"
+                ' need a value; give "fill": an expression for them (makemigrations: --default'
+                f" {self.table}.{column.name}=EXPR), or a default, or make it nullable"
+            )
+        if self.fill is not None and not needs:
+            raise ValueError(
+                f"column {self.table}.{column.name}: fill is only for a NOT NULL column without a default"
+            )
+        return self
 
 
 class ColumnDropped(Frozen):
@@ -113,7 +144,7 @@ class ColumnRenamed(Frozen):
     new_name: Annotated[Identifier, AfterValidator(lambda v: check_new_name(v, "column", "column name"))]
 
 
-ALTERABLE = ("type", "nullable", "default", "comment")
+ALTERABLE = ("type", "nullable", "default", "comment", "collation")
 
 
 class ColumnAltered(Frozen):
@@ -129,8 +160,11 @@ class ColumnAltered(Frozen):
     nullable: bool | None = None
     default: str | None = None
     comment: str | None = None
+    collation: CollationName | None = None
+    fill: str | None = None
+    """With ``nullable: false``: the value rows holding NULL get first (an expression)."""
 
-    @field_validator("default")
+    @field_validator("default", "fill")
     @classmethod
     def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
         return expression_field(value, "default", info.context)
@@ -146,12 +180,14 @@ class ColumnAltered(Frozen):
             raise ValueError("nullable must be true or false")
         if "new_type" in self.model_fields_set and self.new_type is None:
             raise ValueError("type must be a type, not null")
+        if self.fill is not None and self.nullable is not False:
+            raise ValueError(f"column_altered on {self.table}.{self.column}: fill goes with nullable: false")
         return self
 
     def changes(self) -> dict[str, Any]:
         """The changed attributes, by Column field name, with their new values."""
         out: dict[str, Any] = {}
-        for field in ("new_type", "nullable", "default", "comment"):
+        for field in ("new_type", "nullable", "default", "comment", "collation"):
             if field in self.model_fields_set:
                 out["type" if field == "new_type" else field] = getattr(self, field)
         return out
@@ -204,9 +240,68 @@ class ConstraintDropped(Frozen):
 
 
 class PrimaryKeySet(Frozen):
+    """``name``: the new primary key constraint's name, where it is not the dialect's own."""
+
     type: Literal["primary_key_set"] = "primary_key_set"
     table: TableName
     columns: tuple[Identifier, ...] = ()
+    name: Identifier | None = None
+
+
+class EnumCreated(Frozen):
+    """A named enum type (PostgreSQL ``CREATE TYPE ... AS ENUM``); columns use it as ``enum:NAME``."""
+
+    type: Literal["enum_created"] = "enum_created"
+    name: Annotated[TableName, AfterValidator(check_new_table_name)]
+    values: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return EnumType.model_validate({"name": "e", "values": value}).values
+
+
+class EnumValueAdded(Frozen):
+    """A value added to an enum type: before ``before`` if given, else at the end."""
+
+    type: Literal["enum_value_added"] = "enum_value_added"
+    name: TableName
+    value: str
+    before: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        return EnumType.model_validate({"name": "e", "values": (value,)}).values[0]
+
+
+class EnumValueDropped(Frozen):
+    """A value taken out of an enum type (no column of that type may hold it; PostgreSQL rebuilds the
+    type)."""
+
+    type: Literal["enum_value_dropped"] = "enum_value_dropped"
+    name: TableName
+    value: str
+
+
+class EnumDropped(Frozen):
+    type: Literal["enum_dropped"] = "enum_dropped"
+    name: TableName
+
+
+SQL_DIALECTS = ("postgresql", "mysql", "sqlite")
+
+
+class SqlRun(Frozen):
+    """A data step (Django's RunSQL): statements per dialect, run in the log's order. ``forward`` runs
+    going forward, ``backward`` going back (None: the step cannot be undone, and migrating back past
+    it is refused; an empty list: nothing to undo). A dialect with no entry refuses the step. Each
+    statement is one data statement (INSERT, UPDATE or DELETE), checked as it comes in."""
+
+    type: Literal["sql_run"] = "sql_run"
+    forward: dict[str, tuple[str, ...]]
+    backward: dict[str, tuple[str, ...]] | None = None
+    description: str | None = None
 
 
 # The grammar of a point (projections.schema.parse_point reads it): head, a version (12, v12), a time
@@ -295,6 +390,11 @@ Event = Annotated[
         ConstraintAdded,
         ConstraintDropped,
         PrimaryKeySet,
+        EnumCreated,
+        EnumValueAdded,
+        EnumValueDropped,
+        EnumDropped,
+        SqlRun,
         TagCreated,
         MigrationApplied,
         MigrationFaked,
@@ -320,6 +420,11 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         ConstraintAdded,
         ConstraintDropped,
         PrimaryKeySet,
+        EnumCreated,
+        EnumValueAdded,
+        EnumValueDropped,
+        EnumDropped,
+        SqlRun,
         TagCreated,
         MigrationApplied,
         MigrationFaked,

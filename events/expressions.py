@@ -40,7 +40,9 @@ from pglast import parser as pg_parser
 from sqlglot import TokenType, exp
 from sqlglot.errors import SqlglotError
 
-ExpressionKind = Literal["default", "check"]
+ExpressionKind = Literal["default", "check", "generated"]
+"""default: a scalar without column references; check: a boolean over the row's columns (also a partial
+index's predicate); generated: a scalar over the row's columns (a generated column, an index expression)."""
 
 EXPRESSION_DIALECTS = ("postgresql", "mysql", "sqlite")
 """The dialects an expression is read in (the reconciler's targets; MariaDB reads as mysql)."""
@@ -197,7 +199,8 @@ class Verdict:
 def describe(text: str, kind: ExpressionKind) -> str:
     """``default '...'`` or ``check expression '...'``, shortened to keep the message to one line."""
     shown = text if len(text) <= 120 else text[:117] + "..."
-    return f"{'default' if kind == 'default' else 'check expression'} {shown!r}"
+    label = {"default": "default", "check": "check expression", "generated": "expression"}[kind]
+    return f"{label} {shown!r}"
 
 
 def check_expression(text: str, kind: ExpressionKind, dialect: str | None = None) -> None:
@@ -211,7 +214,7 @@ def check_expression(text: str, kind: ExpressionKind, dialect: str | None = None
     if verdict.refused is not None:
         raise ExpressionError(f"{describe(text, kind)} is refused: {verdict.refused}")
     if dialect is not None and dialect not in verdict.dialects:
-        what = "scalar" if kind == "default" else "boolean"
+        what = "boolean" if kind == "check" else "scalar"
         raise ExpressionError(
             f"{describe(text, kind)} is not one {what} expression in {dialect}: {verdict.reason(dialect)}"
         )
@@ -251,7 +254,7 @@ def examine(text: str, kind: ExpressionKind) -> Verdict:
             continue
         ok.append(dialect)
     if not ok:
-        what = "scalar" if kind == "default" else "boolean"
+        what = "boolean" if kind == "check" else "scalar"
         why = "; ".join(f"{d}: {r}" for d, r in reasons)
         return Verdict(text, kind, frozenset(), f"not one {what} expression in any dialect ({why})", tuple(reasons))
     return Verdict(text, kind, frozenset(ok), None, tuple(reasons))
@@ -364,7 +367,7 @@ def _postgresql(text: str, kind: ExpressionKind) -> None:
     _pg_node(node, kind, 0)
     if kind == "check":
         _pg_boolean(node)
-    else:
+    elif kind == "default":
         _pg_whole_default(text)
 
 

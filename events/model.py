@@ -181,6 +181,23 @@ def namespace_of(table: str) -> str:
 Identifier = Annotated[str, BeforeValidator(lambda v: check_identifier(v))]
 TableName = Annotated[str, BeforeValidator(check_table_name)]
 
+_SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,62}$")
+
+
+def check_sql_name(name: Any, what: str = "name") -> str:
+    """The name of a collation, character set or operator class (``C``, ``en_US.utf8``, ``utf8mb4_bin``,
+    ``und-x-icu``, ``varchar_pattern_ops``): a letter or ``_``, then letters, digits, ``_ . @ -``; at most
+    63 characters. Such a name is written into DDL quoted or bare as its dialect needs, never as SQL text."""
+    if not isinstance(name, str) or not _SQL_NAME.match(name):
+        raise ValueError(
+            f"{what} {name!r} is not a name: a letter or _, then letters, digits, _ . @ or -, at most 63 characters"
+        )
+    return name
+
+
+SqlName = Annotated[str, BeforeValidator(lambda v: check_sql_name(v))]
+CollationName = Annotated[str, BeforeValidator(lambda v: check_sql_name(v, "collation"))]
+
 
 # --------------------------------------------------------------------------- plain values
 
@@ -312,6 +329,8 @@ TYPE_ALIASES: dict[str, str] = {
 }
 
 DIALECTS = ("postgresql", "mysql", "sqlite")
+ENUM_PREFIX = "enum"
+"""``enum:NAME`` is a column of the log's enum type NAME (not a dialect)."""
 DIALECT_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
 
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
@@ -417,6 +436,12 @@ class ColumnType(Frozen):
     def is_integer(self) -> bool:
         return self.dialect is None and self.name in INTEGER_TYPES
 
+    @property
+    def is_enum(self) -> bool:
+        """``enum:NAME``: the enum type NAME of the log (``enum_created``); each dialect holds it its own
+        way (PostgreSQL a type of that name, MariaDB an inline ENUM, SQLite a varchar)."""
+        return self.dialect == ENUM_PREFIX
+
     def __str__(self) -> str:
         text = self.name
         if self.params:
@@ -450,6 +475,13 @@ def parse_type(text: Any) -> ColumnType:
 
 def _parse_type_text(text: str) -> ColumnType:
     raw = text
+    if ":" in text and text.split(":", 1)[0].strip().lower() == ENUM_PREFIX:
+        name = text.split(":", 1)[1].strip()
+        try:
+            check_table_name(name)
+        except ValueError as exc:
+            raise ValueError(f"bad enum type {raw!r}: {exc}") from None
+        return construct(ColumnType, {"name": name, "params": (), "dialect": ENUM_PREFIX})
     if ":" in text:
         dialect, native = text.split(":", 1)
         dialect = DIALECT_ALIASES.get(dialect.strip().lower(), dialect.strip().lower())
@@ -501,6 +533,45 @@ TypeText = Annotated[ColumnType, BeforeValidator(parse_type), PlainSerializer(st
 # --------------------------------------------------------------------------- schema objects
 
 
+class Generated(Frozen):
+    """A generated (computed) column: ``expression`` over the row's own columns, ``stored`` (kept on disk,
+    PostgreSQL's only kind) or virtual (computed when read; MariaDB and SQLite)."""
+
+    expression: str
+    stored: bool = True
+
+    @field_validator("expression")
+    @classmethod
+    def _one_expression(cls, value: str, info: ValidationInfo) -> str:
+        checked = expression_field(value, "generated", info.context)
+        assert checked is not None
+        return checked
+
+
+class IdentityOptions(Frozen):
+    """An identity column's sequence, where it differs from the dialect's own default (None: as the
+    dialect starts one). ``always``: GENERATED ALWAYS (an insert cannot give the value) rather than BY
+    DEFAULT."""
+
+    always: bool = False
+    start: Int64 | None = None
+    increment: Int64 | None = None
+    minvalue: Int64 | None = None
+    maxvalue: Int64 | None = None
+    cycle: bool = False
+    cache: Int64 | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> IdentityOptions:
+        if self.increment == 0:
+            raise ValueError("identity increment cannot be 0")
+        if self.cache is not None and self.cache < 1:
+            raise ValueError("identity cache must be at least 1")
+        if self.minvalue is not None and self.maxvalue is not None and self.minvalue >= self.maxvalue:
+            raise ValueError("identity minvalue must be below maxvalue")
+        return self
+
+
 class Column(Frozen):
     name: Identifier
     type: TypeText
@@ -508,6 +579,12 @@ class Column(Frozen):
     default: str | None = None
     identity: bool = False
     comment: str | None = None
+    collation: CollationName | None = None
+    """The column's collation where it differs from its table's (and database's) default."""
+    charset: SqlName | None = None
+    """MariaDB's character set where it differs from the default (other dialects have none per column)."""
+    generated: Generated | None = None
+    identity_options: IdentityOptions | None = None
 
     @field_validator("default")
     @classmethod
@@ -520,6 +597,10 @@ class Column(Frozen):
             raise ValueError(f"column {self.name!r}: identity needs an integer type, not {self.type}")
         if self.identity and self.default is not None:
             raise ValueError(f"column {self.name!r}: an identity column cannot have a default")
+        if self.identity_options is not None and not self.identity:
+            raise ValueError(f"column {self.name!r}: identity_options need identity: true")
+        if self.generated is not None and (self.identity or self.default is not None):
+            raise ValueError(f"column {self.name!r}: a generated column has no default and is no identity")
         return self
 
 
@@ -532,15 +613,82 @@ def _distinct_columns(columns: tuple[str, ...], what: str) -> tuple[str, ...]:
     return columns
 
 
+INDEX_METHODS = ("btree", "hash", "gin", "gist", "brin", "spgist", "fulltext", "spatial")
+"""PostgreSQL's access methods; MariaDB's FULLTEXT and SPATIAL. None (the default) is each dialect's
+own (a B-tree everywhere)."""
+
+
+class IndexElement(Frozen):
+    """One element of an index that is not a plain column: an expression, or a column with an operator
+    class or a descending order."""
+
+    column: Identifier | None = None
+    expression: str | None = None
+    opclass: SqlName | None = None
+    descending: bool = False
+
+    @field_validator("expression")
+    @classmethod
+    def _one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "generated", info.context)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> IndexElement:
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("an index element is a column or an expression (exactly one)")
+        return self
+
+    @property
+    def plain(self) -> bool:
+        return self.column is not None and self.opclass is None and not self.descending
+
+
 class Index(Frozen):
+    """``columns`` for an index of plain columns (the usual case, and every index before elements
+    existed); ``elements`` when any element is an expression, has an operator class or is descending
+    (then ``columns`` is empty). ``where``: a partial index's predicate; ``include``: PostgreSQL's
+    covering columns."""
+
     name: Identifier
-    columns: tuple[Identifier, ...] = Field(min_length=1)
+    columns: tuple[Identifier, ...] = ()
     unique: bool = False
+    method: Literal["btree", "hash", "gin", "gist", "brin", "spgist", "fulltext", "spatial"] | None = None
+    elements: tuple[IndexElement, ...] = ()
+    where: str | None = None
+    include: tuple[Identifier, ...] = ()
 
     @field_validator("columns")
     @classmethod
     def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _distinct_columns(value, "index")
+
+    @field_validator("where")
+    @classmethod
+    def _predicate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "check", info.context)
+
+    @field_validator("include")
+    @classmethod
+    def _distinct_include(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _distinct_columns(value, "index include")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Index:
+        if self.elements and all(e.plain for e in self.elements):  # the canonical form: plain columns
+            names = tuple(e.column for e in self.elements if e.column is not None)
+            object.__setattr__(self, "columns", _distinct_columns(names, f"index {self.name!r}"))
+            object.__setattr__(self, "elements", ())
+        if bool(self.columns) == bool(self.elements):
+            raise ValueError(f"index {self.name!r} needs columns (or elements, not both)")
+        if self.method == "btree":
+            object.__setattr__(self, "method", None)
+        return self
+
+    def column_names(self) -> tuple[str, ...]:
+        """Every column the index names as a column (not those inside expressions)."""
+        if self.columns:
+            return self.columns + self.include
+        return tuple(e.column for e in self.elements if e.column is not None) + self.include
 
 
 class Reference(Frozen):
@@ -570,10 +718,16 @@ class Constraint(Frozen):
     references: Reference | None = None
     on_delete: FkAction | None = None
     on_update: FkAction | None = None
+    deferrable: bool = False
+    initially_deferred: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> Constraint:
         _distinct_columns(self.columns, f"constraint {self.name!r}")
+        if self.initially_deferred and not self.deferrable:
+            raise ValueError(f"constraint {self.name!r}: initially_deferred needs deferrable")
+        if self.deferrable and self.kind == "check":
+            raise ValueError(f"check constraint {self.name!r} cannot be deferrable")
         if self.kind == "check":
             if not self.expression or not self.expression.strip():
                 raise ValueError(f"check constraint {self.name!r} needs an expression")
@@ -612,6 +766,8 @@ class Table(Frozen):
     indexes: tuple[Index, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     comment: str | None = None
+    primary_key_name: Identifier | None = None
+    """The primary key constraint's name where it is not the dialect's own (PostgreSQL ``<table>_pkey``)."""
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:
@@ -635,14 +791,35 @@ class Table(Frozen):
         return None
 
 
+class EnumType(Frozen):
+    """An enum type of the log (``enum_created``): its values in order."""
+
+    name: TableName
+    values: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("values")
+    @classmethod
+    def _distinct_values(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("an enum lists a value twice")
+        for item in value:
+            if item == "" or len(item.encode("utf-8", "surrogatepass")) > 63:
+                raise ValueError(f"enum value {item!r}: 1 to 63 bytes (PostgreSQL's limit)")
+        return value
+
+
 class Schema(Frozen):
-    """The whole schema of one stream at one point: tables by name."""
+    """The whole schema of one stream at one point: tables by name, and enum types by name."""
 
     tables: dict[str, Table] = Field(default_factory=dict)
+    enums: dict[str, EnumType] = Field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
 
     def sorted(self) -> Schema:
         """The same schema with tables in name order (for stable output and comparison)."""
-        return Schema(tables={name: self.tables[name] for name in sorted(self.tables)})
+        return Schema(
+            tables={name: self.tables[name] for name in sorted(self.tables)},
+            enums={name: self.enums[name] for name in sorted(self.enums)},
+        )

@@ -17,16 +17,21 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
+    SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
 )
 from events.model import Schema
-from service.reconciler.dialects.base import Dialect
+from service.reconciler.dialects.base import Dialect, UnsupportedType
 
 
 @singledispatch
@@ -57,7 +62,7 @@ def _(event: TableAltered, dialect: Dialect, before: Schema, after: Schema) -> l
 
 @emit.register
 def _(event: ColumnAdded, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
-    return dialect.add_column(before, after, event.table, event.column.name)
+    return dialect.add_column(before, after, event.table, event.column.name, fill=event.fill)
 
 
 @emit.register
@@ -72,7 +77,7 @@ def _(event: ColumnRenamed, dialect: Dialect, before: Schema, after: Schema) -> 
 
 @emit.register
 def _(event: ColumnAltered, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
-    return dialect.alter_column(before, after, event.table, event.column, event.changes())
+    return dialect.alter_column(before, after, event.table, event.column, event.changes(), fill=event.fill)
 
 
 @emit.register
@@ -98,3 +103,33 @@ def _(event: ConstraintDropped, dialect: Dialect, before: Schema, after: Schema)
 @emit.register
 def _(event: PrimaryKeySet, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
     return dialect.set_primary_key(before, after, event.table)
+
+
+@emit.register
+def _(event: EnumCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_enum(before, after, event.name)
+
+
+@emit.register
+def _(event: EnumValueAdded, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.add_enum_value(before, after, event.name, event.value, event.before)
+
+
+@emit.register
+def _(event: EnumValueDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_enum_value(before, after, event.name, event.value)
+
+
+@emit.register
+def _(event: EnumDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_enum(before, after, event.name)
+
+
+@emit.register
+def _(event: SqlRun, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    # A data step's statements are its own text, each proven one data statement (statements.py) before it
+    # is sent; going back, the plan runs the inverse step, whose forward is this one's backward.
+    statements = event.forward.get(dialect.name)
+    if statements is None:
+        raise UnsupportedType(f"sql_run has no statements for {dialect.name} (it has: {', '.join(event.forward)})")
+    return list(statements)

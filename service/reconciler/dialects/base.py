@@ -275,7 +275,13 @@ class Dialect:
         _, tables = self.metadata(after, only=[table])
         return self.compile(sa.schema.CreateColumn(tables[table].c[column]))
 
-    def add_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+    def add_column(
+        self, before: Schema, after: Schema, table: str, column: str, fill: str | None = None
+    ) -> list[str]:
+        """``fill``: the expression the rows already in the table get (a NOT NULL column without a
+        default); each dialect says how (a default added and dropped again, or an UPDATE)."""
+        if fill is not None:
+            raise NotImplementedError(f"{self.name}: add_column with fill")
         out = [f"ALTER TABLE {self.qualified(table)} ADD COLUMN {self.column_spec(after, table, column)}"]
         return out + self.column_comment(after, table, column)
 
@@ -297,9 +303,34 @@ class Dialect:
         return [f"ALTER TABLE {self.qualified(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"]
 
     def alter_column(
-        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+        self,
+        before: Schema,
+        after: Schema,
+        table: str,
+        column: str,
+        changes: dict[str, Any],
+        fill: str | None = None,
     ) -> list[str]:
+        """``fill`` (with ``nullable`` false in ``changes``): what rows holding NULL get first."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- enum types (Schema.enums)
+    # A dialect without types of its own (MariaDB, SQLite) writes an enum column inline: creating or
+    # dropping the type is nothing, changing its values changes the columns that use it.
+
+    def create_enum(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
+
+    def add_enum_value(
+        self, before: Schema, after: Schema, name: str, value: str, before_value: str | None
+    ) -> list[str]:
+        return []
+
+    def drop_enum_value(self, before: Schema, after: Schema, name: str, value: str) -> list[str]:
+        return []
+
+    def drop_enum(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
 
     def create_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
         (wanted,) = [i for i in after.tables[table].indexes if i.name == index]

@@ -79,7 +79,13 @@ class MysqlDialect(Dialect):
         return [f"RENAME TABLE {self.qualified(old)} TO {self.qualified(new)}"]
 
     def alter_column(
-        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+        self,
+        before: Schema,
+        after: Schema,
+        table: str,
+        column: str,
+        changes: dict[str, Any],
+        fill: str | None = None,
     ) -> list[str]:
         # MODIFY restates the whole column: one statement, whatever changed.
         return [f"ALTER TABLE {self.qualified(table)} MODIFY COLUMN {self.column_spec(after, table, column)}"]

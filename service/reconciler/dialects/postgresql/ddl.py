@@ -63,7 +63,13 @@ class PostgresqlDialect(Dialect):
         return [f"COMMENT ON TABLE {self.qualified(table)} IS {self.literal(after.tables[table].comment)}"]
 
     def alter_column(
-        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+        self,
+        before: Schema,
+        after: Schema,
+        table: str,
+        column: str,
+        changes: dict[str, Any],
+        fill: str | None = None,
     ) -> list[str]:
         col = after.tables[table].column(column)
         assert col is not None

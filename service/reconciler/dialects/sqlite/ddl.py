@@ -103,7 +103,9 @@ class SqliteDialect(Dialect):
             out.append(self.compile(sa.schema.CreateIndex(index)))
         return out
 
-    def add_column(self, before: Schema, after: Schema, table: str, column: str) -> list[str]:
+    def add_column(
+        self, before: Schema, after: Schema, table: str, column: str, fill: str | None = None
+    ) -> list[str]:
         col = after.tables[table].column(column)
         assert col is not None
         if col.nullable or col.default is not None:
@@ -114,7 +116,13 @@ class SqliteDialect(Dialect):
         return self.rebuild(before, after, table)
 
     def alter_column(
-        self, before: Schema, after: Schema, table: str, column: str, changes: dict[str, Any]
+        self,
+        before: Schema,
+        after: Schema,
+        table: str,
+        column: str,
+        changes: dict[str, Any],
+        fill: str | None = None,
     ) -> list[str]:
         if set(changes) == {"comment"}:
             return []  # SQLite keeps no comments
