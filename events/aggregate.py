@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import singledispatch
+from functools import lru_cache, singledispatch
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from events.catalog import (
     ColumnAdded,
@@ -26,6 +30,10 @@ from events.catalog import (
     ConstraintAdded,
     ConstraintDropped,
     DriftFound,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
     Event,
     IndexCreated,
     IndexDropped,
@@ -33,6 +41,7 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
@@ -43,6 +52,9 @@ from events.model import (
     MAX_COLUMNS,
     Column,
     Constraint,
+    EnumType,
+    Index,
+    IndexElement,
     Reference,
     Schema,
     Table,
@@ -75,17 +87,19 @@ Owner = tuple[str, str]  # (namespace, object name)
 class State:
     """The mutable working state of a fold. Copy it before folding if you keep the original."""
 
-    __slots__ = ("owners", "referrers", "tables", "tags")
+    __slots__ = ("enums", "owners", "referrers", "tables", "tags")
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
-        # index and constraint names -> the table holding them (unique per namespace,
-        # as PostgreSQL requires of indexes and MySQL of foreign keys)
+        # index and constraint names (and primary key names) -> the table holding them (unique per
+        # namespace, as PostgreSQL requires of indexes and MySQL of foreign keys)
         self.owners: dict[Owner, str] = {}
         # referenced table -> {(referring table, foreign key name)}
         self.referrers: dict[str, set[tuple[str, str]]] = {}
         # tag name -> the stream version it names
         self.tags: dict[str, int] = {}
+        # enum type name -> its values (enum_created)
+        self.enums: dict[str, EnumType] = {}
 
     @classmethod
     def from_schema(cls, schema: Schema) -> State:
@@ -93,10 +107,11 @@ class State:
         for table in schema.tables.values():
             state.tables[table.name] = table
             _register(state, table)
+        state.enums = dict(schema.enums)
         return state
 
     def to_schema(self) -> Schema:
-        return Schema.model_construct(tables=dict(self.tables))
+        return Schema.model_construct(tables=dict(self.tables), enums=dict(self.enums))
 
     def copy(self) -> State:
         other = State()
@@ -104,11 +119,14 @@ class State:
         other.owners = dict(self.owners)
         other.referrers = {k: set(v) for k, v in self.referrers.items() if v}
         other.tags = dict(self.tags)
+        other.enums = dict(self.enums)
         return other
 
 
 def _register(state: State, table: Table) -> None:
     ns = namespace_of(table.name)
+    if table.primary_key_name is not None:
+        state.owners[(ns, table.primary_key_name)] = table.name
     for index in table.indexes:
         state.owners[(ns, index.name)] = table.name
     for constraint in table.constraints:
@@ -119,6 +137,8 @@ def _register(state: State, table: Table) -> None:
 
 def _unregister(state: State, table: Table) -> None:
     ns = namespace_of(table.name)
+    if table.primary_key_name is not None:
+        state.owners.pop((ns, table.primary_key_name), None)
     for index in table.indexes:
         state.owners.pop((ns, index.name), None)
     for constraint in table.constraints:
@@ -164,7 +184,8 @@ def unique_sets(table: Table) -> list[frozenset[str]]:
     sets: list[frozenset[str]] = []
     if table.primary_key:
         sets.append(frozenset(table.primary_key))
-    sets.extend(frozenset(i.columns) for i in table.indexes if i.unique)
+    # an expression or partial unique index is no key a foreign key can reference (PostgreSQL refuses it)
+    sets.extend(frozenset(i.columns) for i in table.indexes if i.unique and i.columns and i.where is None)
     sets.extend(frozenset(c.columns) for c in table.constraints if c.kind == "unique")
     return sets
 
@@ -194,13 +215,84 @@ def _check_still_unique(state: State, before: Table, after: Table) -> None:
 
 
 def _uses(table: Table, column: str) -> list[str]:
-    """What in ``table`` uses ``column``: primary key, indexes, constraints."""
+    """What in ``table`` uses ``column``: primary key, indexes (their columns, included columns and
+    expressions), constraints, generated columns."""
     users = []
     if column in table.primary_key:
         users.append("the primary key")
-    users.extend(f"index {i.name!r}" for i in table.indexes if column in i.columns)
+    users.extend(f"index {i.name!r}" for i in table.indexes if column in index_columns(i, table))
     users.extend(f"{c.kind.replace('_', ' ')} {c.name!r}" for c in table.constraints if column in c.columns)
+    users.extend(
+        f"generated column {c.name!r}"
+        for c in table.columns
+        if c.generated is not None and c.name != column and column in expression_columns(c.generated.expression, table)
+    )
     return users
+
+
+@lru_cache(maxsize=16384)
+def referenced_names(expression: str) -> tuple[tuple[str, bool], ...]:
+    """The column names an expression refers to, as written: (name, quoted).
+
+    Read by sqlglot as PostgreSQL, else SQLite, else MySQL reads it (an expression is one in at least
+    one of them: events.expressions); nothing when none reads it (then nothing is checked here).
+    """
+    for reader in ("postgres", "sqlite", "mysql"):
+        try:
+            tree = sqlglot.parse_one(f"SELECT ({expression})", read=reader)
+        except (SqlglotError, RecursionError, ValueError):
+            continue
+        out: list[tuple[str, bool]] = []
+        for node in tree.find_all(exp.Column):
+            quoted = isinstance(node.this, exp.Identifier) and bool(node.this.quoted)
+            out.append((node.name, quoted))
+        return tuple(sorted(set(out)))
+    return ()
+
+
+def expression_columns(expression: str, table: Table) -> set[str]:
+    """The columns of ``table`` an expression names (an unquoted name matches whatever its case, as
+    the databases fold it); a name that matches none is given as written."""
+    have = table.column_names()
+    out: set[str] = set()
+    for name, quoted in referenced_names(expression):
+        if name in have:
+            out.add(name)
+            continue
+        folded = [] if quoted else [c for c in have if c.lower() == name.lower()]
+        out.add(folded[0] if folded else name)
+    return out
+
+
+def index_columns(index: Index, table: Table) -> set[str]:
+    """Every column an index uses: its columns and included columns, and those its expressions and
+    ``where`` name."""
+    names = set(index.column_names())
+    for element in index.elements:
+        if element.expression is not None:
+            names |= expression_columns(element.expression, table)
+    if index.where is not None:
+        names |= expression_columns(index.where, table)
+    return names
+
+
+def _check_index(table: Table, index: Index) -> None:
+    _columns_exist(table, index_columns(index, table), f"index {index.name!r}")
+
+
+def _check_enum_type(state: State, table: str, column: Column) -> None:
+    if column.type.is_enum and column.type.name not in state.enums:
+        raise InvalidChange(f"column {table}.{column.name} is of enum type {column.type.name!r}, which does not exist")
+
+
+def _check_generated(table: Table, column: Column) -> None:
+    """A generated column's expression names columns of its table, never itself."""
+    if column.generated is None:
+        return
+    used = expression_columns(column.generated.expression, table)
+    if column.name in used:
+        raise InvalidChange(f"generated column {table.name}.{column.name} refers to itself")
+    _columns_exist(table, used, f"generated column {column.name!r}")
 
 
 def rename_in_expression(expression: str, old: str, new: str) -> str:
@@ -257,6 +349,14 @@ def _table_created(event: TableCreated, state: State) -> None:
     identities = [c.name for c in event.columns if c.identity]
     if len(identities) > 1:
         raise InvalidChange(f"table {event.table!r} has more than one identity column")
+    if event.table in state.enums:
+        raise InvalidChange(f"table {event.table!r}: an enum type has that name (PostgreSQL keeps both as types)")
+    if event.primary_key_name is not None:
+        if not event.primary_key:
+            raise InvalidChange(f"table {event.table!r} names a primary key ({event.primary_key_name!r}) it has not")
+        _free_name(state, event.table, event.primary_key_name, "primary key")
+    for column in event.columns:
+        _check_enum_type(state, event.table, column)
     bare = construct(
         Table,
         {
@@ -266,21 +366,26 @@ def _table_created(event: TableCreated, state: State) -> None:
             "indexes": (),
             "constraints": (),
             "comment": event.comment,
+            "primary_key_name": event.primary_key_name,
         },
     )
+    for column in event.columns:
+        _check_generated(bare, column)
     if not event.indexes and not event.constraints:
         state.tables[event.table] = bare
+        _register(state, bare)
         return
     # A whole table at once: its indexes and constraints checked by their own rules,
     # on a scratch copy so that a failure leaves the state untouched.
     scratch = state.copy()
     scratch.tables[event.table] = bare
+    _register(scratch, bare)
     for index in event.indexes:
         apply_event(IndexCreated(table=event.table, index=index), scratch)
     for constraint in event.constraints:
         apply_event(ConstraintAdded(table=event.table, constraint=constraint), scratch)
     state.tables, state.owners, state.referrers = scratch.tables, scratch.owners, scratch.referrers
-    state.tags = scratch.tags
+    state.tags, state.enums = scratch.tags, scratch.enums
 
 
 @apply_event.register
@@ -302,6 +407,8 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
     table = _table(state, event.table)
     if event.new_name in state.tables:
         raise InvalidChange(f"cannot rename {event.table!r}: table {event.new_name!r} exists")
+    if event.new_name in state.enums:
+        raise InvalidChange(f"cannot rename {event.table!r}: an enum type is named {event.new_name!r}")
     if split_table_name(event.table)[0] != split_table_name(event.new_name)[0]:
         raise InvalidChange(f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema")
     old, new = event.table, event.new_name
@@ -347,6 +454,8 @@ def _column_added(event: ColumnAdded, state: State) -> None:
         raise InvalidChange(f"table {event.table!r} already has an identity column")
     if len(table.columns) >= MAX_COLUMNS:
         raise InvalidChange(f"table {event.table!r} has {MAX_COLUMNS} columns, the limit (PostgreSQL)")
+    _check_enum_type(state, event.table, event.column)
+    _check_generated(table, event.column)
     _replace(state, evolve(table, columns=(*table.columns, event.column)))
 
 
@@ -395,17 +504,55 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
             return evolve(t, constraints=tuple(constraints))
         return evolve(
             t,
-            columns=tuple(evolve(c, name=new) if c.name == old else c for c in t.columns),
+            columns=tuple(_column_renamed_in(c, old, new) for c in t.columns),
             primary_key=_rename_in(t.primary_key, old, new),
-            indexes=tuple(
-                evolve(i, columns=_rename_in(i.columns, old, new)) if old in i.columns else i for i in t.indexes
-            ),
+            indexes=tuple(_index_renamed_in(i, old, new) for i in t.indexes),
             constraints=tuple(constraints),
         )
 
     _replace(state, in_table(table))
     for referrer in sorted({r for r, _ in incoming}):
         _replace(state, in_table(state.tables[referrer]))
+
+
+def _column_renamed_in(column: Column, old: str, new: str) -> Column:
+    """A column after its table's column ``old`` became ``new``: its name, its generated expression."""
+    update: dict[str, object] = {}
+    if column.name == old:
+        update["name"] = new
+    if column.generated is not None:
+        rewritten = rename_in_expression(column.generated.expression, old, new)
+        if rewritten != column.generated.expression:
+            update["generated"] = evolve(column.generated, expression=rewritten)
+    return evolve(column, **update) if update else column
+
+
+def _index_renamed_in(index: Index, old: str, new: str) -> Index:
+    """An index after its table's column ``old`` became ``new``: columns, elements, include, where."""
+    update: dict[str, object] = {}
+    if old in index.columns:
+        update["columns"] = _rename_in(index.columns, old, new)
+    if old in index.include:
+        update["include"] = _rename_in(index.include, old, new)
+    if index.where is not None:
+        where = rename_in_expression(index.where, old, new)
+        if where != index.where:
+            update["where"] = where
+    if index.elements:
+        elements = tuple(_element_renamed_in(e, old, new) for e in index.elements)
+        if elements != index.elements:
+            update["elements"] = elements
+    return evolve(index, **update) if update else index
+
+
+def _element_renamed_in(element: IndexElement, old: str, new: str) -> IndexElement:
+    if element.column == old:
+        return evolve(element, column=new)
+    if element.expression is not None:
+        rewritten = rename_in_expression(element.expression, old, new)
+        if rewritten != element.expression:
+            return evolve(element, expression=rewritten)
+    return element
 
 
 @apply_event.register
@@ -419,7 +566,12 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
     if column.identity and "type" in changes and not changes["type"].is_integer:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: its type must stay an integer")
+    if column.generated is not None and changes.get("default") is not None:
+        raise InvalidChange(f"{event.table}.{event.column} is a generated column: no default")
+    if changes.get("identity_options") is not None and not column.identity:
+        raise InvalidChange(f"{event.table}.{event.column} is no identity column: it takes no identity_options")
     altered = evolve(column, **changes)
+    _check_enum_type(state, event.table, altered)
     columns = tuple(altered if c.name == event.column else c for c in table.columns)
     _replace(state, evolve(table, columns=columns))
 
@@ -428,7 +580,7 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
 def _index_created(event: IndexCreated, state: State) -> None:
     table = _table(state, event.table)
     _free_name(state, event.table, event.index.name, "index")
-    _columns_exist(table, event.index.columns, f"index {event.index.name!r}")
+    _check_index(table, event.index)
     _replace(state, evolve(table, indexes=(*table.indexes, event.index)))
     state.owners[(namespace_of(event.table), event.index.name)] = event.table
 
@@ -500,16 +652,83 @@ def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
     if len(set(event.columns)) != len(event.columns):
         raise InvalidChange(f"primary key of {event.table!r} lists a column twice")
     _columns_exist(table, event.columns, "primary key")
-    if tuple(event.columns) == table.primary_key:
+    if tuple(event.columns) == table.primary_key and event.name == table.primary_key_name:
         raise InvalidChange(f"table {event.table!r} already has this primary key")
+    if event.name is not None and not event.columns:
+        raise InvalidChange(f"table {event.table!r}: a primary key name ({event.name!r}) needs columns")
+    if event.name is not None and event.name != table.primary_key_name:
+        _free_name(state, event.table, event.name, "primary key")
     nullable = [c for c in event.columns if table.column(c).nullable]  # type: ignore[union-attr]
     if nullable:
         raise InvalidChange(
             f"primary key column {event.table}.{nullable[0]} is nullable: make it NOT NULL first (column_altered)"
         )
-    after = evolve(table, primary_key=tuple(event.columns))
+    after = evolve(table, primary_key=tuple(event.columns), primary_key_name=event.name)
     _check_still_unique(state, table, after)
+    _unregister(state, table)
     _replace(state, after)
+    _register(state, after)
+
+
+@apply_event.register
+def _enum_created(event: EnumCreated, state: State) -> None:
+    if event.name in state.enums:
+        raise InvalidChange(f"enum type {event.name!r} already exists")
+    if event.name in state.tables:
+        raise InvalidChange(f"enum type {event.name!r}: a table has that name (PostgreSQL keeps both as types)")
+    state.enums[event.name] = construct(EnumType, {"name": event.name, "values": tuple(event.values)})
+
+
+def _enum(state: State, name: str) -> EnumType:
+    enum = state.enums.get(name)
+    if enum is None:
+        raise InvalidChange(f"enum type {name!r} does not exist")
+    return enum
+
+
+@apply_event.register
+def _enum_value_added(event: EnumValueAdded, state: State) -> None:
+    enum = _enum(state, event.name)
+    if event.value in enum.values:
+        raise InvalidChange(f"enum type {event.name!r} already has the value {event.value!r}")
+    values = list(enum.values)
+    if event.before is None:
+        values.append(event.value)
+    elif event.before not in values:
+        raise InvalidChange(f"enum type {event.name!r} has no value {event.before!r} to add {event.value!r} before")
+    else:
+        values.insert(values.index(event.before), event.value)
+    state.enums[event.name] = evolve(enum, values=tuple(values))
+
+
+@apply_event.register
+def _enum_value_dropped(event: EnumValueDropped, state: State) -> None:
+    enum = _enum(state, event.name)
+    if event.value not in enum.values:
+        raise InvalidChange(f"enum type {event.name!r} has no value {event.value!r}")
+    if len(enum.values) == 1:
+        raise InvalidChange(f"{event.value!r} is the last value of enum type {event.name!r} (drop the type)")
+    state.enums[event.name] = evolve(enum, values=tuple(v for v in enum.values if v != event.value))
+
+
+@apply_event.register
+def _enum_dropped(event: EnumDropped, state: State) -> None:
+    _enum(state, event.name)
+    users = [
+        f"{table.name}.{column.name}"
+        for table in state.tables.values()
+        for column in table.columns
+        if column.type.is_enum and column.type.name == event.name
+    ]
+    if users:
+        shown = ", ".join(sorted(users)[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise InvalidChange(f"cannot drop enum type {event.name!r}: used by column {shown}; change those first")
+    del state.enums[event.name]
+
+
+@apply_event.register
+def _sql_run(event: SqlRun, state: State) -> None:
+    """A data step changes rows, not the schema (its statements are checked as they come in)."""
 
 
 @apply_event.register

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
+from events.datasteps import check_sql_run, normalize_dialects
 from events.expressions import STORED, expression_field
 from events.model import (
     INT64_MAX,
@@ -23,8 +24,10 @@ from events.model import (
     EnumType,
     Frozen,
     Identifier,
+    IdentityOptions,
     Index,
     Int64,
+    SqlName,
     TableName,
     TypeText,
     check_new_name,
@@ -144,7 +147,7 @@ class ColumnRenamed(Frozen):
     new_name: Annotated[Identifier, AfterValidator(lambda v: check_new_name(v, "column", "column name"))]
 
 
-ALTERABLE = ("type", "nullable", "default", "comment", "collation")
+ALTERABLE = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options")
 
 
 class ColumnAltered(Frozen):
@@ -161,6 +164,10 @@ class ColumnAltered(Frozen):
     default: str | None = None
     comment: str | None = None
     collation: CollationName | None = None
+    charset: SqlName | None = None
+    """MariaDB's character set (``charset: null`` given: back to the default)."""
+    identity_options: IdentityOptions | None = None
+    """An identity column's sequence options (``identity_options: null`` given: the dialect's own)."""
     fill: str | None = None
     """With ``nullable: false``: the value rows holding NULL get first (an expression)."""
 
@@ -174,7 +181,7 @@ class ColumnAltered(Frozen):
         if not self.changes():
             raise ValueError(
                 f"column_altered on {self.table}.{self.column} changes nothing:"
-                " give any of type, nullable, default, comment"
+                " give any of type, nullable, default, comment, collation, charset, identity_options"
             )
         if "nullable" in self.model_fields_set and self.nullable is None:
             raise ValueError("nullable must be true or false")
@@ -187,7 +194,7 @@ class ColumnAltered(Frozen):
     def changes(self) -> dict[str, Any]:
         """The changed attributes, by Column field name, with their new values."""
         out: dict[str, Any] = {}
-        for field in ("new_type", "nullable", "default", "comment", "collation"):
+        for field in ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options"):
             if field in self.model_fields_set:
                 out["type" if field == "new_type" else field] = getattr(self, field)
         return out
@@ -302,6 +309,18 @@ class SqlRun(Frozen):
     forward: dict[str, tuple[str, ...]]
     backward: dict[str, tuple[str, ...]] | None = None
     description: str | None = None
+
+    @field_validator("forward", "backward", mode="before")
+    @classmethod
+    def _dialect_names(cls, value: object) -> object:
+        return normalize_dialects(value)  # postgres -> postgresql, mariadb -> mysql
+
+    @model_validator(mode="after")
+    def _data_statements(self, info: ValidationInfo) -> SqlRun:
+        if isinstance(info.context, dict) and info.context.get("schemalog_stored"):
+            return self  # judged when it came in; the reconciler judges it again for its dialect
+        check_sql_run(self.forward, self.backward)
+        return self
 
 
 # The grammar of a point (projections.schema.parse_point reads it): head, a version (12, v12), a time
@@ -458,6 +477,8 @@ def to_dict(event: Event) -> dict[str, Any]:
     if isinstance(event, ColumnAltered):
         for key, value in event.changes().items():
             name = "new_type" if key == "type" else key
+            if isinstance(value, IdentityOptions):
+                value = value.model_dump(mode="json", exclude_defaults=True)
             data[name] = str(value) if key == "type" else value
     data["type"] = event.type
     return data

@@ -25,10 +25,15 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
     Event,
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
+    SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
@@ -36,8 +41,22 @@ from events.catalog import (
     TagCreated,
 )
 from events.expressions import STORED
-from events.model import Column, Constraint, Index, Reference, Schema, Table, construct, parse_type
+from events.model import (
+    Column,
+    Constraint,
+    EnumType,
+    Generated,
+    IdentityOptions,
+    Index,
+    IndexElement,
+    Reference,
+    Schema,
+    Table,
+    construct,
+    parse_type,
+)
 
+# Each object's every field with its default (None: required); a stored form leaves defaults out.
 _COLUMN_DEFAULTS: dict[str, Any] = {
     "name": None,  # required
     "type": None,  # required
@@ -45,20 +64,77 @@ _COLUMN_DEFAULTS: dict[str, Any] = {
     "default": None,
     "identity": False,
     "comment": None,
+    "collation": None,
+    "charset": None,
+    "generated": None,
+    "identity_options": None,
+}
+_IDENTITY_DEFAULTS: dict[str, Any] = {
+    "always": False,
+    "start": None,
+    "increment": None,
+    "minvalue": None,
+    "maxvalue": None,
+    "cycle": False,
+    "cache": None,
 }
 
 
+def _whole(defaults: dict[str, Any], data: dict[str, Any], what: str) -> dict[str, Any]:
+    values = {**defaults, **data}
+    if len(values) != len(defaults):
+        raise KeyError(f"unexpected {what} field")
+    return values
+
+
+def identity_options(data: dict[str, Any] | None) -> IdentityOptions | None:
+    if data is None:
+        return None
+    return construct(IdentityOptions, _whole(_IDENTITY_DEFAULTS, data, "identity option"))
+
+
+def generated(data: dict[str, Any] | None) -> Generated | None:
+    if data is None:
+        return None
+    return construct(Generated, {"expression": data["expression"], "stored": data.get("stored", True)})
+
+
 def column(data: dict[str, Any]) -> Column:
-    values = {**_COLUMN_DEFAULTS, **data}
-    if len(values) != len(_COLUMN_DEFAULTS) or values["name"] is None:
-        raise KeyError("unexpected or missing column field")
+    values = _whole(_COLUMN_DEFAULTS, data, "column")
+    if values["name"] is None:
+        raise KeyError("missing column name")
     values["type"] = parse_type(data["type"])
+    if values["generated"] is not None:
+        values["generated"] = generated(values["generated"])
+    if values["identity_options"] is not None:
+        values["identity_options"] = identity_options(values["identity_options"])
     return construct(Column, values)
+
+
+def element(data: dict[str, Any]) -> IndexElement:
+    return construct(
+        IndexElement,
+        {
+            "column": data.get("column"),
+            "expression": data.get("expression"),
+            "opclass": data.get("opclass"),
+            "descending": data.get("descending", False),
+        },
+    )
 
 
 def index(data: dict[str, Any]) -> Index:
     return construct(
-        Index, {"name": data["name"], "columns": tuple(data["columns"]), "unique": data.get("unique", False)}
+        Index,
+        {
+            "name": data["name"],
+            "columns": tuple(data.get("columns", ())),
+            "unique": data.get("unique", False),
+            "method": data.get("method"),
+            "elements": tuple(element(e) for e in data.get("elements", ())),
+            "where": data.get("where"),
+            "include": tuple(data.get("include", ())),
+        },
     )
 
 
@@ -76,6 +152,8 @@ def constraint(data: dict[str, Any]) -> Constraint:
             else None,
             "on_delete": data.get("on_delete"),
             "on_update": data.get("on_update"),
+            "deferrable": data.get("deferrable", False),
+            "initially_deferred": data.get("initially_deferred", False),
         },
     )
 
@@ -90,12 +168,21 @@ def table(data: dict[str, Any]) -> Table:
             "indexes": tuple(index(i) for i in data.get("indexes", ())),
             "constraints": tuple(constraint(c) for c in data.get("constraints", ())),
             "comment": data.get("comment"),
+            "primary_key_name": data.get("primary_key_name"),
         },
     )
 
 
-def schema(data: dict[str, Any]) -> Schema:
-    return Schema.model_construct(tables={name: table(t) for name, t in data.items()})
+def enum(data: dict[str, Any]) -> EnumType:
+    return construct(EnumType, {"name": data["name"], "values": tuple(data["values"])})
+
+
+def schema(tables: dict[str, Any], enums: dict[str, Any] | None = None) -> Schema:
+    """A schema from its public form: tables by name (and enum types by name)."""
+    return Schema.model_construct(
+        tables={name: table(t) for name, t in tables.items()},
+        enums={name: enum(e) for name, e in (enums or {}).items()},
+    )
 
 
 E = TypeVar("E", bound=BaseModel)
@@ -109,8 +196,11 @@ def _event(cls: type[E], values: dict[str, Any], fields_set: set[str] | None = N
     return construct(cls, values, fields_set)
 
 
+_ALTERED = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options")
+
+
 def _altered(d: dict[str, Any]) -> ColumnAltered:
-    present = {k for k in ("new_type", "nullable", "default", "comment") if k in d}
+    present = {k for k in _ALTERED if k in d}
     return _event(
         ColumnAltered,
         {
@@ -120,9 +210,17 @@ def _altered(d: dict[str, Any]) -> ColumnAltered:
             "nullable": d.get("nullable"),
             "default": d.get("default"),
             "comment": d.get("comment"),
+            "collation": d.get("collation"),
+            "charset": d.get("charset"),
+            "identity_options": identity_options(d.get("identity_options")),
+            "fill": d.get("fill"),
         },
-        {"type", "table", "column", *present},
+        {"type", "table", "column", *present, *(("fill",) if "fill" in d else ())},
     )
+
+
+def _steps(statements: dict[str, Any] | None) -> dict[str, tuple[str, ...]] | None:
+    return None if statements is None else {dialect: tuple(texts) for dialect, texts in statements.items()}
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -135,12 +233,15 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
             "comment": d.get("comment"),
             "indexes": tuple(index(i) for i in d.get("indexes", ())),
             "constraints": tuple(constraint(c) for c in d.get("constraints", ())),
+            "primary_key_name": d.get("primary_key_name"),
         },
     ),
     "table_dropped": lambda d: _event(TableDropped, {"table": d["table"]}),
     "table_renamed": lambda d: _event(TableRenamed, {"table": d["table"], "new_name": d["new_name"]}),
     "table_altered": lambda d: _event(TableAltered, {"table": d["table"], "comment": d.get("comment")}),
-    "column_added": lambda d: _event(ColumnAdded, {"table": d["table"], "column": column(d["column"])}),
+    "column_added": lambda d: _event(
+        ColumnAdded, {"table": d["table"], "column": column(d["column"]), "fill": d.get("fill")}
+    ),
     "column_dropped": lambda d: _event(ColumnDropped, {"table": d["table"], "column": d["column"]}),
     "column_renamed": lambda d: _event(
         ColumnRenamed, {"table": d["table"], "column": d["column"], "new_name": d["new_name"]}
@@ -152,7 +253,19 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
         ConstraintAdded, {"table": d["table"], "constraint": constraint(d["constraint"])}
     ),
     "constraint_dropped": lambda d: _event(ConstraintDropped, {"table": d["table"], "name": d["name"]}),
-    "primary_key_set": lambda d: _event(PrimaryKeySet, {"table": d["table"], "columns": tuple(d.get("columns", ()))}),
+    "primary_key_set": lambda d: _event(
+        PrimaryKeySet, {"table": d["table"], "columns": tuple(d.get("columns", ())), "name": d.get("name")}
+    ),
+    "enum_created": lambda d: _event(EnumCreated, {"name": d["name"], "values": tuple(d["values"])}),
+    "enum_value_added": lambda d: _event(
+        EnumValueAdded, {"name": d["name"], "value": d["value"], "before": d.get("before")}
+    ),
+    "enum_value_dropped": lambda d: _event(EnumValueDropped, {"name": d["name"], "value": d["value"]}),
+    "enum_dropped": lambda d: _event(EnumDropped, {"name": d["name"]}),
+    "sql_run": lambda d: _event(
+        SqlRun,
+        {"forward": _steps(d["forward"]), "backward": _steps(d.get("backward")), "description": d.get("description")},
+    ),
     "tag_created": lambda d: _event(TagCreated, {"tag": d["tag"], "version": d["version"]}),
 }
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from events.aggregate import referenced_names
 from events.catalog import (
     ColumnAdded,
     ColumnAltered,
@@ -21,6 +22,10 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
     Event,
     IndexCreated,
     IndexDropped,
@@ -30,7 +35,7 @@ from events.catalog import (
     TableRenamed,
 )
 from events.envelope import RecordedEvent, format_time
-from events.model import Constraint
+from events.model import Column, Constraint, Index
 
 
 @dataclass
@@ -41,6 +46,26 @@ class Touched:
     columns: set[int] = field(default_factory=set)
     own: int | None = None
     """The identity of the event's own table (``tables`` adds tables its foreign keys reference)."""
+    enums: set[str] = field(default_factory=set)
+    """Enum types the event changes, or whose type it gives a column (an enum type is never renamed)."""
+
+
+ENUM_EVENTS = (EnumCreated, EnumValueAdded, EnumValueDropped, EnumDropped)
+
+
+def _enum_of(column: Column) -> set[str]:
+    return {column.type.name} if column.type.is_enum else set()
+
+
+def _index_names(index: Index) -> list[str]:
+    """The names an index uses as columns: its columns, included columns, names in its expressions."""
+    names = list(index.column_names())
+    texts = [e.expression for e in index.elements if e.expression is not None]
+    if index.where is not None:
+        texts.append(index.where)
+    for text in texts:
+        names.extend(name for name, _quoted in referenced_names(text))
+    return names
 
 
 class Lineage:
@@ -71,8 +96,13 @@ class Lineage:
     def step(self, event: Event) -> Touched:
         """Advance over one (valid) event; return what it touched."""
         touched = Touched()
+        if isinstance(event, ENUM_EVENTS):
+            touched.enums.add(event.name)
+            return touched
         table = getattr(event, "table", None)
         if isinstance(event, TableCreated):
+            for column in event.columns:
+                touched.enums |= _enum_of(column)
             tid = self._new()
             self.table_ids[event.table] = tid
             self.table_names[tid] = {event.table}
@@ -98,6 +128,7 @@ class Lineage:
             self.table_names[tid].add(event.new_name)
         elif isinstance(event, ColumnAdded):
             touched.columns.add(self._add_column(tid, event.column.name))
+            touched.enums |= _enum_of(event.column)
         elif isinstance(event, ColumnDropped):
             cid = self.column_ids.pop((tid, event.column), None)
             if cid is not None:
@@ -110,8 +141,10 @@ class Lineage:
                 touched.columns.add(cid)
         elif isinstance(event, ColumnAltered):
             touched.columns |= self._columns(tid, [event.column])
+            if event.new_type is not None and event.new_type.is_enum:
+                touched.enums.add(event.new_type.name)
         elif isinstance(event, IndexCreated):
-            touched.columns |= self._columns(tid, event.index.columns)
+            touched.columns |= self._columns(tid, _index_names(event.index))
         elif isinstance(event, ConstraintAdded):
             touched.columns |= self._columns(tid, event.constraint.columns)
             self._references(event.constraint, touched)
@@ -166,7 +199,9 @@ def filter_history(events: Sequence[RecordedEvent], f: HistoryFilter) -> list[Re
         if f.table is not None:
             lineage = lineages[recorded.stream]
             tids = lineage.tables_named(f.table)
-            if not touch.tables & tids:
+            # a table's name, or an enum type's: its own events and the columns given its type
+            of_enum = f.column is None and f.table in touch.enums
+            if not touch.tables & tids and not of_enum:
                 continue
             if f.column is not None and not touch.columns & lineage.columns_named(tids, f.column):
                 continue

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import singledispatch
 
-from events.aggregate import InvalidChange, State, apply_event
+from events.aggregate import InvalidChange, State, apply_event, expression_columns, index_columns
 from events.catalog import (
     SCHEMA_EVENT_TYPES,
     ColumnAdded,
@@ -23,6 +23,10 @@ from events.catalog import (
     ConstraintAdded,
     ConstraintDropped,
     DriftFound,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
     Event,
     IndexCreated,
     IndexDropped,
@@ -30,6 +34,7 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
@@ -37,7 +42,8 @@ from events.catalog import (
     TagCreated,
 )
 from events.envelope import RecordedEvent
-from events.model import Column, Schema, Table
+from events.expressions import STORED
+from events.model import Column, EnumType, Index, Schema, Table
 from events.store.base import EventStore
 from projections.audit import Lineage
 from projections.schema import Point, Projector
@@ -48,6 +54,10 @@ def _table(state: State, name: str):  # type: ignore[no-untyped-def]
     if table is None:
         raise InvalidChange(f"table {name!r} does not exist")
     return table
+
+
+class Irreversible(InvalidChange):
+    """An event that cannot be undone (a data step recorded without ``backward``)."""
 
 
 @singledispatch
@@ -71,6 +81,7 @@ def _(event: TableDropped, before: State) -> Event:
         comment=table.comment,
         indexes=table.indexes,
         constraints=table.constraints,
+        primary_key_name=table.primary_key_name,
     )
 
 
@@ -94,7 +105,47 @@ def _(event: ColumnDropped, before: State) -> Event:
     column = _table(before, event.table).column(event.column)
     if column is None:
         raise InvalidChange(f"table {event.table!r} has no column {event.column!r}")
-    return ColumnAdded(table=event.table, column=column)
+    if not needs_fill(column):
+        return ColumnAdded(table=event.table, column=column)
+    fill = effective_fill(column, before.enums)
+    if fill is not None:
+        return ColumnAdded(table=event.table, column=column, fill=fill)
+    # no value fits every type (a uuid, bytes): the column comes back as it was, as a stored event would
+    return ColumnAdded.model_validate({"table": event.table, "column": column}, context=STORED)
+
+
+def needs_fill(column: Column) -> bool:
+    """Whether rows already in a table need a value when ``column`` is added (ColumnAdded.fill)."""
+    return not column.nullable and column.default is None and column.generated is None and not column.identity
+
+
+_ZERO_FILLS = {
+    "smallint": "0",
+    "integer": "0",
+    "bigint": "0",
+    "real": "0",
+    "double": "0",
+    "numeric": "0",
+    "varchar": "''",
+    "char": "''",
+    "text": "''",
+    "boolean": "false",
+    "date": "CURRENT_DATE",
+    "timestamp": "CURRENT_TIMESTAMP",
+    "timestamptz": "CURRENT_TIMESTAMP",
+}
+
+
+def effective_fill(column: Column, enums: dict[str, EnumType]) -> str | None:
+    """What rows get when a dropped NOT NULL column comes back (its values are gone): Django's
+    "effective default", the type's zero (0, '', false, the current date or time), an enum's first
+    value; None for a type without one."""
+    if column.type.is_enum:
+        enum = enums.get(column.type.name)
+        return None if enum is None else "'" + enum.values[0].replace("'", "''") + "'"
+    if not column.type.portable:
+        return None
+    return _ZERO_FILLS.get(column.type.name)
 
 
 @inverse.register
@@ -108,7 +159,22 @@ def _(event: ColumnAltered, before: State) -> Event:
     if column is None:
         raise InvalidChange(f"table {event.table!r} has no column {event.column!r}")
     old = {key: getattr(column, key) for key in event.changes()}
-    return ColumnAltered.of(event.table, event.column, **old)
+    if column.nullable is False and event.changes().get("nullable") is True:
+        # making it NOT NULL again: rows that got a NULL meanwhile get the column's zero
+        fill = effective_fill(column, before.enums) if column.default is None else None
+        if fill is not None:
+            old["fill"] = fill
+    return _altered(event.table, event.column, old)
+
+
+def _altered(table: str, column: str, changes: dict[str, object]) -> ColumnAltered:
+    """ColumnAltered.of, with ``fill`` (not an attribute of the column) beside the changes."""
+    fill = changes.pop("fill", None)
+    event = ColumnAltered.of(table, column, **changes)
+    if fill is None:
+        return event
+    data = {("new_type" if k == "type" else k): (str(v) if k == "type" else v) for k, v in event.changes().items()}
+    return ColumnAltered.model_validate({"table": table, "column": column, **data, "fill": fill})
 
 
 @inverse.register
@@ -139,7 +205,51 @@ def _(event: ConstraintDropped, before: State) -> Event:
 
 @inverse.register
 def _(event: PrimaryKeySet, before: State) -> Event:
-    return PrimaryKeySet(table=event.table, columns=_table(before, event.table).primary_key)
+    table = _table(before, event.table)
+    return PrimaryKeySet(table=event.table, columns=table.primary_key, name=table.primary_key_name)
+
+
+def _enum(before: State, name: str) -> EnumType:
+    enum = before.enums.get(name)
+    if enum is None:
+        raise InvalidChange(f"enum type {name!r} does not exist")
+    return enum
+
+
+@inverse.register
+def _(event: EnumCreated, before: State) -> Event:
+    return EnumDropped(name=event.name)
+
+
+@inverse.register
+def _(event: EnumDropped, before: State) -> Event:
+    return EnumCreated(name=event.name, values=_enum(before, event.name).values)
+
+
+@inverse.register
+def _(event: EnumValueAdded, before: State) -> Event:
+    return EnumValueDropped(name=event.name, value=event.value)
+
+
+@inverse.register
+def _(event: EnumValueDropped, before: State) -> Event:
+    values = _enum(before, event.name).values
+    if event.value not in values:
+        raise InvalidChange(f"enum type {event.name!r} has no value {event.value!r}")
+    at = values.index(event.value)
+    following = values[at + 1] if at + 1 < len(values) else None  # back at its old place
+    return EnumValueAdded(name=event.name, value=event.value, before=following)
+
+
+@inverse.register
+def _(event: SqlRun, before: State) -> Event:
+    if event.backward is None:
+        what = f" ({event.description})" if event.description else ""
+        raise Irreversible(f"the data step{what} has no backward statements: it cannot be undone")
+    # built as the log's own: its statements were judged when the step came in
+    return SqlRun.model_validate(
+        {"forward": event.backward, "backward": event.forward, "description": event.description}, context=STORED
+    )
 
 
 @inverse.register(TagCreated)
@@ -189,7 +299,10 @@ async def changes_between(projector: Projector, stream: str, a: Point, b: Point)
     state = await projector.state_at_version(stream, low)
     back: list[Change] = []
     for r in recorded:
-        undo = inverse(r.event, state)
+        try:
+            undo = inverse(r.event, state)
+        except Irreversible as exc:
+            raise Irreversible(f"cannot go back past v{r.version} ({r.event.type}): {exc.reason}") from None
         if undo is not None:
             back.append(Change(undo, r.version, True))
         apply_event(r.event, state)
@@ -211,6 +324,7 @@ def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> li
     undo: list[Event] = []
     mine_tables: set[int] = set()
     mine_columns: set[int] = set()
+    mine_enums: set[str] = set()
     mine_table_level = False
     seen = False
     blockers: list[str] = []
@@ -223,12 +337,15 @@ def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> li
                 undo.append(back)
             mine_tables |= touched.tables
             mine_columns |= touched.columns
+            mine_enums |= touched.enums
             mine_table_level = mine_table_level or r.event.type in TABLE_LEVEL
         elif seen:
             overlap_columns = touched.columns & mine_columns
             overlap_tables = touched.tables & mine_tables
-            if overlap_columns or (overlap_tables and (mine_table_level or r.event.type in TABLE_LEVEL)):
-                blockers.append(f"v{r.version} {r.event.type} on {getattr(r.event, 'table', '?')}")
+            depends = overlap_columns or (overlap_tables and (mine_table_level or r.event.type in TABLE_LEVEL))
+            if depends or touched.enums & mine_enums:
+                on = getattr(r.event, "table", None) or getattr(r.event, "name", "?")
+                blockers.append(f"v{r.version} {r.event.type} on {on}")
         apply_event(r.event, state)
     if not seen:
         raise InvalidChange(f"no changeset {changeset_id!r} in this stream")
@@ -313,8 +430,113 @@ def _renamed(old: Schema, renames: Renames) -> tuple[list[Event], State]:
     return events, state
 
 
+class FillNeeded(InvalidChange):
+    """NOT NULL columns without a default added to tables that exist: their rows need a value (``fills``)."""
+
+    def __init__(self, columns: list[tuple[str, str]]):
+        self.columns = columns
+        shown = ", ".join(f"{t}.{c}" for t, c in columns)
+        hints = " ".join(f"--default {t}.{c}=EXPR" for t, c in columns)
+        super().__init__(f"NOT NULL column(s) without a default added to existing tables: {shown}; give {hints}")
+
+
+Fills = dict[tuple[str, str], str]
+
+
+def _rebuilt(before: Table, after: Table) -> set[str]:
+    """Columns that must be dropped and added again: generated (or no longer) or with another expression,
+    which no column_altered can say."""
+    return {
+        col.name
+        for col in after.columns
+        if (was := before.column(col.name)) is not None and was.generated != col.generated
+    }
+
+
+def _index_uses(index: Index, table: Table, columns: set[str]) -> bool:
+    return bool(columns) and bool(index_columns(index, table) & columns)
+
+
+def _constraint_uses(
+    constraint_columns: tuple[str, ...], expression: str | None, table: Table, columns: set[str]
+) -> bool:
+    if not columns:
+        return False
+    used = set(constraint_columns)
+    if expression is not None:
+        used |= expression_columns(expression, table)
+    return bool(used & columns)
+
+
+def _enum_values(name: str, old: tuple[str, ...], new: tuple[str, ...]) -> list[Event]:
+    """Value changes that turn enum ``old`` into ``new`` in order: new values added, values gone (or out of
+    place) dropped, the out-of-place ones added back where they go. The longest run of values both keep in
+    order stays."""
+    keep = _common(old, new)
+    placed = set(keep)
+    current = list(old)
+    out: list[Event] = []
+
+    def add(value: str) -> None:
+        at = new.index(value)
+        following = next((v for v in new[at + 1 :] if v in placed), None)
+        out.append(EnumValueAdded(name=name, value=value, before=following))
+        current.insert(current.index(following) if following is not None else len(current), value)
+        placed.add(value)
+
+    for value in new:
+        if value not in old:
+            add(value)
+    for value in old:
+        if value not in keep:
+            out.append(EnumValueDropped(name=name, value=value))
+            current.remove(value)
+    for value in new:
+        if value in old and value not in keep:
+            add(value)
+    assert tuple(current) == new
+    return out
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> list[str]:
+    """The longest common subsequence of two short sequences (enum values)."""
+    lengths = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            lengths[i][j] = lengths[i + 1][j + 1] + 1 if a[i] == b[j] else max(lengths[i + 1][j], lengths[i][j + 1])
+    out: list[str] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            out.append(a[i])
+            i, j = i + 1, j + 1
+        elif lengths[i + 1][j] >= lengths[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _enum_changes(old: Schema, new: Schema) -> list[Event]:
+    """Enum types created and their values changed: first, before any table uses them."""
+    out: list[Event] = []
+    for name, enum in sorted(new.enums.items()):
+        was = old.enums.get(name)
+        if was is None:
+            out.append(EnumCreated(name=name, values=enum.values))
+        elif was.values != enum.values:
+            out.extend(_enum_values(name, was.values, enum.values))
+    return out
+
+
+def _enum_drops(old: Schema, new: Schema) -> list[Event]:
+    """Enum types that go: last, when no column uses them any more."""
+    return [EnumDropped(name=name) for name in sorted(old.enums) if name not in new.enums]
+
+
 def _drops(old: Schema, new: Schema) -> list[Event]:
-    """Foreign keys, indexes, constraints and primary keys that go or change; then columns; then tables."""
+    """Foreign keys, indexes, constraints and primary keys that go or change (or use a column that is
+    rebuilt); then columns; then tables."""
     out: list[Event] = []
     for name, table in sorted(old.tables.items()):
         after = new.tables.get(name)
@@ -325,11 +547,17 @@ def _drops(old: Schema, new: Schema) -> list[Event]:
         after = new.tables.get(name)
         if after is None:
             continue
+        rebuilt = _rebuilt(table, after)
         for c in table.constraints:
-            if c.kind != "foreign_key" and after.constraint(c.name) != c:
+            if c.kind == "foreign_key" and after.constraint(c.name) == c:
+                if _constraint_uses(c.columns, None, table, rebuilt):
+                    out.append(ConstraintDropped(table=name, name=c.name))
+            elif c.kind != "foreign_key" and (
+                after.constraint(c.name) != c or _constraint_uses(c.columns, c.expression, table, rebuilt)
+            ):
                 out.append(ConstraintDropped(table=name, name=c.name))
         for i in table.indexes:
-            if after.index(i.name) != i:
+            if after.index(i.name) != i or _index_uses(i, table, rebuilt):
                 out.append(IndexDropped(table=name, name=i.name))
         if table.primary_key and table.primary_key != after.primary_key:
             out.append(PrimaryKeySet(table=name, columns=()))
@@ -339,18 +567,31 @@ def _drops(old: Schema, new: Schema) -> list[Event]:
     return out
 
 
-def _creations(old: Schema, new: Schema) -> list[Event]:
+def _creations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     out: list[Event] = []
+    missing: list[tuple[str, str]] = []
     for name, table in sorted(new.tables.items()):
         before = old.tables.get(name)
         if before is None:
             out.append(
-                TableCreated(table=name, columns=table.columns, primary_key=table.primary_key, comment=table.comment)
+                TableCreated(
+                    table=name,
+                    columns=table.columns,
+                    primary_key=table.primary_key,
+                    comment=table.comment,
+                    primary_key_name=table.primary_key_name,
+                )
             )
             continue
         for col in table.columns:
             if before.column(col.name) is None:
-                out.append(ColumnAdded(table=name, column=col))
+                fill = fills.get((name, col.name)) if needs_fill(col) else None
+                if needs_fill(col) and fill is None:
+                    missing.append((name, col.name))
+                    continue
+                out.append(ColumnAdded(table=name, column=col, fill=fill))
+    if missing:
+        raise FillNeeded(missing)
     return out
 
 
@@ -367,7 +608,33 @@ def _column_drops(old: Schema, new: Schema) -> list[Event]:
     return out
 
 
-def _alterations(old: Schema, new: Schema) -> list[Event]:
+def _rebuilds(old: Schema, new: Schema, fills: Fills) -> list[Event]:
+    """Generated columns whose expression (or kind) changed: dropped and added again (they hold no data of
+    their own; the indexes and constraints on them were dropped before and come back after)."""
+    out: list[Event] = []
+    missing: list[tuple[str, str]] = []
+    for name, table in sorted(new.tables.items()):
+        before = old.tables.get(name)
+        if before is None:
+            continue
+        for col in table.columns:
+            if col.name in _rebuilt(before, table):
+                fill = fills.get((name, col.name)) if needs_fill(col) else None
+                if needs_fill(col) and fill is None:
+                    missing.append((name, col.name))
+                    continue
+                out.append(ColumnDropped(table=name, column=col.name))
+                out.append(ColumnAdded(table=name, column=col, fill=fill))
+    if missing:
+        raise FillNeeded(missing)
+    return out
+
+
+ALTERED_ATTRIBUTES = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options")
+"""What schema_diff changes in place (column_altered); a generated column's expression is rebuilt."""
+
+
+def _alterations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     out: list[Event] = []
     for name, table in sorted(new.tables.items()):
         before = old.tables.get(name)
@@ -375,19 +642,24 @@ def _alterations(old: Schema, new: Schema) -> list[Event]:
             continue
         if table.comment != before.comment:
             out.append(TableAltered(table=name, comment=table.comment))
+        rebuilt = _rebuilt(before, table)
         for col in table.columns:
             was = before.column(col.name)
-            if was is None or was == col:
+            if was is None or was == col or col.name in rebuilt:
                 continue
-            changes = {
-                k: getattr(col, k)
-                for k in ("type", "nullable", "default", "comment")
-                if getattr(was, k) != getattr(col, k)
+            changes: dict[str, object] = {
+                k: getattr(col, k) for k in ALTERED_ATTRIBUTES if getattr(was, k) != getattr(col, k)
             }
+            if not (was.identity and col.identity):
+                changes.pop("identity_options", None)  # identity itself is not altered in place
+            if changes.get("nullable") is False and (name, col.name) in fills:
+                changes["fill"] = fills[(name, col.name)]
             if changes:
-                out.append(ColumnAltered.of(name, col.name, **changes))
-        if table.primary_key and table.primary_key != before.primary_key:
-            out.append(PrimaryKeySet(table=name, columns=table.primary_key))
+                out.append(_altered(name, col.name, changes))
+        if table.primary_key and (
+            table.primary_key != before.primary_key or table.primary_key_name != before.primary_key_name
+        ):
+            out.append(PrimaryKeySet(table=name, columns=table.primary_key, name=table.primary_key_name))
     return out
 
 
@@ -396,24 +668,42 @@ def _indexes_and_constraints(old: Schema, new: Schema) -> list[Event]:
     fks: list[Event] = []
     for name, table in sorted(new.tables.items()):
         before = old.tables.get(name)
+        rebuilt = _rebuilt(before, table) if before is not None else set()
         for i in table.indexes:
-            if before is None or before.index(i.name) != i:
+            if before is None or before.index(i.name) != i or _index_uses(i, table, rebuilt):
                 out.append(IndexCreated(table=name, index=i))
         for c in table.constraints:
-            if before is None or before.constraint(c.name) != c:
+            expression = c.expression if c.kind == "check" else None
+            if (
+                before is None
+                or before.constraint(c.name) != c
+                or _constraint_uses(c.columns, expression, table, rebuilt)
+            ):
                 (fks if c.kind == "foreign_key" else out).append(ConstraintAdded(table=name, constraint=c))
     return out + fks
 
 
-def schema_diff(old: Schema, new: Schema, renames: Renames | None = None) -> list[Event]:
-    """Events that turn ``old`` into ``new``: renames first (only those given), then drops
-    (keys, indexes, constraints, tables), creations, column drops, alterations, and last
-    indexes and constraints (foreign keys at the very end).
+def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fills: Fills | None = None) -> list[Event]:
+    """Events that turn ``old`` into ``new``: renames first (only those given), then enum types
+    created and their values changed, drops (keys, indexes, constraints, tables), creations, column
+    drops, generated columns rebuilt, alterations, indexes and constraints (foreign keys at the very
+    end), and last the enum types that go.
+
+    ``fills``: for each NOT NULL column without a default added to a table that exists, (table,
+    column) -> the expression its rows get (ColumnAdded.fill); FillNeeded names any missing. Also
+    used for columns made NOT NULL (ColumnAltered.fill), where it is optional.
 
     Each step is a pure function of the two schemas; no rename is ever guessed.
     """
     events, state = _renamed(old, renames or Renames())
     middle = state.to_schema()
-    for step in (_drops, _creations, _column_drops, _alterations, _indexes_and_constraints):
-        events.extend(step(middle, new))
+    given = fills or {}
+    events.extend(_enum_changes(middle, new))
+    events.extend(_drops(middle, new))
+    events.extend(_creations(middle, new, given))
+    events.extend(_column_drops(middle, new))
+    events.extend(_rebuilds(middle, new, given))
+    events.extend(_alterations(middle, new, given))
+    events.extend(_indexes_and_constraints(middle, new))
+    events.extend(_enum_drops(middle, new))
     return events

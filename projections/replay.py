@@ -36,11 +36,20 @@ Json = dict[str, Any]
 class Replay:
     """The schema of one stream in public form, plus its tags, while the log is folded."""
 
-    __slots__ = ("referrers", "tables", "tags")
+    __slots__ = ("enums", "referrers", "tables", "tags")
 
-    def __init__(self, tables: dict[str, Json] | None = None, tags: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        tables: dict[str, Json] | None = None,
+        tags: dict[str, int] | None = None,
+        enums: dict[str, Json] | None = None,
+    ) -> None:
         self.tables: dict[str, Json] = {}
         self.tags: dict[str, int] = dict(tags or {})
+        # enum type name -> {"name": ..., "values": [...]} (EnumType's public form)
+        self.enums: dict[str, Json] = {
+            name: {"name": e["name"], "values": list(e["values"])} for name, e in (enums or {}).items()
+        }
         # referenced table -> {(referring table, foreign key name)}: renames follow foreign keys
         self.referrers: dict[str, set[tuple[str, str]]] = {}
         for name, table in (tables or {}).items():
@@ -53,11 +62,15 @@ class Replay:
     def from_body(cls, body: str | bytes) -> Replay:
         """The state a snapshot body holds (its digest checked by the caller)."""
         data = orjson.loads(body)
-        return cls(data["tables"], {str(k): int(v) for k, v in data.get("tags", {}).items()})
+        return cls(data["tables"], {str(k): int(v) for k, v in data.get("tags", {}).items()}, data.get("enums"))
 
     def body(self) -> str:
-        """A snapshot body: the tables and tags as canonical JSON (sorted keys, no spaces)."""
-        return orjson.dumps({"tables": self.tables, "tags": self.tags}, option=orjson.OPT_SORT_KEYS).decode()
+        """A snapshot body: the tables, tags and (where there are any) enum types as canonical JSON (sorted
+        keys, no spaces). A stream without enum types has the body it had before they existed."""
+        data: Json = {"tables": self.tables, "tags": self.tags}
+        if self.enums:
+            data["enums"] = self.enums
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
     # ------------------------------------------------------------------ the fold
 
@@ -76,7 +89,7 @@ class Replay:
 
     def to_state(self) -> State:
         """The working state of events.aggregate (frozen schema objects) at this point."""
-        state = State.from_schema(decode.schema(self.tables))
+        state = State.from_schema(decode.schema(self.tables, self.enums))
         state.tags = dict(self.tags)
         return state
 
@@ -118,8 +131,9 @@ def gc_paused() -> Iterator[None]:
 
 
 def _whole(table: Json) -> Json:
-    """A table with every table-level key present (a public form may leave defaults out)."""
-    return {
+    """A table with every table-level key present (a public form may leave defaults out), but
+    ``primary_key_name``: only where the table has one (so a body without it reads as before)."""
+    whole = {
         "name": table["name"],
         "columns": table["columns"],
         "primary_key": table.get("primary_key") or [],
@@ -127,6 +141,9 @@ def _whole(table: Json) -> Json:
         "constraints": table.get("constraints") or [],
         "comment": table.get("comment"),
     }
+    if table.get("primary_key_name") is not None:
+        whole["primary_key_name"] = table["primary_key_name"]
+    return whole
 
 
 def _renamed(names: list[str], old: str, new: str) -> list[str]:
@@ -192,12 +209,23 @@ def _column_renamed(r: Replay, e: Json) -> None:
     for column in table["columns"]:
         if column["name"] == old:
             column["name"] = new
-            break
+        generated = column.get("generated")
+        if generated is not None:
+            generated["expression"] = rename_in_expression(generated["expression"], old, new)
     if old in table["primary_key"]:
         table["primary_key"] = _renamed(table["primary_key"], old, new)
     for index in table["indexes"]:
-        if old in index["columns"]:
+        if old in index.get("columns", ()):
             index["columns"] = _renamed(index["columns"], old, new)
+        if old in index.get("include", ()):
+            index["include"] = _renamed(index["include"], old, new)
+        if index.get("where") is not None:
+            index["where"] = rename_in_expression(index["where"], old, new)
+        for element in index.get("elements", ()):
+            if element.get("column") == old:
+                element["column"] = new
+            elif element.get("expression") is not None:
+                element["expression"] = rename_in_expression(element["expression"], old, new)
     for constraint in table["constraints"]:
         columns = constraint.get("columns")
         if columns and old in columns:
@@ -216,7 +244,7 @@ def _column_altered(r: Replay, e: Json) -> None:
         if column["name"] == e["column"]:
             if "new_type" in e:
                 column["type"] = e["new_type"]
-            for key in ("nullable", "default", "comment"):
+            for key in ("nullable", "default", "comment", "collation", "charset", "identity_options"):
                 if key in e:
                     column[key] = e[key]
             return
@@ -251,7 +279,37 @@ def _constraint_dropped(r: Replay, e: Json) -> None:
 
 
 def _primary_key_set(r: Replay, e: Json) -> None:
-    r.tables[e["table"]]["primary_key"] = e.get("columns") or []
+    table = r.tables[e["table"]]
+    table["primary_key"] = e.get("columns") or []
+    if e.get("name") is not None:
+        table["primary_key_name"] = e["name"]
+    else:
+        table.pop("primary_key_name", None)
+
+
+def _enum_created(r: Replay, e: Json) -> None:
+    r.enums[e["name"]] = {"name": e["name"], "values": list(e["values"])}
+
+
+def _enum_value_added(r: Replay, e: Json) -> None:
+    values = r.enums[e["name"]]["values"]
+    if e.get("before") is None:
+        values.append(e["value"])
+    else:
+        values.insert(values.index(e["before"]), e["value"])
+
+
+def _enum_value_dropped(r: Replay, e: Json) -> None:
+    values = r.enums[e["name"]]["values"]
+    values.remove(e["value"])
+
+
+def _enum_dropped(r: Replay, e: Json) -> None:
+    del r.enums[e["name"]]
+
+
+def _sql_run(r: Replay, e: Json) -> None:
+    """A data step changes rows, not the schema."""
 
 
 def _tag_created(r: Replay, e: Json) -> None:
@@ -276,6 +334,11 @@ _CHANGES: dict[str, Callable[[Replay, Json], None]] = {
     "constraint_added": _constraint_added,
     "constraint_dropped": _constraint_dropped,
     "primary_key_set": _primary_key_set,
+    "enum_created": _enum_created,
+    "enum_value_added": _enum_value_added,
+    "enum_value_dropped": _enum_value_dropped,
+    "enum_dropped": _enum_dropped,
+    "sql_run": _sql_run,
     "tag_created": _tag_created,
     "migration_applied": _outcome,
     "migration_faked": _outcome,

@@ -345,10 +345,12 @@ class Projector:
 
 
 def normalized(schema: Schema) -> dict[str, Any]:
-    """A schema's identity for comparison: column, index and constraint order do not count.
+    """A schema's tables for comparison: column, index and constraint order do not count.
 
     Column order is kept for display, but it is not part of what a schema is: a
     dropped column that comes back comes back last, as it does in PostgreSQL.
+    Enum types are not in it (the markers' state hash is of this form, the same as
+    before enum types existed): :func:`normalized_enums` gives them.
     """
     return {name: _normalized_table(table) for name, table in sorted(schema.tables.items())}
 
@@ -361,5 +363,11 @@ def _normalized_table(table: Table) -> dict[str, Any]:
     return data
 
 
+def normalized_enums(schema: Schema) -> dict[str, list[str]]:
+    """A schema's enum types for comparison: by name, each with its values in order (order counts)."""
+    return {name: list(schema.enums[name].values) for name in sorted(schema.enums)}
+
+
 def same_schema(a: Schema, b: Schema) -> bool:
-    return normalized(a) == normalized(b)
+    """The same tables (in any order) and the same enum types."""
+    return normalized(a) == normalized(b) and normalized_enums(a) == normalized_enums(b)

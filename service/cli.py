@@ -21,8 +21,8 @@ from typing import Any, NoReturn, TypeVar
 import pydantic
 import structlog
 
-from events.aggregate import InvalidChange
-from events.catalog import TagCreated, to_dict
+from events.aggregate import InvalidChange, State, apply_event
+from events.catalog import ColumnAdded, ColumnAltered, TagCreated, to_dict
 from events.checkpoint import KEY_ENV as CHECKPOINT_KEY_ENV
 from events.checkpoint import (
     Checkpoint,
@@ -39,6 +39,7 @@ from events.checkpoint import (
     take_checkpoint,
 )
 from events.envelope import Changeset, RecordedEvent, check_json_nesting, format_time
+from events.expressions import ExpressionError, check_expression
 from events.log import EventLog
 from events.store import (
     ChangesetIdConflict,
@@ -53,13 +54,13 @@ from projections.diff import Renames, changes_between, rename_candidates, revert
 from projections.schema import PointError, Projector, parse_point, parse_time_text
 from service import logging as service_logging
 from service.authoring.importer import import_database
-from service.authoring.models import ModelError, load_metadata, metadata_schema
+from service.authoring.models import ModelError, enum_steps, load_metadata, metadata_schema
 from service.config import Config, ConfigError, load_config
 from service.reconciler.apply import MigrateRequest, Outcome, migrate
 from service.reconciler.capacity import CannotHold
 from service.reconciler.dialects import UnsupportedType, get_dialect
 from service.reconciler.normalize import differences
-from service.reconciler.plan import PlanRefused, make_plan
+from service.reconciler.plan import PlanRefused, make_plan, undo_event
 from service.reconciler.targets import TargetError, dialect_of, display_url, open_target
 from service.reconciler.witness import check_databases
 from service.settings import DEFAULT_STORE, Settings
@@ -162,7 +163,10 @@ def describe_event(event: Any) -> str:
     elif kind == "table_renamed":
         detail = f" -> {data['new_name']}"
     elif kind == "index_created":
-        detail = f" {data['index']['name']}({', '.join(data['index']['columns'])})"
+        shown = data["index"].get("columns") or [
+            e.get("column") or e.get("expression", "") for e in data["index"].get("elements", [])
+        ]
+        detail = f" {data['index']['name']}({', '.join(shown)})"
     elif kind in ("index_dropped", "constraint_dropped"):
         detail = f" {data['name']}"
     elif kind == "constraint_added":
@@ -171,8 +175,14 @@ def describe_event(event: Any) -> str:
         detail = f" ({', '.join(data.get('columns', []))})"  # none: the key dropped (a default, left out)
     elif kind == "table_created":
         detail = f" ({len(data['columns'])} columns)"
+    elif kind.startswith("enum_"):
+        detail = f"{data['name']}" + (f" {data['value']!r}" if "value" in data else "")
     elif kind == "tag_created":
         return f"tag_created {data['tag']} -> v{data['version']}"
+    elif kind == "sql_run":
+        dialects = ", ".join(data["forward"])
+        back = " (irreversible)" if data.get("backward") is None else ""
+        return f"sql_run {data.get('description') or 'data step'} [{dialects}]{back}"
     elif "database" in data:  # a reconciler outcome
         steps = len(data.get("statements", []))
         return f"{kind} {data['stream']} v{data['from_version']} -> v{data['to_version']} ({steps} statements)"
@@ -444,6 +454,19 @@ async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK
 
 
+def _revertible(recorded: Sequence[RecordedEvent], changeset_id: str) -> None:
+    """UsageError naming the version if an event of the changeset cannot be undone (an irreversible data
+    step, or an inverse that would make again what the log's rules now refuse)."""
+    state = State()
+    for r in recorded:
+        if r.changeset_id == changeset_id:
+            try:
+                undo_event(r, state)
+            except PlanRefused as exc:
+                raise UsageError(f"cannot revert changeset {changeset_id}: {exc}") from None
+        apply_event(r.event, state)
+
+
 async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
     await store.init()
     stream = await resolve_stream(args, store)
@@ -458,6 +481,7 @@ async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
         if not match:
             raise UsageError(f"nothing to revert at {target!r} in stream {stream!r}")
         changeset_id = match[0].changeset_id
+    _revertible(recorded, changeset_id)
     undo = revert_changeset(recorded, changeset_id)
     if not undo:
         out(f"changeset {changeset_id} changed no schema; nothing to revert")
@@ -854,6 +878,101 @@ def _ask(question: str) -> bool:
     return answer in ("y", "yes")
 
 
+def _parse_fills(given: list[str] | None) -> dict[tuple[str, str], str]:
+    """``--default table.col=EXPR`` (repeatable) -> {(table, column): expression}, each checked."""
+    fills: dict[tuple[str, str], str] = {}
+    for item in given or []:
+        target, sep, expression = item.partition("=")
+        table, dot, column = target.strip().rpartition(".")
+        if not sep or not dot or not table or not column or not expression.strip():
+            raise UsageError(f"--default wants TABLE.COLUMN=EXPR (such as posts.slug='untitled'), not {item!r}")
+        try:
+            check_expression(expression.strip(), "default")
+        except ExpressionError as exc:
+            raise UsageError(f"--default {target.strip()}: {exc}") from None
+        fills[(table, column)] = expression.strip()
+    return fills
+
+
+def _fills_needed(head: Any, models: Any, renames: Renames) -> tuple[list[tuple[str, str]], dict[tuple[str, str], Any]]:
+    """The columns whose rows already in the table need a one-off value, by the models' names: (NOT NULL
+    columns added to an existing table without a default, {nullable columns made NOT NULL: their new
+    default or None})."""
+    added: list[tuple[str, str]] = []
+    tightened: dict[tuple[str, str], Any] = {}
+    old_table_of = {new: old for old, new in renames.tables.items()}
+    for name, table in sorted(models.tables.items()):
+        before = head.tables.get(old_table_of.get(name, name))
+        if before is None:
+            continue
+        old_column_of = {n: o for (t, o), n in renames.columns.items() if t == name}
+        for column in table.columns:
+            was = before.column(old_column_of.get(column.name, column.name))
+            if was is None:
+                plain = column.default is None and column.generated is None and not column.identity
+                if not column.nullable and plain:
+                    added.append((name, column.name))
+            elif was.nullable and not column.nullable:
+                tightened[(name, column.name)] = column.default
+    return added, tightened
+
+
+def _ask_fill(table: str, column: str) -> str:
+    """Django's one-off default: an expression read from the terminal, asked again until it is one."""
+    while True:
+        sys.stdout.write(
+            f"{table}.{column} is NOT NULL without a default: a one-off value for the rows already in {table}"
+            " (an SQL expression, such as 0 or 'none'; empty to stop): "
+        )
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip()
+        if not answer:
+            raise UsageError(f"stopped at {table}.{column}: nothing written (--default {table}.{column}=EXPR)")
+        try:
+            check_expression(answer, "default")
+        except ExpressionError as exc:
+            out(f"  {exc}")
+            continue
+        return answer
+
+
+def _resolve_fills(
+    needed: list[tuple[str, str]], given: dict[tuple[str, str], str], *, ask: bool, placeholder: bool
+) -> dict[tuple[str, str], str]:
+    fills: dict[tuple[str, str], str] = {}
+    for table, column in needed:
+        if (table, column) in given:
+            fills[(table, column)] = given[(table, column)]
+        elif placeholder:  # --check records nothing: any value lets the changes be listed
+            fills[(table, column)] = "NULL"
+        elif ask:
+            fills[(table, column)] = _ask_fill(table, column)
+        else:
+            raise UsageError(
+                f"{table}.{column} is NOT NULL without a default and {table} may have rows:"
+                f" give their value with --default {table}.{column}=EXPR (or a server default, or make it nullable)"
+            )
+    return fills
+
+
+def _filled(events: list[Any], added: dict[tuple[str, str], str], tightened: dict[tuple[str, str], str]) -> list[Any]:
+    """The diff's events with the one-off values put where they belong: ColumnAdded.fill (the column was
+    diffed with the value as its default, taken off again here) and ColumnAltered.fill."""
+    out_events: list[Any] = []
+    for event in events:
+        if isinstance(event, ColumnAdded) and (event.table, event.column.name) in added:
+            column = event.column.model_copy(update={"default": None})
+            event = ColumnAdded(table=event.table, column=column, fill=added[(event.table, event.column.name)])
+        elif isinstance(event, ColumnAltered) and event.nullable is False and (event.table, event.column) in tightened:
+            data = {("new_type" if k == "type" else k): v for k, v in event.changes().items()}
+            if "new_type" in data:
+                data["new_type"] = str(data["new_type"])
+            fill = tightened[(event.table, event.column)]
+            event = ColumnAltered.model_validate({"table": event.table, "column": event.column, **data, "fill": fill})
+        out_events.append(event)
+    return out_events
+
+
 async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int:
     await store.init()
     try:
@@ -886,7 +1005,34 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
     elif candidates and not args.check:
         listed = ", ".join(f"{c} (--rename {c.hint()})" for c in candidates)
         raise UsageError(f"possible renames, say which: {listed}; or --no-rename to drop and add")
-    events = schema_diff(head, models, renames)
+    given = _parse_fills(args.default)
+    added, tightened = _fills_needed(head, models, renames)
+    asked = [key for key, default in tightened.items() if default is None]
+    for key in given:
+        if key not in added and key not in tightened:
+            raise UsageError(
+                f"--default {key[0]}.{key[1]}: not a NOT NULL column added or made NOT NULL without a default"
+            )
+    ask = sys.stdin.isatty() and not args.check
+    added_fills = _resolve_fills(added, given, ask=ask, placeholder=args.check)
+    tightened_fills = {key: default for key, default in tightened.items() if default is not None}
+    tightened_fills.update({k: given[k] for k in tightened if k in given})  # --default wins over the default
+    tightened_fills.update(_resolve_fills([k for k in asked if k not in given], given, ask=ask, placeholder=args.check))
+    diffed = models
+    if added_fills:  # the diff builds a ColumnAdded only with a way to fill its rows: the value, for now
+        filled_tables = dict(models.tables)
+        for (table, column), fill in added_fills.items():
+            held = filled_tables[table]
+            with_fill = tuple(c.model_copy(update={"default": fill}) if c.name == column else c for c in held.columns)
+            filled_tables[table] = held.model_copy(update={"columns": with_fill})
+        diffed = models.model_copy(update={"tables": filled_tables})
+    try:
+        enums_first, enums_last = enum_steps(head, models)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    events = _filled(schema_diff(head, diffed, renames), added_fills, tightened_fills)
+    if not any(e.type.startswith("enum_") for e in events):  # until schema_diff says enum changes itself
+        events = [*enums_first, *events, *enums_last]
     if not events:
         out(f"No changes detected in {args.models} against {stream} version {version}")
         return EXIT_OK
@@ -1063,6 +1209,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="confirm a rename: users.mail=email or old_table=new_table (repeatable)",
     )
     p.add_argument("--no-rename", action="store_true", help="treat every drop+add as a drop and an add")
+    p.add_argument(
+        "--default",
+        action="append",
+        metavar="TABLE.COLUMN=EXPR",
+        help="the one-off value for rows already in a table, of a NOT NULL column added (or made NOT NULL)"
+        " without a default (repeatable; asked on a terminal)",
+    )
     p.set_defaults(run=cmd_makemigrations)
 
     p = sub.add_parser("import", help="a live database into the log: a baseline, or its drift adopted")

@@ -1,41 +1,42 @@
 """A real third-party schema (Chinook, as its authors publish it for each dialect): import, migrate, compare.
 
 The source database is loaded from ../shared/fixtures/chinook (the lines that drop, create and switch
-database are skipped); ``schemalog import`` records it as a baseline, ``migrate`` builds it in an empty
-database, and the two compare equal: migra finds nothing on PostgreSQL; on MariaDB and SQLite schemalog's
-introspection and SQLAlchemy's Inspector both see the same schema. Then a change made through the log
-(a rename, a new column) is migrated into the loaded database and its rows survive.
+database are skipped: the test loads into its own database); then, as tests/test_real_schemas.py does
+for Django and Sakila and with its helpers, the installed ``schemalog`` with a schemalog.toml naming the
+two databases: ``init``, ``import`` (a baseline), ``migrate`` into an empty database, and the two compare
+equal (migra less a dump/restore's noise on PostgreSQL; schemalog's introspection and SQLAlchemy's
+Inspector on MariaDB and SQLite). Then a change made through the log (a rename, a new column) is migrated
+into both, and the loaded database's rows survive it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from service.cli import main
-from service.reconciler.targets import open_target
 from tests.conftest import FIXTURES
-from tests.servers import mariadb_database_url, postgres_database_url
-from tests.sqlexec import engine_for, run_sql
+from tests.sqlexec import run_sql
+from tests.test_real_schemas import (
+    DIALECTS,
+    assert_same,
+    import_and_rebuild,
+    schemalog,
+    schemalog_view,
+    source_and_rebuilt,
+)
 
 CHINOOK = FIXTURES / "chinook"
 FILES = {"postgresql": "Chinook_PostgreSql.sql", "mysql": "Chinook_MySql.sql", "sqlite": "Chinook_Sqlite.sql"}
-_COLLATE = re.compile(r" (CHARACTER SET \S+ )?COLLATE \S+$")
 SKIP = re.compile(r"^\s*(DROP DATABASE|CREATE DATABASE|USE |\\c )", re.IGNORECASE)
 
 
 def load(dialect: str, url: str, tmp: Path) -> None:
     source = CHINOOK / FILES[dialect]
-    if not source.exists():
-        pytest.skip(f"fixture {source} is missing")
     text = source.read_text(encoding="utf-8-sig")
     script = "\n".join(line for line in text.splitlines() if not SKIP.match(line))
     if dialect == "sqlite":
@@ -59,89 +60,15 @@ def load(dialect: str, url: str, tmp: Path) -> None:
             )
 
 
-def urls(dialect: str, tmp: Path, name: str) -> Any:
-    if dialect == "sqlite":
-        from contextlib import nullcontext
-
-        return nullcontext(f"sqlite:///{tmp / name}.db")
-    return postgres_database_url() if dialect == "postgresql" else mariadb_database_url()
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def inspector_view(url: str) -> dict[str, Any]:
-    """What SQLAlchemy's Inspector sees, in comparable form (names, types, nullability, keys, indexes)."""
-    engine = engine_for(url)
-    try:
-        insp = sa.inspect(engine)
-        view: dict[str, Any] = {}
-        for table in sorted(insp.get_table_names()):
-            if table.startswith("schemalog_"):
-                continue
-            view[table] = {
-                # character sets and collations are not in the event catalogue (a known gap, README)
-                "columns": [
-                    (c["name"], _COLLATE.sub("", str(c["type"])), c["nullable"]) for c in insp.get_columns(table)
-                ],
-                "pk": insp.get_pk_constraint(table)["constrained_columns"],
-                "fks": sorted(
-                    (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
-                    for f in insp.get_foreign_keys(table)
-                ),
-                "indexes": sorted(
-                    (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)
-                ),
-            }
-        return view
-    finally:
-        engine.dispose()
-
-
-async def schemalog_view(url: str) -> dict[str, Any]:
-    from projections.schema import normalized
-
-    target = await open_target(url)
-    try:
-        return normalized(await target.introspect())
-    finally:
-        await target.close()
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
-def test_chinook_import_migrate_compare(dialect: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    log = f"sqlite:///{tmp_path / 'log.db'}"
-    assert cli(capsys, "--store", log, "init")[0] == 0
-    with urls(dialect, tmp_path, "source") as source, urls(dialect, tmp_path, "copy") as copy:
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_chinook_import_migrate_compare(dialect: str, tmp_path: Path) -> None:
+    with source_and_rebuilt(dialect, tmp_path) as (source, rebuilt):
         load(dialect, source, tmp_path)
-        code, out, err = cli(capsys, "--store", log, "import", "--url", source, "--stream", "chinook")
-        assert code == 0, (out, err)
-        code, out, err = cli(capsys, "--store", log, "show", "--stream", "chinook", "--format", "json")
-        assert code == 0, err
-        tables = json.loads(out)["tables"]
+        config = import_and_rebuild(tmp_path, source, rebuilt, "chinook")
+        tables = json.loads(schemalog(config, "show", "--stream", "chinook", "--format", "json"))["tables"]
         assert len(tables) == 11, sorted(tables)
-        code, out, err = cli(capsys, "--store", log, "migrate", "--url", copy, "--stream", "chinook")
-        assert code == 0, (out, err)
-
-        assert asyncio.run(schemalog_view(source)) == asyncio.run(schemalog_view(copy))
-        if dialect == "postgresql":
-            from migra import Migration
-            from sqlbag import S
-
-            def psycopg2(url: str) -> str:
-                return url.replace("postgresql://", "postgresql+psycopg2://")
-
-            with S(psycopg2(source)) as a, S(psycopg2(copy)) as b:
-                m = Migration(a, b)
-                m.set_safety(False)
-                m.add_all_changes()
-                assert [s for s in m.statements if s.strip()] == []
-        else:
-            assert inspector_view(source) == inspector_view(copy)
+        assert_same(dialect, source, rebuilt)
 
         # a change made through the log reaches the loaded database and its rows survive
         track = next(t for t in tables if t.lower() == "track")
@@ -156,10 +83,9 @@ def test_chinook_import_migrate_compare(dialect: str, tmp_path: Path, capsys: py
         }
         path = tmp_path / "change.json"
         path.write_text(json.dumps(change))
-        assert cli(capsys, "--store", log, "append", str(path))[0] == 0
-        for url in (source, copy):
-            code, out, err = cli(capsys, "--store", log, "migrate", "--url", url, "--stream", "chinook")
-            assert code == 0, (out, err)
+        schemalog(config, "append", str(path))
+        schemalog(config, "migrate", "--database", "source")
+        schemalog(config, "migrate", "--database", "rebuilt")
         assert run_sql(source, f"SELECT COUNT(*), COUNT(written_by) FROM {track}") == rows_before
         assert rows_before[0][0] > 3000
-        assert asyncio.run(schemalog_view(source)) == asyncio.run(schemalog_view(copy))
+        assert schemalog_view(source) == schemalog_view(rebuilt)

@@ -103,7 +103,7 @@ SCENARIOS = [
         True,
     ),
     (
-        "ALTER TABLE purchases DROP CONSTRAINT orders_pkey CASCADE;"
+        "ALTER TABLE purchases DROP CONSTRAINT purchases_pkey CASCADE;"
         " ALTER TABLE purchases ADD PRIMARY KEY (id, user_id)",
         True,
     ),

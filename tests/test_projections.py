@@ -211,8 +211,11 @@ def test_dropped_column_comes_back_whole() -> None:
 
     apply_event(users_table(), state)
     undo = inverse(ColumnDropped(table="users", column="mail"), state)
+    # NOT NULL without a default: the rows get the type's zero, as Django's effective default
     assert undo == ColumnAdded(
-        table="users", column=Column(name="mail", type="varchar(255)", nullable=False, comment="login")
+        table="users",
+        column=Column(name="mail", type="varchar(255)", nullable=False, comment="login"),
+        fill="''",
     )
 
 

@@ -10,16 +10,22 @@ to it: drift adopted instead of fought.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import sqlalchemy as sa
+
+from events.catalog import Event
 from events.envelope import Changeset
+from events.expressions import ExpressionError, check_expression
 from events.log import EventLog
-from events.model import Schema
+from events.model import Constraint, Schema, Table, construct
 from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
+from service.authoring.models import ModelError, enum_steps
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import differences
-from service.reconciler.targets import TargetError, display_url, open_target
+from service.reconciler.targets import Target, TargetError, _SyncTarget, display_url, open_target
 
 
 class ImportRefused(TargetError):
@@ -37,6 +43,93 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+PG_CHECK_TEXTS = """
+SELECT n.nspname, c.relname, con.conname, pg_get_expr(con.conbin, con.conrelid)
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'
+"""
+"""Every check constraint's expression as PostgreSQL writes it back (pg_get_expr, as introspection reads it)."""
+
+
+async def database_check_texts(target: Target, tables: list[str]) -> dict[tuple[str, str], str]:
+    """Each check constraint's expression as the database writes it, by (table, constraint name).
+
+    Introspection gives checks in the canonical form the comparisons use (spaces, parentheses and quotes
+    taken out, lower-cased: ``a>0andb<1``), which is no expression any parser reads, so import cannot
+    record it. Until introspection keeps the database's own text beside it, import reads it here:
+    PostgreSQL's pg_get_expr, SQLAlchemy's Inspector on MariaDB and SQLite.
+    """
+    if isinstance(target, _SyncTarget):
+
+        def read(conn: sa.Connection) -> dict[tuple[str, str], str]:
+            inspector = sa.inspect(conn.execution_options(no_parameters=False))
+            return {
+                (name, str(c["name"])): str(c["sqltext"])
+                for name in tables
+                for c in inspector.get_check_constraints(name)
+                if c.get("name") and c.get("sqltext")
+            }
+
+        return await target._run(read)
+    conn: Any = getattr(target, "conn", None)
+    if target.dialect.name == "postgresql" and conn is not None:
+        rows = await conn.fetch(PG_CHECK_TEXTS)
+        return {(name if schema == "public" else f"{schema}.{name}", check): text for schema, name, check, text in rows}
+    return {}
+
+
+async def _written(target: Target, live: Schema) -> Schema:
+    """``live`` with every check's expression as the database writes it, where that is one expression of
+    the target's dialect: the canonical form drops spaces and lower-cases literals (``'%Trailers%'``), so
+    it is kept only where the database's own text cannot be had. ImportRefused names a check that is
+    neither."""
+    dialect = target.dialect.name
+    with_checks = sorted(name for name, t in live.tables.items() if any(c.kind == "check" for c in t.constraints))
+    if not with_checks:
+        return live
+    texts = await database_check_texts(target, with_checks)
+    tables: dict[str, Table] = dict(live.tables)
+    for name in with_checks:
+        table = tables[name]
+        constraints = []
+        for c in table.constraints:
+            if c.kind == "check" and c.expression is not None:
+                text = texts.get((name, c.name))
+                if text is not None and _accepted(text, dialect):
+                    c = construct(Constraint, {**c.__dict__, "expression": text.strip()})
+                elif not _accepted(c.expression, dialect):
+                    raise ImportRefused(
+                        f"check {c.name} on {name}: its expression {text or c.expression!r} cannot be recorded"
+                        f" (it is not one boolean expression the log accepts for {dialect})"
+                    )
+            constraints.append(c)
+        tables[name] = construct(Table, {**table.__dict__, "constraints": tuple(constraints)})
+    return construct(Schema, {"tables": tables, "enums": getattr(live, "enums", {})})
+
+
+def _with_enums(old: Schema, new: Schema) -> list[Event]:
+    """schema_diff's events with the enum types' changes around them (created before the tables that
+    use them, dropped after), while schema_diff does not say them itself."""
+    events = schema_diff(old, new)
+    if any(e.type.startswith("enum_") for e in events):
+        return events
+    try:
+        first, last = enum_steps(old, new)
+    except ModelError as exc:
+        raise ImportRefused(str(exc)) from None
+    return [*first, *events, *last]
+
+
+def _accepted(text: str, dialect: str) -> bool:
+    try:
+        check_expression(text, "check")
+        check_expression(text, "check", dialect)
+    except ExpressionError:
+        return False
+    return True
+
+
 async def import_database(
     store: EventStore,
     url: str,
@@ -52,6 +145,7 @@ async def import_database(
     try:
         await target.acquire(stream, lock_timeout)
         live = await target.introspect()
+        live = await _written(target, live)
         others = [s for s in await target.marker_streams() if s != stream]
         if others:
             raise ImportRefused(f"this database follows stream {others[0]!r}, not {stream!r}")
@@ -61,7 +155,7 @@ async def import_database(
         if head == 0:
             if not live.tables:
                 raise ImportRefused(f"{label} has no tables to import")
-            events = schema_diff(Schema(), live)
+            events = _with_enums(Schema(), live)
             kind, message = "baseline", f"baseline imported from {label}"
         else:
             if marker is None:
@@ -75,7 +169,7 @@ async def import_database(
                     " then import its drift"
                 )
             expected = target.expected((await projector.schema(stream))[1])
-            events = schema_diff(expected, live)
+            events = _with_enums(expected, live)
             kind, message = "drift", f"drift observed in {label}, adopted"
         if not events:
             return ImportResult(label, stream, "nothing")

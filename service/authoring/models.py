@@ -3,6 +3,13 @@
 ``--models MODULE:ATTR`` names a MetaData or a declarative base (its ``.metadata``).
 Types map to the portable types where one fits, else to a dialect-native type
 (``postgresql:jsonb``); a type with no such mapping is an error naming the column.
+
+Expressions (generated columns, check constraints, index expressions and predicates) are
+written into the log as SQL text. An expression given as ``sa.text(...)`` is kept as written;
+one built with SQLAlchemy's operators is rendered for each of the three dialects, and kept
+only if all three render it alike (``lower(name)``, ``id > 5``): an expression that renders
+differently (``a || b`` is ``concat(a, b)`` on MySQL, a quoted name is quoted three ways)
+means something else on some target, so it is refused with a message asking for ``sa.text``.
 """
 
 from __future__ import annotations
@@ -13,9 +20,25 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import TextClause, UnaryExpression
+from sqlalchemy.sql.operators import desc_op
 
-from events.model import Column, ColumnType, Constraint, Index, Reference, Schema, Table, parse_type
+from events.catalog import EnumCreated, EnumDropped, EnumValueAdded, EnumValueDropped, Event
+from events.expressions import ExpressionError, ExpressionKind, check_expression
+from events.model import (
+    Column,
+    ColumnType,
+    Constraint,
+    EnumType,
+    Generated,
+    IdentityOptions,
+    Index,
+    IndexElement,
+    Reference,
+    Schema,
+    Table,
+    parse_type,
+)
 from service.reconciler.normalize import canonical_default
 
 
@@ -64,8 +87,24 @@ _SIMPLE: list[tuple[type[Any], str]] = [
 ]
 
 
+def enum_name(t: sa.Enum) -> str | None:
+    """The log's name for a native enum type (None: stored as a plain string column)."""
+    if not t.native_enum:
+        return None
+    if not t.name:
+        return None
+    return f"{t.schema}.{t.name}" if t.schema else t.name
+
+
 def column_type(table: str, column: sa.Column[Any]) -> ColumnType:
     t = column.type
+    if isinstance(t, sa.Enum):  # before String (an Enum is one) and before postgresql.ENUM's module
+        name = enum_name(t)
+        if name is not None:
+            return parse_type(f"enum:{name}")
+        if t.native_enum:
+            raise ModelError(f"{table}.{column.name}: an Enum needs a name (sa.Enum(..., name='...'))")
+        return parse_type(f"varchar({t.length or max((len(v) for v in t.enums), default=1)})")
     module = type(t).__module__
     for dialect in ("postgresql", "mysql", "sqlite"):
         if f"sqlalchemy.dialects.{dialect}" in module and type(t).__name__.upper() not in ("INTEGER", "VARCHAR"):
@@ -94,25 +133,92 @@ def column_type(table: str, column: sa.Column[Any]) -> ColumnType:
 def _dialect(name: str) -> Any:
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-    return {"postgresql": postgresql, "mysql": mysql, "sqlite": sqlite}[name].dialect()
+    # a named paramstyle: with pyformat, a literal's '%' would come out doubled
+    if name == "sqlite":
+        return sqlite.dialect()
+    return {"postgresql": postgresql, "mysql": mysql}[name].dialect(paramstyle="named")
+
+
+_RENDERERS = ("postgresql", "mysql", "sqlite")
+
+
+def expression_text(element: Any, kind: ExpressionKind, where: str) -> str:
+    """An expression as the log's SQL text: ``sa.text`` as written, else rendered alike by the three
+    dialects (literals inline, column names bare); checked as one expression of ``kind``."""
+    if isinstance(element, str):
+        text = element.strip()
+    elif isinstance(element, TextClause):
+        text = element.text.strip()
+    elif isinstance(element, sa.sql.ClauseElement):
+        rendered: dict[str, str] = {}
+        for dialect in _RENDERERS:
+            try:
+                compiled = element.compile(
+                    dialect=_dialect(dialect), compile_kwargs={"literal_binds": True, "include_table": False}
+                )
+            except sa.exc.SQLAlchemyError as exc:
+                raise ModelError(f"{where}: the expression cannot be rendered as SQL: {exc}") from None
+            rendered[dialect] = str(compiled).strip()
+        if len(set(rendered.values())) != 1:
+            shown = "; ".join(f"{d}: {t}" for d, t in rendered.items())
+            raise ModelError(
+                f"{where}: the expression renders differently per dialect ({shown}); give it as sa.text(...)"
+                " in a form every target reads alike"
+            )
+        text = rendered["postgresql"]
+    else:
+        raise ModelError(f"{where}: expected a SQL expression, not {type(element).__name__}")
+    try:
+        check_expression(text, kind)
+    except ExpressionError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    return text
+
+
+_TIME_DEFAULTS = frozenset({"current_timestamp", "current_date"})
 
 
 def _default(column: sa.Column[Any]) -> str | None:
+    """A server default as the log keeps it. The clock (``func.now()``, ``text("CURRENT_TIMESTAMP")``,
+    ``current_timestamp()``) in the one spelling every dialect reads and every dialect's introspection
+    compares equal to (``current_timestamp``, as normalize.canonical_default writes it); numbers and
+    truth values likewise; anything else as written, since canonical forms lower-case (a literal inside a
+    call would change)."""
     default = column.server_default
     if default is None:
         return None
+    where = f"{column.table.name}.{column.name}: server_default"
     arg = getattr(default, "arg", None)
-    if isinstance(arg, TextClause):
-        return canonical_default(arg.text)
     if isinstance(arg, str):
-        return "'" + arg.replace("'", "''") + "'"
-    if isinstance(arg, sa.sql.ClauseElement):  # sa.true(), sa.func.now(), sa.literal(0) ...
+        text = "'" + arg.replace("'", "''") + "'"
+    elif isinstance(arg, TextClause):
+        text = arg.text.strip()
+    elif isinstance(arg, sa.sql.ClauseElement):  # sa.true(), sa.func.now(), sa.literal(0) ...
         try:
             compiled = arg.compile(dialect=_dialect("postgresql"), compile_kwargs={"literal_binds": True})
         except sa.exc.SQLAlchemyError as exc:
-            raise ModelError(f"{column.table.name}.{column.name}: server_default cannot be rendered: {exc}") from exc
-        return canonical_default(str(compiled))
-    raise ModelError(f"{column.table.name}.{column.name}: server_default must be text, a string or an expression")
+            raise ModelError(f"{where} cannot be rendered: {exc}") from None
+        text = str(compiled).strip()
+    else:
+        raise ModelError(f"{where} must be text, a string or an expression")
+    canonical = canonical_default(text)
+    if canonical is None:
+        return None
+    if canonical in _TIME_DEFAULTS or canonical in ("true", "false") or _is_number(canonical):
+        text = canonical
+    try:
+        check_expression(text, "default")
+    except ExpressionError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fk_action(value: str | None) -> str | None:
@@ -126,65 +232,204 @@ def _name(table: sa.Table) -> str:
     return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
+def _generated(table: str, col: sa.Column[Any]) -> Generated | None:
+    computed = col.computed
+    if computed is None:
+        return None
+    expression = expression_text(computed.sqltext, "generated", f"{table}.{col.name}: Computed")
+    # persisted=None is each dialect's own kind; the log says one: stored, PostgreSQL's only kind
+    return Generated(expression=expression, stored=computed.persisted is not False)
+
+
+_IDENTITY_DEFAULTS = {"start": 1, "increment": 1, "cache": 1}
+
+
+def _identity_options(col: sa.Column[Any]) -> IdentityOptions | None:
+    """sa.Identity's options where they differ from a sequence's own defaults (None: none do)."""
+    identity = col.identity
+    if identity is None:
+        return None
+    values: dict[str, Any] = {"always": bool(identity.always), "cycle": bool(identity.cycle)}
+    for key in ("start", "increment", "minvalue", "maxvalue", "cache"):
+        value = getattr(identity, key, None)
+        if value is not None and _IDENTITY_DEFAULTS.get(key) != value:
+            values[key] = int(value)
+    if set(values) == {"always", "cycle"} and not values["always"] and not values["cycle"]:
+        return None
+    return IdentityOptions(**values)
+
+
+def _column(table: sa.Table, col: sa.Column[Any], pk: tuple[str, ...]) -> Column:
+    name = _name(table)
+    auto = table.autoincrement_column
+    generated = _generated(name, col)
+    identity = col.identity is not None or (col is auto and col.autoincrement in (True, "auto"))
+    identity = identity and col.type._type_affinity is sa.Integer and generated is None
+    collation = getattr(col.type, "collation", None)
+    return Column(
+        name=col.name,
+        type=column_type(name, col),
+        nullable=bool(col.nullable) and col.name not in pk,
+        default=None if identity or generated is not None else _default(col),
+        identity=identity,
+        comment=col.comment,
+        collation=collation,
+        generated=generated,
+        identity_options=_identity_options(col) if identity else None,
+    )
+
+
+def _index_where(index: sa.Index, where: str) -> str | None:
+    predicates = [index.dialect_options[d]["where"] for d in ("postgresql", "sqlite")]
+    texts = {expression_text(p, "check", f"{where} where") for p in predicates if p is not None}
+    if len(texts) > 1:
+        raise ModelError(f"{where}: postgresql_where and sqlite_where differ ({' / '.join(sorted(texts))})")
+    return texts.pop() if texts else None
+
+
+def _index_element(element: Any, ops: dict[str, str], where: str) -> IndexElement:
+    descending = False
+    if isinstance(element, UnaryExpression) and element.modifier is desc_op:
+        descending, element = True, element.element
+    label = getattr(element, "name", None)
+    if isinstance(element, sa.sql.elements.Label):
+        element = element.element
+    if isinstance(element, sa.Column):
+        return IndexElement(column=element.name, opclass=ops.get(element.name), descending=descending)
+    text = expression_text(element, "generated", f"{where} expression")
+    return IndexElement(expression=text, opclass=ops.get(str(label)) if label else None, descending=descending)
+
+
+def _index(table: sa.Table, index: sa.Index) -> Index:
+    where = f"index {index.name} on {table.name}"
+    pg = index.dialect_options["postgresql"]
+    ops = dict(pg["ops"] or {})
+    elements = tuple(_index_element(e, ops, where) for e in index.expressions)
+    include = tuple(c if isinstance(c, str) else c.name for c in (pg["include"] or ()))
+    method = pg["using"]
+    prefix = (index.dialect_options["mysql"]["prefix"] or "").lower()
+    if method is None and prefix in ("fulltext", "spatial"):
+        method = prefix
+    cols = [e.column or "expr" for e in elements]
+    return Index(
+        name=str(index.name or f"ix_{table.name}_{'_'.join(cols)}"),
+        elements=elements,
+        unique=bool(index.unique),
+        method=method.lower() if isinstance(method, str) else None,
+        where=_index_where(index, where),
+        include=include,
+    )
+
+
+def _deferrable(c: sa.ForeignKeyConstraint | sa.UniqueConstraint) -> dict[str, bool]:
+    deferred = (c.initially or "").upper() == "DEFERRED"
+    return {"deferrable": bool(c.deferrable) or deferred, "initially_deferred": deferred}
+
+
+def _constraints(table: sa.Table) -> list[Constraint]:
+    out: list[Constraint] = []
+    for c in sorted(table.constraints, key=lambda c: str(c.name)):
+        cols = tuple(col.name for col in getattr(c, "columns", ()))
+        if isinstance(c, sa.PrimaryKeyConstraint):
+            continue
+        if isinstance(c, sa.UniqueConstraint):
+            out.append(
+                Constraint(
+                    name=str(c.name or f"{table.name}_{'_'.join(cols)}_key"),
+                    kind="unique",
+                    columns=cols,
+                    **_deferrable(c),
+                )
+            )
+        elif isinstance(c, sa.CheckConstraint):
+            name = str(c.name or f"{table.name}_check")
+            expression = expression_text(c.sqltext, "check", f"check {name} on {table.name}")
+            out.append(Constraint(name=name, kind="check", expression=expression))
+        elif isinstance(c, sa.ForeignKeyConstraint):
+            target = c.elements[0].column.table
+            out.append(
+                Constraint(
+                    name=str(c.name or f"{table.name}_{'_'.join(cols)}_fkey"),
+                    kind="foreign_key",
+                    columns=cols,
+                    references=Reference(table=_name(target), columns=tuple(e.column.name for e in c.elements)),
+                    on_delete=_fk_action(c.ondelete),
+                    on_update=_fk_action(c.onupdate),
+                    **_deferrable(c),
+                )
+            )
+    return out
+
+
+def _primary_key_name(table: sa.Table) -> str | None:
+    """The primary key's name where the models give one that is not PostgreSQL's own (``<table>_pkey``)."""
+    name = table.primary_key.name
+    if not name or not table.primary_key.columns or str(name) == f"{table.name}_pkey":
+        return None
+    return str(name)
+
+
+def _enums(metadata: sa.MetaData) -> dict[str, EnumType]:
+    """Every native enum type the columns use, by name (the same name twice must list the same values)."""
+    out: dict[str, EnumType] = {}
+    for table in metadata.sorted_tables:
+        for col in table.columns:
+            t = col.type
+            if not isinstance(t, sa.Enum) or enum_name(t) is None:
+                continue
+            name = enum_name(t)
+            assert name is not None
+            found = EnumType(name=name, values=tuple(t.enums))
+            if name in out and out[name] != found:
+                raise ModelError(
+                    f"{table.name}.{col.name}: enum {name} lists {list(found.values)},"
+                    f" another column's lists {list(out[name].values)}"
+                )
+            out[name] = found
+    return out
+
+
 def metadata_schema(metadata: sa.MetaData) -> Schema:
     """The schema the models describe. Unnamed indexes and constraints get PostgreSQL-style names."""
     tables: dict[str, Table] = {}
     for table in metadata.sorted_tables:
         name = _name(table)
-        auto = table.autoincrement_column
         pk = tuple(c.name for c in table.primary_key.columns)
-        columns = []
-        for col in table.columns:
-            identity = col.identity is not None or (col is auto and col.autoincrement in (True, "auto"))
-            columns.append(
-                Column(
-                    name=col.name,
-                    type=column_type(name, col),
-                    nullable=bool(col.nullable) and col.name not in pk,
-                    default=_default(col),
-                    identity=identity and col.type._type_affinity is sa.Integer,
-                    comment=col.comment,
-                )
-            )
-        indexes = []
-        for index in sorted(table.indexes, key=lambda i: str(i.name)):
-            cols = tuple(c.name for c in index.columns)
-            indexes.append(
-                Index(
-                    name=str(index.name or f"ix_{table.name}_{'_'.join(cols)}"), columns=cols, unique=bool(index.unique)
-                )
-            )
-        constraints = []
-        for c in sorted(table.constraints, key=lambda c: str(c.name)):
-            cols = tuple(col.name for col in getattr(c, "columns", ()))
-            if isinstance(c, sa.PrimaryKeyConstraint):
-                continue
-            if isinstance(c, sa.UniqueConstraint):
-                constraints.append(
-                    Constraint(name=str(c.name or f"{table.name}_{'_'.join(cols)}_key"), kind="unique", columns=cols)
-                )
-            elif isinstance(c, sa.CheckConstraint):
-                constraints.append(
-                    Constraint(name=str(c.name or f"{table.name}_check"), kind="check", expression=str(c.sqltext))
-                )
-            elif isinstance(c, sa.ForeignKeyConstraint):
-                target = c.elements[0].column.table
-                constraints.append(
-                    Constraint(
-                        name=str(c.name or f"{table.name}_{'_'.join(cols)}_fkey"),
-                        kind="foreign_key",
-                        columns=cols,
-                        references=Reference(table=_name(target), columns=tuple(e.column.name for e in c.elements)),
-                        on_delete=_fk_action(c.ondelete),
-                        on_update=_fk_action(c.onupdate),
-                    )
-                )
         tables[name] = Table(
             name=name,
-            columns=tuple(columns),
+            columns=tuple(_column(table, col, pk) for col in table.columns),
             primary_key=pk,
-            indexes=tuple(indexes),
-            constraints=tuple(constraints),
+            indexes=tuple(_index(table, i) for i in sorted(table.indexes, key=lambda i: str(i.name))),
+            constraints=tuple(_constraints(table)),
             comment=table.comment,
+            primary_key_name=_primary_key_name(table),
         )
-    return Schema(tables=tables)
+    return Schema(tables=tables, enums=_enums(metadata))
+
+
+def enum_steps(old: Schema, new: Schema) -> tuple[list[Event], list[Event]]:
+    """The enum type changes from ``old`` to ``new``: (those that go before the table changes, those that
+    go after). Created types and added values first (a new column may use them); dropped values and types
+    last (once no column uses them). A value moved within its type cannot be said: refused."""
+    before: list[Event] = []
+    after: list[Event] = []
+    for name, enum in sorted(new.enums.items()):
+        was = old.enums.get(name)
+        if was is None:
+            before.append(EnumCreated(name=name, values=enum.values))
+            continue
+        kept = [v for v in was.values if v in enum.values]
+        if kept != [v for v in enum.values if v in was.values]:
+            raise ModelError(f"enum {name}: its values change order ({list(was.values)} -> {list(enum.values)})")
+        for i, value in enumerate(enum.values):
+            if value in was.values:
+                continue
+            following = next((v for v in enum.values[i + 1 :] if v in was.values), None)
+            before.append(EnumValueAdded(name=name, value=value, before=following))
+        for value in was.values:
+            if value not in enum.values:
+                after.append(EnumValueDropped(name=name, value=value))
+    for name in sorted(old.enums):
+        if name not in new.enums:
+            after.append(EnumDropped(name=name))
+    return before, after

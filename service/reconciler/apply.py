@@ -216,7 +216,8 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     marker = await target.read_marker(request.stream)
 
     resumed = False
-    if marker is not None and marker.in_progress and not request.plan_only:
+    if marker is not None and marker.in_progress and not request.plan_only and not request.fake:
+        # (--fake moves an in-progress marker too: it is the way out when what ran is known to be right)
         # a run that stopped half-way (MySQL): finish it first, statement by statement
         assert marker.target_version is not None
         plan = await make_plan(projector, request.stream, marker.version, Point(version=marker.target_version), dialect)
@@ -243,10 +244,14 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     problem = await target.plan_problem(plan)
     if problem is not None:
         raise Refused(problem)
-    if request.plan_only:
+    if request.plan_only and marker is not None and marker.in_progress:
+        # the run would finish the interrupted one first, and the database is half-way there: no drift check
         outcome.status = "planned"
+        outcome.detail = f"an interrupted run to version {marker.target_version} is finished first"
         return
 
+    # A plan reads the database as the run would, so that it reports what would stop the run (drift, a
+    # database without a marker) instead of statements that would never be sent.
     expected = target.expected(plan.target if request.fake else plan.start)
     live = await target.introspect(expected)
     if marker is None and not request.fake and live.tables:
@@ -271,12 +276,16 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     if drift:
         outcome.status = "drift"
         outcome.drift = drift
+        done = "migrate would stop here and apply nothing" if request.plan_only else "nothing applied"
         outcome.detail = (
-            f"the database differs from version {plan.from_version} of {request.stream}; nothing applied"
+            f"the database differs from version {plan.from_version} of {request.stream}; {done}"
             " (fix the database, or record what it has with schemalog import)"
         )
         return
 
+    if plan.empty and request.plan_only:
+        outcome.status = "planned"
+        return
     if plan.empty:
         outcome.status = "up_to_date"
         if marker is None:
@@ -288,10 +297,16 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     for item in plan.destructive:
         if item.null_check is not None:
             table, column = item.null_check
-            if table not in live.tables or not await target.has_nulls(table, column):
+            # a column this plan makes holds no values from before it, so none can be lost
+            if table not in live.tables or live.tables[table].column(column) is None:
+                continue
+            if not await target.has_nulls(table, column):
                 continue
         destructive.append(f"v{item.source_version}: {item.what}")
     outcome.destructive = destructive
+    if request.plan_only:
+        outcome.status = "planned"
+        return
     if destructive and not request.allow_destructive:
         raise Refused(f"{len(destructive)} destructive change(s) need --allow-destructive: " + "; ".join(destructive))
     await _apply(target, request, plan, 0, outcome, await _plan_hashes(store, request.stream, plan))
@@ -333,12 +348,29 @@ async def _apply(
         await target.apply(plan, start, done, progress, resuming=resuming)
     except StatementFailed as exc:
         outcome.status = "failed"
-        outcome.detail = f"statement {exc.done + 1} of {len(plan.steps)} failed: {exc.error}"
+        error = " ".join(str(exc.error).split())
+        if target.dialect.transactional_ddl:
+            forward = (
+                f"nothing was applied: the database is still at version {plan.from_version};"
+                " fix the cause and run migrate again"
+            )
+        else:
+            forward = (
+                f"statements 1 to {exc.done} are done and recorded, so the next run will resume at statement"
+                f" {exc.done + 1}: fix the cause and run migrate again"
+            )
+        outcome.detail = f"statement {exc.done + 1} of {len(plan.steps)} failed: {error}; {forward}"
         outcome.failed_statement = exc.statement
         return
     except VerifyFailed as exc:
         outcome.status = "failed"
         outcome.detail = f"{exc}: " + "; ".join(exc.differences[:10])
+        if not target.dialect.transactional_ddl:
+            outcome.detail += (
+                f"; every statement ran and the run to version {plan.to_version} is recorded as in progress:"
+                " make the database match and run migrate again (it checks again), or, if it is at another"
+                " version, record that one with migrate --fake --to VERSION"
+            )
         outcome.drift = exc.differences
         return
     outcome.status = "applied"

@@ -24,8 +24,9 @@ from typing import Any
 
 from events.aggregate import State, apply_event
 from events.catalog import ColumnAdded, ColumnAltered, Event, TableCreated
-from events.model import Table, namespace_of, split_table_name
+from events.model import Column, Index, Table, namespace_of, split_table_name
 from service.reconciler.dialects.base import Dialect, UnsupportedType
+from service.reconciler.dialects.sqlite.ddl import SQLITE_COLLATIONS
 
 MARIADB_MAX_COLUMNS = 1017
 """InnoDB's limit of columns in a table."""
@@ -98,8 +99,8 @@ def type_problems(dialect: Dialect, event: Event) -> list[str]:
         return []
     out = []
     for name, column_type, identity in columns:
-        if identity:
-            continue  # an integer, written by SQLAlchemy's own types
+        if identity or column_type.is_enum:
+            continue  # an integer, written by SQLAlchemy's own types; an enum type of the log, held its own way
         try:
             dialect.type_text(column_type)
         except UnsupportedType as exc:
@@ -140,8 +141,14 @@ def collisions(names: Iterable[str], fold: Callable[[str], str], what: str) -> l
 
 
 def postgresql_table(table: Table) -> list[str]:
-    """PostgreSQL holds what the log holds, table by table (its limits are the log's own)."""
-    return []
+    """PostgreSQL holds what the log holds, table by table (its limits are the log's own), but virtual
+    generated columns: its generated columns are all stored."""
+    return [
+        f"column {table.name}.{c.name}: a virtual generated column (stored: false); PostgreSQL's generated"
+        " columns are all stored (give stored: true)"
+        for c in table.columns
+        if c.generated is not None and not c.generated.stored
+    ]
 
 
 def postgresql_namespace(tables: Iterable[Table]) -> list[str]:
@@ -150,7 +157,41 @@ def postgresql_namespace(tables: Iterable[Table]) -> list[str]:
 
 
 def sqlite_table(table: Table) -> list[str]:
-    return collisions(table.column_names(), sqlite_fold, f"in table {table.name!r}, columns")
+    out = collisions(table.column_names(), sqlite_fold, f"in table {table.name!r}, columns")
+    for column in table.columns:
+        out += sqlite_column(table, column)
+    for index in table.indexes:
+        out += sqlite_index(table, index)
+    return out
+
+
+def sqlite_column(table: Table, column: Column) -> list[str]:
+    """SQLite's own collations only (one an application registers is not there for a migrator); a
+    generated column cannot be part of its primary key."""
+    out = []
+    if column.collation is not None and column.collation.upper() not in SQLITE_COLLATIONS:
+        out.append(
+            f"column {table.name}.{column.name}: SQLite has no collation {column.collation!r}"
+            f" (it has {', '.join(sorted(SQLITE_COLLATIONS))})"
+        )
+    if column.generated is not None and column.name in table.primary_key:
+        out.append(f"column {table.name}.{column.name}: a generated column cannot be in SQLite's primary key")
+    return out
+
+
+def sqlite_index(table: Table, index: Index) -> list[str]:
+    """SQLite's indexes are B-trees of columns and expressions, ascending or descending, and partial:
+    no other method, no operator classes, no INCLUDE."""
+    where = f"index {table.name}.{index.name}: SQLite has no"
+    out = []
+    if index.method is not None:
+        out.append(f"{where} {index.method} index (only B-tree indexes)")
+    for element in index.elements:
+        if element.opclass is not None:
+            out.append(f"{where} operator classes ({element.opclass})")
+    if index.include:
+        out.append(f"{where} include columns ({', '.join(index.include)})")
+    return out
 
 
 def sqlite_namespace(tables: Iterable[Table]) -> list[str]:
@@ -185,6 +226,10 @@ def mysql_table(table: Table) -> list[str]:
             out.append(f"{kind} name {name!r} has a character beyond the Basic Multilingual Plane (MariaDB)")
         if kind == "index" and mariadb_fold(name) == "primary":
             out.append(f"index name {name!r} is the primary key's in MariaDB")
+    for column in table.columns:
+        out += mysql_identity(table, column)
+    for index in table.indexes:
+        out += mysql_index(table, index)
     out += collisions(table.column_names(), mariadb_fold, f"in table {table.name!r}, columns")
     out += collisions(keys, mariadb_fold, f"in table {table.name!r}, indexes and keys")
     checks = [c.name for c in table.constraints if c.kind == "check"]
@@ -203,6 +248,51 @@ def mysql_table(table: Table) -> list[str]:
             f"table {table.name!r}: its char and varchar columns need {row} bytes a row in utf8mb4;"
             f" MariaDB's limit is {MARIADB_MAX_ROW} (use text for the longest)"
         )
+    return out
+
+
+MARIADB_INDEX_METHODS = (None, "fulltext", "spatial")
+"""The index methods MariaDB (InnoDB) holds: a B-tree, FULLTEXT and SPATIAL. It takes USING HASH and
+makes a B-tree, so a hash index is refused with PostgreSQL's gin, gist, brin and spgist."""
+
+
+def mysql_identity(table: Table, column: Column) -> list[str]:
+    """AUTO_INCREMENT counts up by one from one, for ever: the identity options that say otherwise are
+    refused; ``cache`` (how many values a session takes at once, never what they are) is dropped."""
+    options = column.identity_options
+    if options is None:
+        return []
+    where = f"column {table.name}.{column.name}: MariaDB's AUTO_INCREMENT has no"
+    out = []
+    if options.always:
+        out.append(f"{where} GENERATED ALWAYS (an insert can always give the value): use always: false")
+    for option, harmless in (("start", 1), ("increment", 1), ("minvalue", 1), ("maxvalue", None)):
+        value = getattr(options, option)
+        if value is not None and value != harmless:
+            out.append(f"{where} {option} (it is {value})")
+    if options.cycle:
+        out.append(f"{where} cycle")
+    return out
+
+
+def mysql_index(table: Table, index: Index) -> list[str]:
+    where = f"index {table.name}.{index.name}: MariaDB has no"
+    out = []
+    if index.method not in MARIADB_INDEX_METHODS:
+        out.append(f"{where} {index.method} index (it has B-tree, fulltext and spatial)")
+    elif index.method is not None and index.unique:
+        out.append(f"{where} unique {index.method} index")
+    for element in index.elements:
+        if element.expression is not None:
+            out.append(f"{where} expression index ({element.expression})")
+        if element.opclass is not None:
+            out.append(f"{where} operator classes ({element.opclass})")
+        if element.descending and index.method is not None:
+            out.append(f"{where} descending {index.method} index")
+    if index.where is not None:
+        out.append(f"{where} partial index (where {index.where})")
+    if index.include:
+        out.append(f"{where} include columns ({', '.join(index.include)})")
     return out
 
 

@@ -127,8 +127,10 @@ def _(event: EnumDropped, dialect: Dialect, before: Schema, after: Schema) -> li
 
 @emit.register
 def _(event: SqlRun, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
-    # A data step's statements are its own text, each proven one data statement (statements.py) before it
-    # is sent; going back, the plan runs the inverse step, whose forward is this one's backward.
+    # A data step's statements are its own text, each proven one data statement of its kind
+    # (statements.py, events.datasteps) before it is sent; going back, the plan runs the inverse step,
+    # whose forward is this one's backward. A dialect it has no SQL for was refused by make_plan, naming
+    # the version, before any emission: this is the last guard.
     statements = event.forward.get(dialect.name)
     if statements is None:
         raise UnsupportedType(f"sql_run has no statements for {dialect.name} (it has: {', '.join(event.forward)})")

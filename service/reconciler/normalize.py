@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import PrivateAttr
 
-from events.model import Column, Constraint, Schema, Table, construct
+from events.model import Column, Constraint, EnumType, Generated, Index, IndexElement, Schema, Table, construct
 
 _CAST = re.compile(r"::\s*(\"[^\"]+\"|[a-z_][a-z0-9_ ]*(\([0-9, ]*\))?)(\[\])*", re.IGNORECASE)
 _QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
@@ -29,6 +29,11 @@ _KNOWN_CALLS = {
     "current_date()": "current_date",
     "curdate()": "current_date",
 }
+
+
+_TIMESTAMP_CALL = re.compile(r"^(current_timestamp|now|localtimestamp)\s*\(\s*[0-6]?\s*\)$")
+"""The time now with a precision: MariaDB gives ``now()`` back as ``current_timestamp(6)`` in a
+DATETIME(6) column (the column's own precision), ``current_timestamp()`` in a DATETIME."""
 
 
 def _strip_parens(text: str) -> str:
@@ -70,6 +75,8 @@ def canonical_default(text: str | None) -> str | None:
     lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered
+    if _TIMESTAMP_CALL.match(lowered):
+        return "current_timestamp"
     return _KNOWN_CALLS.get(lowered, lowered)
 
 
@@ -93,13 +100,39 @@ def canonical_check(text: str | None) -> str | None:
     return value.lower()
 
 
+def canonical_expression(text: str) -> str:
+    """A generated column's or an index's expression, or a partial index's predicate, in the form both
+    sides agree on: what :func:`canonical_check` does to a check (databases give these back rewritten
+    the same ways)."""
+    return canonical_check(text) or ""
+
+
 def canonical_column(column: Column) -> Column:
+    if column.generated is not None:
+        expression = canonical_expression(column.generated.expression)
+        if expression != column.generated.expression:
+            generated = construct(Generated, {**column.generated.__dict__, "expression": expression})
+            column = construct(Column, {**column.__dict__, "generated": generated})
     if column.default is None:
         return column
     default = canonical_default(column.default)
     if default != column.default:
         return construct(Column, {**column.__dict__, "default": default})
     return column
+
+
+def canonical_index(index: Index) -> Index:
+    """An index with its expressions and predicate in their canonical form."""
+    if index.where is None and not any(e.expression is not None for e in index.elements):
+        return index
+    elements = tuple(
+        e
+        if e.expression is None
+        else construct(IndexElement, {**e.__dict__, "expression": canonical_expression(e.expression)})
+        for e in index.elements
+    )
+    where = canonical_expression(index.where) if index.where is not None else None
+    return construct(Index, {**index.__dict__, "elements": elements, "where": where})
 
 
 def canonical_constraint(constraint: Constraint) -> Constraint:
@@ -122,16 +155,20 @@ def canonical_constraint(constraint: Constraint) -> Constraint:
 def canonical_table(table: Table) -> Table:
     columns = tuple(canonical_column(c) for c in table.columns)
     constraints = tuple(canonical_constraint(c) for c in table.constraints)
-    same = all(a is b for a, b in zip(columns, table.columns, strict=True)) and all(
-        a is b for a, b in zip(constraints, table.constraints, strict=True)
+    indexes = tuple(canonical_index(i) for i in table.indexes)
+    same = (
+        all(a is b for a, b in zip(columns, table.columns, strict=True))
+        and all(a is b for a, b in zip(constraints, table.constraints, strict=True))
+        and all(a is b for a, b in zip(indexes, table.indexes, strict=True))
     )
     if same:
         return table
-    return construct(Table, {**table.__dict__, "columns": columns, "constraints": constraints})
+    return construct(Table, {**table.__dict__, "columns": columns, "constraints": constraints, "indexes": indexes})
 
 
 def canonical_schema(schema: Schema) -> Schema:
-    return construct(Schema, {"tables": {n: canonical_table(t) for n, t in schema.tables.items()}})
+    tables = {n: canonical_table(t) for n, t in schema.tables.items()}
+    return construct(Schema, {"tables": tables, "enums": getattr(schema, "enums", None) or {}})
 
 
 class TableSource(Protocol):
@@ -163,9 +200,10 @@ class LiveSchema(Schema):
     _source: TableSource | None = PrivateAttr(default=None)
 
     @classmethod
-    def of(cls, source: TableSource) -> LiveSchema:
+    def of(cls, source: TableSource, enums: dict[str, EnumType] | None = None) -> LiveSchema:
+        """``enums``: the enum types read (few; kept as they are, not built on first use)."""
         schema = object.__new__(cls)
-        object.__setattr__(schema, "__dict__", {})
+        object.__setattr__(schema, "__dict__", {"enums": enums or {}})
         object.__setattr__(schema, "__pydantic_fields_set__", {"tables"})
         object.__setattr__(schema, "__pydantic_extra__", None)
         object.__setattr__(schema, "__pydantic_private__", {"_source": source})
@@ -192,7 +230,7 @@ class LiveSchema(Schema):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Schema):
-            return self.tables == other.tables
+            return self.tables == other.tables and self.enums == getattr(other, "enums", {})
         return NotImplemented
 
     __hash__ = Schema.__hash__
@@ -208,18 +246,33 @@ def differences(expected: Schema, live: Schema) -> list[str]:
     Column, index and constraint order do not count. A :class:`LiveSchema` not yet built is compared
     on its rows: only the tables that differ are built, to name what differs.
     """
+    enums = _enum_differences(getattr(expected, "enums", None) or {}, getattr(live, "enums", None) or {})
     source = live.pending() if isinstance(live, LiveSchema) else None
     if source is None:
-        return _differences(expected, live.tables.get, live.tables)
+        return enums + _differences(expected, live.tables.get, live.tables)
     live_names = source.names()
     same = source.matching(expected)
     if len(same) == len(live_names) == len(expected.tables) and same.issuperset(expected.tables):
-        return []
+        return enums
 
     def table(name: str) -> Table | None:
         return source.table(name) if name in live_names else None
 
-    return _differences(expected, table, live_names, same)
+    return enums + _differences(expected, table, live_names, same)
+
+
+def _enum_differences(want: dict[str, EnumType], have: dict[str, EnumType]) -> list[str]:
+    """Enum types (Schema.enums) by name: each in both, with the same values in the same order."""
+    out = []
+    for name in sorted(set(want) | set(have)):
+        a, b = want.get(name), have.get(name)
+        if a is None:
+            out.append(f"enum type {name}: in the database, not in the log")
+        elif b is None:
+            out.append(f"enum type {name}: in the log, missing from the database")
+        elif a.values != b.values:
+            out.append(f"enum type {name}: values {list(a.values)} in the log, {list(b.values)} in the database")
+    return out
 
 
 def _differences(
@@ -267,6 +320,7 @@ def _table_differences(name: str, want: Table, have: Table) -> list[str]:
     out: list[str] = []
     if (
         want.primary_key == have.primary_key
+        and want.primary_key_name == have.primary_key_name
         and want.comment == have.comment
         and _same_items(want.columns, have.columns)
         and _same_items(want.indexes, have.indexes)
@@ -291,6 +345,11 @@ def _table_differences(name: str, want: Table, have: Table) -> list[str]:
     if tuple(want.primary_key) != tuple(have.primary_key):
         out.append(
             f"primary key of {name}: {list(want.primary_key)} in the log, {list(have.primary_key)} in the database"
+        )
+    if want.primary_key_name != have.primary_key_name:
+        out.append(
+            f"primary key name of {name}: {want.primary_key_name!r} in the log,"
+            f" {have.primary_key_name!r} in the database"
         )
     if want.comment != have.comment:
         out.append(f"comment of {name}: {want.comment!r} in the log, {have.comment!r} in the database")

@@ -2,7 +2,11 @@
 
 Forward, the recorded events; back, their inverses (projections.diff). Each
 statement remembers the event that caused it. Destructive changes are named so
-that apply can refuse them without ``--allow-destructive``.
+that apply can refuse them without ``--allow-destructive``. What cannot be
+planned is refused before anything runs, naming the version: a data step
+(``sql_run``) with no SQL for the target's dialect, or one that cannot be undone
+when going back past it; an inverse the log's rules now refuse (a name or a
+default that was allowed when it was recorded).
 """
 
 from __future__ import annotations
@@ -10,11 +14,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from events.aggregate import State, apply_event
-from events.catalog import ColumnAdded, ColumnAltered, ColumnDropped, ConstraintAdded, Event, TableCreated, TableDropped
+import pydantic
+
+from events.aggregate import InvalidChange, State, apply_event
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    ColumnDropped,
+    ConstraintAdded,
+    Event,
+    SqlRun,
+    TableCreated,
+    TableDropped,
+)
+from events.envelope import RecordedEvent
 from events.expressions import ExpressionError, ExpressionKind, check_expression
 from events.model import Column, ColumnType, Constraint, Schema
-from projections.diff import changes_between
+from projections.diff import Change, changes_between, inverse
 from projections.schema import Point, Projector
 from service.reconciler import capacity
 from service.reconciler.ddl import emit
@@ -155,6 +171,84 @@ def _refused(change_version: int, event: Event, backward: bool, problem: str) ->
     return PlanRefused(f"{what} ({event.type}): {problem}")
 
 
+def _why(exc: Exception) -> str:
+    """One line for why an inverse could not be made (pydantic's errors are several lines)."""
+    if isinstance(exc, pydantic.ValidationError):
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _irreversible(version: int, event: SqlRun) -> PlanRefused:
+    what = f" ({event.description})" if event.description else ""
+    return _refused(
+        version,
+        event,
+        True,
+        f"the data step{what} cannot be undone (its backward is null): a database can go back to version"
+        f" {version} at the lowest",
+    )
+
+
+def undo_event(recorded: RecordedEvent, before: State) -> Event | None:
+    """The event that undoes ``recorded`` (None: nothing to undo), given the state just before it.
+
+    PlanRefused, naming the version, where there is none: a data step recorded as irreversible, or an
+    inverse that the log's rules refuse today (it would make again a name or a default that was allowed
+    when the event was recorded). ``migrate`` back and ``revert`` both come here first.
+    """
+    event = recorded.event
+    if isinstance(event, SqlRun):
+        if event.backward is None:
+            raise _irreversible(recorded.version, event)
+        if not event.backward:
+            return None  # backward {}: nothing to undo
+    try:
+        return inverse(event, before)
+    except (InvalidChange, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise _refused(recorded.version, event, True, f"it cannot be undone: {_why(exc)}") from None
+
+
+async def _changes(projector: Projector, stream: str, from_version: int, to: Point) -> tuple[int, int, list[Change]]:
+    """(from, to, the steps): forward the recorded events; back their inverses, each made by undo_event so
+    that a refusal names its version, and refused whole if any step back cannot be undone."""
+    va = await projector.resolve(stream, Point(version=from_version))
+    vb = await projector.resolve(stream, to)
+    if vb >= va:
+        return await changes_between(projector, stream, Point(version=va), Point(version=vb))
+    recorded = await projector.store.read(stream, after_version=vb, to_version=va)
+    for r in reversed(recorded):  # the first a run back would reach is the newest
+        if isinstance(r.event, SqlRun) and r.event.backward is None:
+            raise _irreversible(r.version, r.event)
+    state = await projector.state_at_version(stream, vb)
+    back: list[Change] = []
+    for r in recorded:
+        undo = undo_event(r, state)
+        if undo is not None:
+            back.append(Change(undo, r.version, True))
+        apply_event(r.event, state)
+    back.reverse()
+    return va, vb, back
+
+
+def _data_steps_runnable(changes: list[Change], dialect: Dialect) -> None:
+    """A data step with no SQL for this dialect refuses the plan before anything runs (its version named):
+    the reconciler never guesses how another dialect's SQL would read here."""
+    for change in changes:
+        event = change.event
+        if isinstance(event, SqlRun) and dialect.name not in event.forward:
+            given = ", ".join(event.forward) or "none"
+            way = "to undo it" if change.backward else "to run"
+            raise _refused(
+                change.source_version,
+                event,
+                change.backward,
+                f"the data step has no SQL for {dialect.name} {way} (it has SQL for: {given})",
+            )
+
+
 async def make_plan(projector: Projector, stream: str, from_version: int, to: Point, dialect: Dialect) -> Plan:
     """The plan from ``from_version`` (the marker) to the point ``to``, in ``dialect``.
 
@@ -162,7 +256,8 @@ async def make_plan(projector: Projector, stream: str, from_version: int, to: Po
     expression an event of the plan holds is checked again for this dialect, and every statement is
     proven to be one statement of the kind the event emits. PlanRefused names the first that is not.
     """
-    va, vb, changes = await changes_between(projector, stream, Point(version=from_version), to)
+    va, vb, changes = await _changes(projector, stream, from_version, to)
+    _data_steps_runnable(changes, dialect)
     state = await projector.state_at_version(stream, va)
     capacity.check_plan(dialect, state, changes)  # what the dialect cannot hold: CannotHold, before any DDL
     start = state.to_schema()

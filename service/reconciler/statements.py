@@ -32,6 +32,8 @@ from pglast import parser as pg_parser
 from sqlglot import TokenType
 from sqlglot.errors import SqlglotError
 
+from events.datasteps import DataStepError, check_data_statement
+
 
 class UnsafeStatement(ValueError):
     """A statement the reconciler will not send (not exactly one statement of its planned kind)."""
@@ -40,7 +42,7 @@ class UnsafeStatement(ValueError):
 # kind -> (the head it starts with, PostgreSQL's node type for it, the object type a DROP names)
 KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
     "create_table": (re.compile(r"CREATE TABLE\s"), frozenset({"CreateStmt"}), None),
-    "create_index": (re.compile(r"CREATE (UNIQUE )?INDEX\s"), frozenset({"IndexStmt"}), None),
+    "create_index": (re.compile(r"CREATE (UNIQUE )?((FULLTEXT|SPATIAL) )?INDEX\s"), frozenset({"IndexStmt"}), None),
     # ALTER TABLE ... RENAME is PostgreSQL's RenameStmt
     "alter_table": (re.compile(r"ALTER TABLE\s"), frozenset({"AlterTableStmt", "RenameStmt"}), None),
     "drop_table": (re.compile(r"DROP TABLE\s"), frozenset({"DropStmt"}), "OBJECT_TABLE"),
@@ -49,15 +51,33 @@ KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
     "rename_table": (re.compile(r"RENAME TABLE\s"), frozenset(), None),
     "copy_rows": (re.compile(r"INSERT INTO\s"), frozenset(), None),
     "drop_primary_key": (re.compile(r"DO \$schemalog_*\$"), frozenset({"DoStmt"}), None),
+    # PostgreSQL's enum types: CREATE TYPE ... AS ENUM, ALTER TYPE ... ADD VALUE / RENAME TO, DROP TYPE
+    "create_type": (re.compile(r"CREATE TYPE\s"), frozenset({"CreateEnumStmt"}), None),
+    "alter_type": (re.compile(r"ALTER TYPE\s"), frozenset({"AlterEnumStmt", "RenameStmt"}), None),
+    "drop_type": (re.compile(r"DROP TYPE\s"), frozenset({"DropStmt"}), "OBJECT_TYPE"),
+    # the rows a column made NOT NULL holds NULL in get its fill first (column_altered's fill)
+    "update": (re.compile(r"UPDATE\s"), frozenset({"UpdateStmt"}), None),
+    # a data step's own statements (sql_run), written by hand: any case, each judged whole by events.datasteps
+    "data_insert": (re.compile(r"\s*INSERT\s", re.IGNORECASE), frozenset({"InsertStmt"}), None),
+    "data_update": (re.compile(r"\s*UPDATE\s", re.IGNORECASE), frozenset({"UpdateStmt"}), None),
+    "data_delete": (re.compile(r"\s*DELETE\s", re.IGNORECASE), frozenset({"DeleteStmt"}), None),
 }
+
+DATA_KINDS = frozenset({"data_insert", "data_update", "data_delete"})
+"""The kinds of a data step's statements (sql_run), in every dialect."""
 
 DIALECT_KINDS: dict[str, frozenset[str]] = {
     "postgresql": frozenset(
         {"create_table", "create_index", "alter_table", "drop_table", "drop_index", "comment", "drop_primary_key"}
+        | {"create_type", "alter_type", "drop_type", "update"}
     ),
-    "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"}),
-    "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"}),
+    "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
+    | {"update"},
+    "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"})
+    | {"update"},
 }
+for _dialect in DIALECT_KINDS:  # a data step runs on every dialect
+    DIALECT_KINDS[_dialect] |= DATA_KINDS
 """The kinds of statement each dialect's DDL is made of (SQLite copies rows when it rebuilds a table)."""
 
 _REBUILD = frozenset({"create_table", "copy_rows", "drop_table", "alter_table", "create_index"})
@@ -71,12 +91,19 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "column_added": frozenset({"alter_table", "comment"}) | _REBUILD,
     "column_dropped": frozenset({"alter_table"}) | _REBUILD,
     "column_renamed": frozenset({"alter_table"}),
-    "column_altered": frozenset({"alter_table", "comment"}) | _REBUILD,
+    "column_altered": frozenset({"alter_table", "comment", "update"}) | _REBUILD,
     "index_created": frozenset({"create_index"}),
-    "index_dropped": frozenset({"drop_index"}),
+    "index_dropped": frozenset({"drop_index", "alter_table"}),  # MariaDB: an index for a foreign key in its place
     "constraint_added": frozenset({"alter_table"}) | _REBUILD,
     "constraint_dropped": frozenset({"alter_table", "drop_index"}) | _REBUILD,
     "primary_key_set": frozenset({"alter_table", "drop_primary_key"}) | _REBUILD,
+    # PostgreSQL's enum types; a value is dropped by making the type again and moving its columns to it
+    "enum_created": frozenset({"create_type"}),
+    "enum_value_added": frozenset({"alter_type", "alter_table"})  # MariaDB: each column of the type restated
+    | _REBUILD,  # SQLite: the tables of its columns rebuilt when the longest value changes
+    "enum_value_dropped": frozenset({"alter_type", "create_type", "alter_table", "drop_type"}) | _REBUILD,
+    "enum_dropped": frozenset({"drop_type"}),
+    "sql_run": DATA_KINDS,
 }
 """The kinds of statement each event type may emit, in any dialect."""
 
@@ -95,9 +122,15 @@ def shown(sql: str) -> str:
     return repr(sql if len(sql) <= 200 else sql[:197] + "...")
 
 
-def kind_of(sql: str) -> str:
-    """The kind of statement ``sql`` starts as (its head); UnsafeStatement if none the reconciler plans."""
-    for kind, (head, _nodes, _object) in KINDS.items():
+def kind_of(sql: str, among: Iterable[str] | None = None) -> str:
+    """The kind of statement ``sql`` starts as (its head); UnsafeStatement if none the reconciler plans.
+
+    ``among``: the kinds to try first (an event's own), since kinds may share a head: SQLite's rebuild
+    copies rows with an INSERT, and a data step inserts rows too.
+    """
+    first = [k for k in KINDS if among is not None and k in among]
+    for kind in first + [k for k in KINDS if k not in first]:
+        head, _nodes, _object = KINDS[kind]
         if head.match(sql):
             return kind
     raise UnsafeStatement(f"{shown(sql)} is no kind of statement the reconciler plans")
@@ -105,8 +138,9 @@ def kind_of(sql: str) -> str:
 
 def check_planned(dialect_name: str, sql: str, event_type: str) -> str:
     """Check a statement emitted for an event of ``event_type``; return its kind."""
-    kind = kind_of(sql)
-    if kind not in EVENT_KINDS.get(event_type, frozenset()):
+    allowed = EVENT_KINDS.get(event_type, frozenset())
+    kind = kind_of(sql, allowed)
+    if kind not in allowed:
         raise UnsafeStatement(f"a {kind.replace('_', ' ')} statement is not what {event_type} emits: {shown(sql)}")
     check_statement(dialect_name, sql, kind)
     return kind
@@ -147,6 +181,19 @@ def check_statement(dialect_name: str, sql: str, expected_kind: str) -> None:
         _postgresql(sql, expected_kind)
     else:
         _tokens(sql, _SQLGLOT_READERS[dialect_name])
+    if expected_kind in DATA_KINDS:
+        _data_statement(dialect_name, sql, expected_kind)
+
+
+def _data_statement(dialect_name: str, sql: str, expected_kind: str) -> None:
+    """A data step's statement is the log's text as it was written: judged whole again, for this dialect
+    (one statement, no other statement inside it, no system or schemalog table, allowed functions only)."""
+    try:
+        kind = check_data_statement(sql, dialect_name)
+    except DataStepError as exc:
+        raise UnsafeStatement(str(exc)) from None
+    if f"data_{kind}" != expected_kind:
+        raise UnsafeStatement(f"a {kind.upper()} where a {expected_kind[5:].upper()} was planned: {shown(sql)}")
 
 
 def _postgresql(sql: str, kind: str) -> None:

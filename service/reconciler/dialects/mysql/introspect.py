@@ -1,8 +1,16 @@
-"""MySQL/MariaDB: the live schema from information_schema (through SQLAlchemy's Inspector)."""
+"""MySQL/MariaDB: the live schema, read from information_schema in one query per catalogue table.
+
+Every name comes from information_schema exactly as stored (SHOW CREATE TABLE, which SQLAlchemy's
+Inspector parses, doubles a backtick inside a name and costs one round trip a table). What MariaDB
+makes of its own accord is read back as the log says it: JSON is LONGTEXT with a ``json_valid``
+check, a foreign key without an index of its own gets one named like the key, a long unique key is
+a HASH index, a column's charset and collation are the table's unless the column says otherwise.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,22 +19,47 @@ from events.model import (
     Column,
     ColumnType,
     Constraint,
+    Generated,
     Index,
+    IndexElement,
     Reference,
     Schema,
     Table,
+    construct,
 )
 from service.reconciler.introspect import SKIP_TABLES, live_native_type
 from service.reconciler.introspect import fk_action as _fk_action
 from service.reconciler.normalize import canonical_schema
 
 MYSQL_COLUMNS = """
-SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT,
+       CHARACTER_SET_NAME, COLLATION_NAME, IS_GENERATED, GENERATION_EXPRESSION
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
 MYSQL_TABLES = """
-SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'
+SELECT t.TABLE_NAME, t.TABLE_COMMENT, t.TABLE_COLLATION, c.CHARACTER_SET_NAME
+FROM information_schema.TABLES t LEFT JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION
+WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+"""
+MYSQL_COLLATIONS = """
+SELECT COLLATION_NAME, CHARACTER_SET_NAME, IS_DEFAULT FROM information_schema.COLLATIONS
+"""
+MYSQL_DATABASE_DEFAULTS = "SELECT @@character_set_database, @@collation_database"
+MYSQL_INDEXES = """
+SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE, COLLATION
+FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
+"""
+MYSQL_FOREIGN_KEYS = """
+SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME,
+       k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE
+FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+  ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL
+ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
+"""
+MYSQL_CHECKS = """
+SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY TABLE_NAME, CONSTRAINT_NAME
 """
 
 MYSQL_TYPES = {
@@ -46,6 +79,15 @@ MYSQL_TYPES = {
     "json": "json",
 }
 _MYSQL_PARAMS = re.compile(r"^([a-z]+)\(([\d,]+)\)( unsigned)?$")
+
+METHODS = {"FULLTEXT": "fulltext", "SPATIAL": "spatial"}
+"""INDEX_TYPE -> the log's method. BTREE is the default; HASH is MariaDB's own choice for a unique key
+too long for a B-tree (InnoDB makes no hash index when asked: it makes a B-tree), so both read None."""
+
+JSON_CHARSET, JSON_COLLATION = "utf8mb4", "utf8mb4_bin"
+"""What MariaDB gives its JSON (LONGTEXT) columns whatever the table's default."""
+
+_JSON_CHECK = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.IGNORECASE)
 
 
 def mysql_type(declared: str) -> ColumnType:
@@ -67,88 +109,213 @@ def mysql_type(declared: str) -> ColumnType:
     return live_native_type("mysql", declared.strip())
 
 
-_JSON_CHECK = re.compile(r"^json_valid\(`?([^`]+)`?\)$", re.IGNORECASE)
+@dataclass(frozen=True)
+class Collations:
+    """The server's collations: what a column's character set and collation mean where one is not given."""
+
+    charset_of: dict[str, str]
+    """collation -> its character set"""
+    default_of: dict[str, str]
+    """character set -> its default collation"""
+    database: tuple[str, str]
+    """the database's default (character set, collation): what a table made here gets"""
 
 
-def _mysql_name(name: Any) -> Any:
-    """A name as the Inspector parsed it from SHOW CREATE TABLE, where a backtick inside a name is
-    doubled (the Inspector keeps it so): the name itself. (Column names and table comments are read
-    from information_schema, exactly.)"""
-    return name.replace("``", "`") if isinstance(name, str) else name
+def read_collations(conn: sa.Connection) -> Collations:
+    charset_of, default_of = {}, {}
+    for collation, charset, is_default in conn.execute(sa.text(MYSQL_COLLATIONS)):
+        charset_of[collation] = charset
+        if is_default == "Yes":
+            default_of[charset] = collation
+    charset, collation = conn.execute(sa.text(MYSQL_DATABASE_DEFAULTS)).one()
+    return Collations(charset_of, default_of, (charset, collation))
 
 
-def _mysql_names(names: Any) -> tuple[str, ...]:
-    return tuple(_mysql_name(n) for n in names)
+def own_charset_collation(
+    charset: str | None, collation: str | None, table: tuple[str | None, str | None], known: Collations
+) -> tuple[str | None, str | None]:
+    """A column's (character set, collation) in the canonical form: a collation only where it is not the
+    table's (``table``: its character set and collation), the character set only where it is not the
+    table's and the collation does not say it (a collation names its character set; a character set
+    alone means its default collation)."""
+    if charset is None and collation is None:
+        return None, None
+    if collation is None and charset is not None:
+        collation = known.default_of.get(charset)
+    if charset is None and collation is not None:
+        charset = known.charset_of.get(collation, table[0])
+    own_collation = collation if collation != table[1] else None
+    own_charset = charset if charset != table[0] else None
+    if own_charset is not None and own_collation == known.default_of.get(own_charset):
+        own_collation = None
+    if own_collation is not None:
+        own_charset = None
+    return own_charset, own_collation
 
 
-def introspect_mysql(conn: sa.Connection) -> Schema:
-    # The Inspector's SHOW CREATE TABLE doubles a '%' in a table name for the driver's interpolation; on a
-    # connection left without it (no_parameters, as apply runs DDL) `%s` would be looked up as `%%s`.
-    conn = conn.execution_options(no_parameters=False)
-    inspector = sa.inspect(conn)
-    comments = {r[0]: r[1] or None for r in conn.execute(sa.text(MYSQL_TABLES))}
-    raw: dict[str, list[Any]] = {}
-    for r in conn.execute(sa.text(MYSQL_COLUMNS)):
-        raw.setdefault(r[0], []).append(r)
-    tables: dict[str, Table] = {}
-    for name in sorted(comments):
-        if SKIP_TABLES.match(name) or name not in raw:
+def _by_table(conn: sa.Connection, sql: str) -> dict[str, list[Any]]:
+    rows: dict[str, list[Any]] = {}
+    for r in conn.execute(sa.text(sql)):
+        rows.setdefault(r[0], []).append(r)
+    return rows
+
+
+def _column(row: Any, json_columns: set[str], table: tuple[str | None, str | None], known: Collations) -> Column:
+    _table, name, declared, nullable, default, extra, comment, charset, collation, generated, expression = row
+    if default is not None and default.upper() == "NULL":
+        default = None
+    extra = (extra or "").lower()
+    ctype = ColumnType(name="json") if name in json_columns else mysql_type(declared)
+    if ctype.portable and ctype.name == "json" and (charset, collation) == (JSON_CHARSET, JSON_COLLATION):
+        charset = collation = None
+    own_charset, own_collation = own_charset_collation(charset, collation, table, known)
+    gen = None
+    if generated == "ALWAYS" and expression is not None:
+        gen = construct(Generated, {"expression": expression, "stored": "stored" in extra})
+        default = None
+    return construct(
+        Column,
+        {
+            "name": name,
+            "type": ctype,
+            "nullable": nullable == "YES",
+            "default": default,
+            "identity": "auto_increment" in extra,
+            "comment": comment or None,
+            "collation": own_collation,
+            "charset": own_charset,
+            "generated": gen,
+            "identity_options": None,
+        },
+    )
+
+
+def _indexes(rows: list[Any], fk_columns: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[Index]]:
+    """(the primary key's columns, the indexes) of one table, from its STATISTICS rows."""
+    grouped: dict[str, list[Any]] = {}
+    for r in rows:
+        grouped.setdefault(r[1], []).append(r)
+    primary_key: tuple[str, ...] = ()
+    out = []
+    for name, parts in grouped.items():
+        columns = tuple(p[2] for p in parts)
+        if name == "PRIMARY":
+            primary_key = columns
             continue
-        checks = inspector.get_check_constraints(name)
-        json_columns = set()
-        constraints: list[Constraint] = []
-        for c in checks:
-            match = _JSON_CHECK.match((c.get("sqltext") or "").strip())
-            if match and match.group(1) == c.get("name"):
-                json_columns.add(match.group(1))  # MariaDB's JSON is LONGTEXT with this check
-                continue
-            if c.get("name"):
-                constraints.append(Constraint(name=_mysql_name(c["name"]), kind="check", expression=c["sqltext"]))
-        columns = []
-        for r in raw[name]:
-            default = r[4]
-            if default is not None and default.upper() == "NULL":
-                default = None
-            ctype = ColumnType(name="json") if r[1] in json_columns else mysql_type(r[2])
-            columns.append(
-                Column(
-                    name=r[1],
-                    type=ctype,
-                    nullable=r[3] == "YES",
-                    default=default,
-                    identity="auto_increment" in (r[5] or "").lower(),
-                    comment=r[6] or None,
+        unique = not int(parts[0][3])
+        if fk_columns.get(name) == columns and not unique:
+            continue  # the index MariaDB made for a foreign key (named like it)
+        method = METHODS.get(parts[0][4])
+        elements: tuple[IndexElement, ...] = ()
+        if any(p[5] == "D" for p in parts):
+            elements = tuple(
+                construct(
+                    IndexElement, {"column": p[2], "expression": None, "opclass": None, "descending": p[5] == "D"}
                 )
+                for p in parts
             )
-        fks = inspector.get_foreign_keys(name)
-        fk_names = {fk["name"]: tuple(fk["constrained_columns"]) for fk in fks if fk.get("name")}
-        indexes = []
-        for i in inspector.get_indexes(name):
-            cols = tuple(i["column_names"])
-            if fk_names.get(i["name"]) == cols and not i["unique"]:
-                continue  # the index MySQL makes for a foreign key
-            indexes.append(Index(name=_mysql_name(i["name"]), columns=_mysql_names(cols), unique=bool(i["unique"])))
-        for fk in fks:
-            options = fk.get("options") or {}
-            constraints.append(
-                Constraint(
-                    name=_mysql_name(fk["name"]),
-                    kind="foreign_key",
-                    columns=_mysql_names(fk["constrained_columns"]),
-                    references=Reference(
-                        table=_mysql_name(fk["referred_table"]), columns=_mysql_names(fk["referred_columns"])
-                    ),
-                    on_delete=_fk_action(options.get("ondelete")),
-                    on_update=_fk_action(options.get("onupdate")),
-                )
+            columns = ()
+        out.append(
+            construct(
+                Index,
+                {
+                    "name": name,
+                    "columns": columns,
+                    "unique": unique,
+                    "method": method,
+                    "elements": elements,
+                    "where": None,
+                    "include": (),
+                },
             )
-        pk = _mysql_names(inspector.get_pk_constraint(name).get("constrained_columns") or [])
-        tables[name] = Table(
-            name=name,
-            columns=tuple(columns),
-            primary_key=tuple(pk),
-            indexes=tuple(indexes),
-            constraints=tuple(constraints),
-            comment=comments.get(name),
         )
-    return canonical_schema(Schema(tables=tables))
+    return primary_key, out
+
+
+def _foreign_keys(rows: list[Any], database: str) -> list[Constraint]:
+    grouped: dict[str, list[Any]] = {}
+    for r in rows:
+        grouped.setdefault(r[1], []).append(r)
+    out = []
+    for name, parts in grouped.items():
+        _t, _n, _c, schema, table, _rc, on_update, on_delete = parts[0]
+        referenced = table if schema is None or schema == database else f"{schema}.{table}"
+        out.append(
+            construct(
+                Constraint,
+                {
+                    "name": name,
+                    "kind": "foreign_key",
+                    "columns": tuple(p[2] for p in parts),
+                    "expression": None,
+                    "references": construct(Reference, {"table": referenced, "columns": tuple(p[5] for p in parts)}),
+                    "on_delete": _mysql_action(on_delete),
+                    "on_update": _mysql_action(on_update),
+                    "deferrable": False,
+                    "initially_deferred": False,
+                },
+            )
+        )
+    return out
+
+
+def _mysql_action(rule: str | None) -> str | None:
+    """InnoDB's RESTRICT is its NO ACTION and its default (information_schema says RESTRICT for a key
+    given no action): all three read None."""
+    action = _fk_action(rule)
+    return None if action == "restrict" else action
+
+
+def introspect_mysql(conn: sa.Connection, known: Collations | None = None) -> Schema:
+    database = conn.execute(sa.text("SELECT DATABASE()")).scalar_one()
+    tables_rows = {r[0]: r for r in conn.execute(sa.text(MYSQL_TABLES))}
+    known = known or read_collations(conn)
+    columns_rows = _by_table(conn, MYSQL_COLUMNS)
+    index_rows = _by_table(conn, MYSQL_INDEXES)
+    fk_rows = _by_table(conn, MYSQL_FOREIGN_KEYS)
+    check_rows = _by_table(conn, MYSQL_CHECKS)
+    tables: dict[str, Table] = {}
+    for name in sorted(tables_rows):
+        if SKIP_TABLES.match(name) or name not in columns_rows:
+            continue
+        _n, comment, collation, charset = tables_rows[name]
+        json_columns: set[str] = set()
+        constraints: list[Constraint] = []
+        for _t, check_name, level, clause in check_rows.get(name, ()):
+            match = _JSON_CHECK.match((clause or "").strip())
+            if level == "Column" and match and match.group(1).replace("``", "`") == check_name:
+                json_columns.add(check_name)  # MariaDB's JSON is LONGTEXT with this check
+                continue
+            constraints.append(
+                construct(
+                    Constraint,
+                    {
+                        "name": check_name,
+                        "kind": "check",
+                        "columns": (),
+                        "expression": clause,
+                        "references": None,
+                        "on_delete": None,
+                        "on_update": None,
+                        "deferrable": False,
+                        "initially_deferred": False,
+                    },
+                )
+            )
+        columns = tuple(_column(r, json_columns, (charset, collation), known) for r in columns_rows[name])
+        foreign_keys = _foreign_keys(fk_rows.get(name, []), database)
+        fk_columns = {c.name: c.columns for c in foreign_keys}
+        primary_key, indexes = _indexes(index_rows.get(name, []), fk_columns)
+        tables[name] = construct(
+            Table,
+            {
+                "name": name,
+                "columns": columns,
+                "primary_key": primary_key,
+                "indexes": tuple(indexes),
+                "constraints": tuple(constraints + foreign_keys),
+                "comment": comment or None,
+                "primary_key_name": None,
+            },
+        )
+    return canonical_schema(construct(Schema, {"tables": tables, "enums": {}}))

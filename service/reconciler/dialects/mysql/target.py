@@ -8,8 +8,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from events.model import Schema
-from service.reconciler.dialects.mysql.introspect import introspect_mysql
+from events.model import Schema, evolve
+from service.reconciler.dialects.mysql.introspect import (
+    Collations,
+    introspect_mysql,
+    own_charset_collation,
+    read_collations,
+)
 from service.reconciler.marker import (
     MARKER_DDL,
     MARKER_TABLE,
@@ -53,6 +58,37 @@ configured otherwise would read the literals differently, so the run's session i
 
 class MysqlTarget(_SyncTarget):
     _lock_name: str | None = None
+    _collations: Collations | None = None
+    """The server's, read once a run has a connection: what a column's charset and collation resolve to."""
+
+    def _known(self, conn: sa.Connection) -> Collations:
+        if self._collations is None:
+            self._collations = read_collations(conn)
+        return self._collations
+
+    def _introspect(self, conn: sa.Connection) -> Schema:
+        return introspect_mysql(conn, self._known(conn))
+
+    def expected(self, schema: Schema) -> Schema:
+        """The dialect's form, and each column's charset and collation as introspection gives them back:
+        the database's defaults (which every table made here has) read None, a character set's own
+        collation is said by the character set alone (see ``own_charset_collation``)."""
+        normal = self.dialect.normalize(schema)
+        known = self._collations
+        if known is None:
+            return normal
+        tables = dict(normal.tables)
+        for name, table in normal.tables.items():
+            if not any(c.charset is not None or c.collation is not None for c in table.columns):
+                continue
+            columns = []
+            for column in table.columns:
+                charset, collation = own_charset_collation(column.charset, column.collation, known.database, known)
+                if (charset, collation) != (column.charset, column.collation):
+                    column = evolve(column, charset=charset, collation=collation)
+                columns.append(column)
+            tables[name] = evolve(table, columns=tuple(columns))
+        return evolve(normal, tables=tables)
 
     @classmethod
     async def open(cls, url: str) -> MysqlTarget:
@@ -73,6 +109,7 @@ class MysqlTarget(_SyncTarget):
             if got != 1:
                 raise LockBusy(f"another migrator holds the lock on {display_url(self.url)} (waited {timeout:g}s)")
             conn.exec_driver_sql(MARKER_DDL)
+            self._known(conn)
             columns = conn.execute(
                 sa.text(
                     "SELECT column_name FROM information_schema.columns"
@@ -96,7 +133,7 @@ class MysqlTarget(_SyncTarget):
             self._lock_name = None
 
     async def introspect(self, expected: Schema | None = None) -> Schema:
-        return await self._run(introspect_mysql)
+        return await self._run(self._introspect)
 
     async def write_marker(self, marker: Marker) -> None:
         await self._run(lambda c: self._write_marker_sync(c, marker))
@@ -122,7 +159,7 @@ class MysqlTarget(_SyncTarget):
                     else:
                         raise StatementFailed(step.sql, f"{exc.orig}", index) from exc
                 self._write_marker_sync(conn, progress(index + 1))
-            diffs = differences(self.expected(plan.target), introspect_mysql(conn))
+            diffs = differences(self.expected(plan.target), self._introspect(conn))
             if diffs:
                 raise VerifyFailed("after the plan the database does not match the target state", diffs)
             self._write_marker_sync(conn, done)

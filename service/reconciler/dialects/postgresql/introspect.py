@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from itertools import groupby, pairwise
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -13,15 +13,21 @@ from events.model import (
     Column,
     ColumnType,
     Constraint,
+    EnumType,
+    Generated,
+    IdentityOptions,
     Index,
+    IndexElement,
     Reference,
     Schema,
     Table,
     construct,
+    evolve,
     parse_type,
 )
+from service.reconciler.dialects.postgresql.ddl import canonical_identity, default_pk_name
 from service.reconciler.introspect import live_native_type
-from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default
+from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default, canonical_expression
 
 _PG_TABLE_FILTER = """
   c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -36,9 +42,15 @@ LEFT JOIN pg_description td ON td.objoid = c.oid AND td.classoid = 'pg_class'::r
 WHERE {_PG_TABLE_FILTER}
 """
 
+# The collation where it is not the type's own (the log's None): looked up only for a column whose collation
+# is neither none (0) nor the database's default (100), which is rare, so that most rows cost no lookup.
 PG_COLUMNS = f"""
 SELECT a.attrelid AS oid, a.attnum AS num, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS notnull, a.attidentity <> '' AS identity, cd.description AS comment
+       a.attnotnull AS notnull, a.attidentity <> '' AS identity, cd.description AS comment,
+       a.attidentity = 'a' AS always, a.attgenerated <> '' AS generated,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> 100
+                 AND a.attcollation <> (SELECT t.typcollation FROM pg_type t WHERE t.oid = a.atttypid)
+            THEN (SELECT co.collname FROM pg_collation co WHERE co.oid = a.attcollation) END AS collation
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description cd
@@ -50,9 +62,11 @@ ORDER BY a.attrelid, a.attnum
 # Column defaults apart from the columns: fewer rows (most columns have none), and the columns' rows are
 # then plain values the expected columns can be written in beforehand (PgCatalogue.expect_columns), where
 # a default's text depends on how it was written (DEFAULT 0 reads 0, DEFAULT '0' on a smallint '0'::smallint).
+# A generated column's expression is kept as its default is (pg_attrdef): told apart by attgenerated.
 PG_DEFAULTS = f"""
-SELECT d.adrelid AS oid, d.adnum AS num, pg_get_expr(d.adbin, d.adrelid) AS default
-FROM pg_attrdef d
+SELECT d.adrelid AS oid, d.adnum AS num, pg_get_expr(d.adbin, d.adrelid) AS default,
+       a.attgenerated <> '' AS generated
+FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_PG_TABLE_FILTER}
 ORDER BY d.adrelid, d.adnum
@@ -64,7 +78,8 @@ PG_CONSTRAINTS = f"""
 SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conindid AS index_oid,
        con.conkey AS columns, con.confrelid AS ref_oid, con.confkey AS ref_columns,
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
-       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression
+       CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression,
+       con.condeferrable AS deferrable, con.condeferred AS deferred
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
@@ -72,17 +87,50 @@ WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 
 # Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
 # in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
-# on conindid).
+# on conindid). Key columns (the first nkeys of columns; the rest are INCLUDE columns) with their order
+# options (bit 1: DESC); only for the rare index with expressions, the text of each key element
+# (pg_get_indexdef's, whose numbered elements are the expressions); only for the rare one with an operator
+# class that is no default one, each key's class where it is not a default (the set of defaults is one
+# InitPlan, read once); the predicate of a partial index.
 PG_INDEXES = f"""
 SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
-       i.indkey::int2[] AS columns, i.indnkeyatts AS nkeys,
-       i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS partial
-FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+       i.indkey::int2[] AS columns, i.indnkeyatts AS nkeys, am.amname AS method, i.indoption::int2[] AS options,
+       CASE WHEN i.indexprs IS NOT NULL THEN
+            ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k ORDER BY k)
+       END AS expressions,
+       CASE WHEN NOT i.indclass::oid[] <@ (SELECT array_agg(o.oid) FROM pg_opclass o WHERE o.opcdefault) THEN
+            ARRAY(SELECT CASE WHEN NOT o.opcdefault THEN o.opcname END
+                  FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(oid, k) JOIN pg_opclass o ON o.oid = u.oid
+                  ORDER BY u.k)
+       END AS opclasses,
+       pg_get_expr(i.indpred, i.indrelid, true) AS predicate
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid LEFT JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
 
-PG_QUERIES = (PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
+# Enum types, from pg_enum (few rows; each type's row by its oid): format_type's text is how a column of
+# the type names it in PG_COLUMNS.
+PG_ENUMS = """
+SELECT n.nspname AS schema, t.typname AS name, format_type(t.oid, NULL) AS text,
+       array_agg(e.enumlabel ORDER BY e.enumsortorder) AS values
+FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+GROUP BY n.nspname, t.typname, t.oid
+"""
+
+# The sequences of identity columns (an identity column's sequence depends on it internally, 'i'): few rows,
+# from pg_sequence, each one's dependency by pg_depend's index on the depender.
+PG_IDENTITIES = """
+SELECT d.refobjid AS oid, d.refobjsubid AS num, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
+       s.seqincrement AS increment, s.seqmin AS minvalue, s.seqmax AS maxvalue, s.seqcache AS cache,
+       s.seqcycle AS cycle
+FROM pg_sequence s
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.objsubid = 0
+WHERE d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
+"""
+
+PG_QUERIES = (PG_ENUMS, PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_IDENTITIES, PG_COLUMNS)
 """Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
 
 PG_STEP = 128
@@ -245,7 +293,20 @@ class PgCatalogue:
         # on update)
         self._constraints: dict[int, list[tuple[Any, ...]]] = {}
         self._owned: set[int] = set()  # the indexes of primary keys, unique and exclusion constraints
-        self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...]]]] = {}  # name, unique, column numbers
+        # name, unique, key column numbers, and for an index that is not of plain columns in a B-tree: (method,
+        # key elements as (number, canonical expression, operator class, descending), predicate, INCLUDE numbers)
+        self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...], tuple[Any, ...] | None]]] = {}
+        self._pk_names: dict[int, str | None] = {}  # the primary key's name, None where it is <table>_pkey
+        self._enums: dict[str, EnumType] = {}  # by the log's name
+        self._enum_texts: dict[str, str] = {}  # the log's name -> format_type's text for it
+        self._types: _Memo[ColumnType] | dict[str, ColumnType] = _PG_TYPE_OF  # a column's type by its text
+        # the rare column attributes, by table and column number: generated expressions (canonical), and
+        # identity sequences' options other than PostgreSQL's own (canonical, with always False)
+        self._generated: dict[int, dict[int, str]] = {}
+        self._identities: dict[int, dict[int, IdentityOptions]] = {}
+        # the same for the expected tables, by column position (expect_columns)
+        self._want_generated: dict[int, dict[int, str]] = {}
+        self._want_identities: dict[int, dict[int, IdentityOptions]] = {}
         self._built: dict[str, Table] = {}
         # what the steps of ``readers`` found, for the schema it was told
         self._told: Schema | None = None  # set when all of it is done
@@ -268,10 +329,12 @@ class PgCatalogue:
         no step: compared whole (take_columns_text)."""
         told = expected is not None
         return {
+            PG_ENUMS: (self.take_enums, None),
             PG_TABLES: (self.take_tables, (lambda: self.expect_columns(expected)) if expected is not None else None),
             PG_DEFAULTS: (self.take_defaults, self.expect_defaults if told else None),
             PG_CONSTRAINTS: (self.take_constraints, self.expect_keys if told else None),
             PG_INDEXES: (self.take_indexes, self.expect_indexes if told else None),
+            PG_IDENTITIES: (self.take_identities, None),
             PG_COLUMNS: (self.take_columns, None),
         }
 
@@ -292,8 +355,22 @@ class PgCatalogue:
         """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs.
         Column numbers are kept as tuples: tuples of numbers and texts are left alone by the collector of
         cycles, where lists are followed by it."""
-        constraints, owned = self._constraints, self._owned
-        for oid, name, kind, index_oid, key, ref_oid, ref_key, on_delete, on_update, expression in rows:
+        constraints, owned, names = self._constraints, self._owned, self._names
+        for row in rows:
+            (
+                oid,
+                name,
+                kind,
+                index_oid,
+                key,
+                ref_oid,
+                ref_key,
+                on_delete,
+                on_update,
+                expression,
+                deferrable,
+                deferred,
+            ) = row
             nums = None if key is None else tuple(key)
             ref_nums = None if ref_key is None else tuple(ref_key)
             if kind == "f":
@@ -306,30 +383,46 @@ class PgCatalogue:
                     ref_nums,
                     PG_FK_ACTIONS.get(on_delete),
                     PG_FK_ACTIONS.get(on_update),
+                    deferrable,
+                    deferred,
                 )
             elif kind == "c":
-                entry = (name, "check", None, canonical_check(expression), None, None, None, None)
+                entry = (name, "check", None, canonical_check(expression), None, None, None, None, False, False)
             else:
                 owned.add(index_oid)
                 if kind == "p":
                     self._primary_keys[oid] = nums or ()
+                    table = names.get(oid)
+                    self._pk_names[oid] = None if table is None or name == default_pk_name(table) else name
                     continue
                 if kind != "u":
                     continue
-                entry = (name, "unique", nums, None, None, None, None, None)
+                entry = (name, "unique", nums, None, None, None, None, None, deferrable, deferred)
             if oid in constraints:
                 constraints[oid].append(entry)
             else:
                 constraints[oid] = [entry]
 
     def take_indexes(self, rows: list[Any]) -> None:
-        """PG_INDEXES' rows, once PG_CONSTRAINTS' are in: the indexes of constraints are theirs, and
-        expression and partial indexes are not in the catalogue of events."""
+        """PG_INDEXES' rows, once PG_CONSTRAINTS' are in: the indexes of constraints are theirs. An index of
+        plain columns in a B-tree (the usual one) is kept as its column numbers; any other with what else
+        it has (_pg_index_detail)."""
         indexes, owned = self._indexes, self._owned
-        for oid, index_oid, name, unique, nums, nkeys, partial in rows:
-            if partial or not nums or 0 in nums or index_oid in owned:
+        for oid, index_oid, name, unique, nums, nkeys, method, options, expressions, opclasses, predicate in rows:
+            if not nums or index_oid in owned:
                 continue
-            entry = (name, unique, tuple(nums[:nkeys]))  # a tuple: see take_constraints
+            keys = tuple(nums[:nkeys])  # a tuple: see take_constraints
+            detail = None
+            if (
+                method != "btree"
+                or expressions is not None
+                or opclasses is not None
+                or predicate is not None
+                or len(nums) != nkeys
+                or any(options)
+            ):
+                detail = _pg_index_detail(nums, nkeys, method, options, expressions, opclasses, predicate)
+            entry = (name, unique, keys, detail)
             if oid in indexes:
                 indexes[oid].append(entry)
             else:
@@ -337,8 +430,42 @@ class PgCatalogue:
 
     def take_defaults(self, rows: list[Any]) -> None:
         """PG_DEFAULTS' rows (ordered by table and column number), grouped when needed (_by_number); kept
-        as tuples (see take_constraints)."""
-        self._default_rows = list(map(tuple, rows))
+        as tuples (see take_constraints). A generated column's expression is no default: kept apart, in its
+        canonical form."""
+        kept = []
+        generated = self._generated
+        for oid, num, text, is_generated in rows:
+            if is_generated:
+                generated.setdefault(oid, {})[num] = canonical_expression(text)
+            else:
+                kept.append((oid, num, text))
+        self._default_rows = kept
+
+    def take_enums(self, rows: list[Any]) -> None:
+        """PG_ENUMS' rows: the enum types, and the text a column of each reads as (then its type is
+        ``enum:NAME``)."""
+        types: dict[str, ColumnType] = {}
+        for schema, name, text, values in rows:
+            logged = _pg_name(schema, name)
+            self._enums[logged] = construct(EnumType, {"name": logged, "values": tuple(values)})
+            self._enum_texts[logged] = text
+            types[text] = construct(ColumnType, {"name": logged, "params": (), "dialect": "enum"})
+        if types:
+            self._types = _Memo(lambda text: types.get(text) or _PG_TYPE_OF[text])
+
+    def take_identities(self, rows: list[Any]) -> None:
+        """PG_IDENTITIES' rows: each identity column's sequence options but PostgreSQL's own."""
+        identities = self._identities
+        for oid, num, type_text, start, increment, minvalue, maxvalue, cache, cycle in rows:
+            values = {"always": False, "start": start, "increment": increment, "minvalue": minvalue}
+            values.update({"maxvalue": maxvalue, "cycle": cycle, "cache": cache})
+            options = canonical_identity(construct(IdentityOptions, values), PG_TYPES.get(type_text, "bigint"))
+            if options is not None:
+                identities.setdefault(oid, {})[num] = options
+
+    def enums(self) -> dict[str, EnumType]:
+        """The enum types read, by the log's names."""
+        return dict(self._enums)
 
     def _by_number(self) -> dict[int, dict[int, str]]:
         """PG_DEFAULTS' rows by table: column number -> the default's text."""
@@ -375,7 +502,7 @@ class PgCatalogue:
         """The rows PG_COLUMNS would give for an expected table (its oid), made when first asked: None for
         a table with a type whose catalogue text is not known."""
         if oid not in self._want:
-            self._want[oid] = _pg_rows_of(oid, self._expected[oid]["columns"])
+            self._want[oid] = _pg_rows_of(oid, self._expected[oid]["columns"], self._enum_texts)
         return self._want[oid]
 
     # ------------------------------------------------------------------ comparing while reading
@@ -387,6 +514,7 @@ class PgCatalogue:
         _pg_defaults_read makes PG_DEFAULTS' rows, in their order."""
         wanted, names = expected.tables, self._names
         defaults, expected_names = self._want_defaults, self._expected_names
+        rare = (self._enum_texts, self._want_generated, self._want_identities)
         written: list[str] | None = []
         for count, oid in enumerate(sorted(names), 1):
             if not count % PG_STEP:
@@ -395,7 +523,7 @@ class PgCatalogue:
             if table is None:
                 continue
             fields = self._expected[oid] = table.__dict__
-            names_of, lines = _pg_lines_of(oid, fields["columns"], defaults)
+            names_of, lines = _pg_lines_of(oid, fields["columns"], defaults, rare)
             expected_names[oid] = tuple(names_of)  # see take_constraints
             if lines is None:
                 written = None
@@ -494,7 +622,18 @@ class PgCatalogue:
     def _build_named(self, oid: int) -> Table:
         named, names = self._named, self._names
         constraints = []
-        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
+        for (
+            name,
+            kind,
+            nums,
+            expression,
+            ref_oid,
+            ref_nums,
+            on_delete,
+            on_update,
+            deferrable,
+            deferred,
+        ) in self._constraints.get(oid, ()):
             reference = None
             if kind == "foreign_key":
                 if ref_oid not in names:
@@ -508,21 +647,27 @@ class PgCatalogue:
                 "references": reference,
                 "on_delete": on_delete,
                 "on_update": on_update,
+                "deferrable": deferrable,
+                "initially_deferred": deferred,
             }
             constraints.append(construct(Constraint, values))
         defaults = self._by_number().get(oid)
+        rare = self._generated.get(oid), self._identities.get(oid)
         return construct(
             Table,
             {
                 "name": names[oid],
-                "columns": tuple(construct(Column, _pg_column(r, defaults)) for r in self._grouped()[oid]),
+                "columns": tuple(
+                    construct(Column, _pg_column(r, defaults, self._types, rare)) for r in self._grouped()[oid]
+                ),
                 "primary_key": named(oid, self._primary_keys.get(oid)),
                 "indexes": tuple(
-                    construct(Index, {"name": name, "columns": named(oid, nums), "unique": unique})
-                    for name, unique, nums in self._indexes.get(oid, ())
+                    _pg_index(oid, name, unique, nums, detail, named)
+                    for name, unique, nums, detail in self._indexes.get(oid, ())
                 ),
                 "constraints": tuple(constraints),
                 "comment": self._comments[oid],
+                "primary_key_name": self._pk_names.get(oid),
             },
         )
 
@@ -534,15 +679,21 @@ class PgCatalogue:
         in_place = self._defaults_in_place if told else {}
         all_in_place = told and self._all_in_place
         placed: dict[int, int] = {}  # table -> how its columns stand to the expected ones (_pg_columns_placed)
+        rare = self._generated, self._identities
         for name, oid in self._oids.items():
             table = wanted.get(name)
             if table is None:
                 continue
-            if in_place.get(oid) and (all_in_place or self._grouped()[oid] == self._rows_of(oid)):
+            if (
+                in_place.get(oid)
+                and (all_in_place or self._grouped()[oid] == self._rows_of(oid))
+                and self._want_generated.get(oid) == self._generated.get(oid)
+                and self._want_identities.get(oid) == self._identities.get(oid)
+            ):
                 placed[oid] = EQUAL  # the rows written for it, and its defaults by position
             else:
                 rows, defaults = self._grouped()[oid], self._by_number().get(oid)
-                placed[oid] = _pg_columns_placed(table.__dict__["columns"], rows, defaults)
+                placed[oid] = _pg_columns_placed(table.__dict__["columns"], rows, defaults, self._types, rare)
         prematch = self._prematch if told else {}
         referenced, names = self._referenced, self._names
         same = set()
@@ -560,7 +711,7 @@ class PgCatalogue:
             name = names[oid]
             fields = wanted[name].__dict__
             if place == OUT_OF_PLACE and not _pg_columns_match(
-                fields["columns"], self._grouped()[oid], self._by_number().get(oid)
+                fields["columns"], self._grouped()[oid], self._by_number().get(oid), self._types, rare
             ):
                 continue
             try:
@@ -580,6 +731,7 @@ class PgCatalogue:
         return (
             fields["comment"] == self._comments[oid]
             and fields["primary_key"] == named(oid, self._primary_keys.get(oid))
+            and fields["primary_key_name"] == self._pk_names.get(oid)
             and self._constraints_match(fields["constraints"], oid, named)
         )
 
@@ -588,14 +740,24 @@ class PgCatalogue:
         live = self._indexes.get(oid, ())
         if len(live) != len(wanted):
             return False
-        for position, (name, unique, nums) in enumerate(live):
+        for position, (name, unique, nums, detail) in enumerate(live):
             have = wanted[position]  # positionally first (the order they were made in), else by name
             if have.name != name:
                 have = _find(wanted, name)
                 if have is None:
                     return False
             fields = have.__dict__
-            if fields["unique"] != unique or fields["columns"] != named(oid, nums):
+            if detail is not None:  # rare: compared as the object it builds
+                if fields != _pg_index(oid, name, unique, nums, detail, named).__dict__:
+                    return False
+            elif (
+                fields["unique"] != unique
+                or fields["columns"] != named(oid, nums)
+                or fields["method"] is not None
+                or fields["elements"]
+                or fields["where"] is not None
+                or fields["include"]
+            ):
                 return False
         return True
 
@@ -604,7 +766,18 @@ class PgCatalogue:
     ) -> bool:
         """What ``differences`` decides for a table's constraints (normalize._same_items)."""
         names, count = self._names, 0
-        for name, kind, nums, expression, ref_oid, ref_nums, on_delete, on_update in self._constraints.get(oid, ()):
+        for (
+            name,
+            kind,
+            nums,
+            expression,
+            ref_oid,
+            ref_nums,
+            on_delete,
+            on_update,
+            deferrable,
+            deferred,
+        ) in self._constraints.get(oid, ()):
             if kind == "foreign_key" and ref_oid not in names:
                 continue  # a foreign key to a table not read is left out
             have = wanted[count] if count < len(wanted) else None
@@ -619,6 +792,8 @@ class PgCatalogue:
                 or fields["expression"] != expression
                 or fields["on_delete"] != on_delete
                 or fields["on_update"] != on_update
+                or fields["deferrable"] != deferrable
+                or fields["initially_deferred"] != deferred
                 or fields["columns"] != named(oid, nums)
             ):
                 return False
@@ -643,34 +818,103 @@ def _pg_default(text: str) -> tuple[str | None, bool]:
 _PG_DEFAULTS = _Memo(_pg_default)
 
 
-def _pg_column(r: Any, defaults: dict[int, str] | None) -> dict[str, Any]:
-    """A Column's field values from a PG_COLUMNS row and its table's defaults by column number (what
-    _pg_columns_placed compares field by field)."""
+Rare = tuple[dict[int, dict[int, str]], dict[int, dict[int, IdentityOptions]]]
+"""A catalogue's generated expressions and identity sequences' options, by table and column number."""
+
+
+def _pg_identity(always: bool, part: IdentityOptions | None, found: ColumnType) -> IdentityOptions | None:
+    """An identity column's options in the canonical form: GENERATED ALWAYS or not, and its sequence's
+    options but PostgreSQL's own (``part``, read with always False)."""
+    if part is None:
+        return construct(IdentityOptions, {**_NO_OPTIONS, "always": True}) if always else None
+    return canonical_identity(evolve(part, always=always), found.name)
+
+
+_NO_OPTIONS = {
+    "always": False,
+    "start": None,
+    "increment": None,
+    "minvalue": None,
+    "maxvalue": None,
+    "cycle": False,
+    "cache": None,
+}
+
+
+def _pg_column(
+    r: Any,
+    defaults: dict[int, str] | None,
+    types: Mapping[str, ColumnType],
+    rare: tuple[dict[int, str] | None, dict[int, IdentityOptions] | None],
+) -> dict[str, Any]:
+    """A Column's field values from a PG_COLUMNS row, its table's defaults by column number and its rare
+    attributes by column number (generated expressions, identity options)."""
     identity, default = r[5], None
     text = defaults.get(r[1]) if defaults else None
     if text is not None:
         default, serial = _PG_DEFAULTS[text]
         identity = identity or serial
+    found = types[r[3]]
+    generated_of, identities_of = rare
+    generated = None
+    if r[8]:
+        expression = generated_of.get(r[1], "") if generated_of else ""
+        generated = construct(Generated, {"expression": expression, "stored": True})
+    options = None
+    if r[5]:
+        options = _pg_identity(r[7], identities_of.get(r[1]) if identities_of else None, found)
     return {
         "name": r[2],
-        "type": postgresql_type(r[3]),
+        "type": found,
         "nullable": not r[4],
         "default": default,
         "identity": identity,
         "comment": r[6],
+        "collation": r[9],
+        "charset": None,
+        "generated": generated,
+        "identity_options": options,
     }
 
 
-def _pg_rows_of(oid: int, columns: tuple[Column, ...]) -> list[tuple[Any, ...]] | None:
+def _pg_type_line(found: ColumnType, enum_texts: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """A type's catalogue text and its COPY form (None where not known): an enum type's is the
+    database's own (PG_ENUMS)."""
+    if found.dialect == "enum":
+        text = enum_texts.get(found.name)
+        return text, None if text is None else _copy_text(text)
+    hit = _PG_TYPE_TEXTS.get(id(found))
+    if hit is None or hit[0] is not found:
+        hit = _pg_type_texts(found)
+    return hit[1], hit[2]
+
+
+def _pg_rows_of(oid: int, columns: tuple[Column, ...], enum_texts: Mapping[str, str]) -> list[tuple[Any, ...]] | None:
     """The rows PG_COLUMNS gives for a table (its oid) whose columns are exactly ``columns``, in place
     (column n the n-th), with no serial column; None if a type's catalogue text is not known."""
     rows = []
     for num, column in enumerate(columns, 1):
         c = column.__dict__
-        text = _pg_type_texts(c["type"])[1]
+        text = _pg_type_line(c["type"], enum_texts)[0]
         if text is None:
             return None
-        rows.append((oid, num, c["name"], text, not c["nullable"], c["identity"], c["comment"]))
+        options = c["identity_options"]
+        always = options is not None and options.always
+        generated = c["generated"] is not None
+        rows.append(
+            (
+                oid,
+                num,
+                c["name"],
+                text,
+                not c["nullable"],
+                c["identity"],
+                c["comment"],
+                always,
+                generated,
+                c["collation"],
+            )
+        )
     return rows
 
 
@@ -689,15 +933,21 @@ def _copy_text(value: str) -> str:
 
 
 def _pg_lines_of(
-    oid: int, columns: tuple[Column, ...], defaults: list[tuple[int, int, str]]
+    oid: int,
+    columns: tuple[Column, ...],
+    defaults: list[tuple[int, int, str]],
+    rare: tuple[Mapping[str, str], dict[int, dict[int, str]], dict[int, dict[int, IdentityOptions]]],
 ) -> tuple[list[str], list[str] | None]:
     """The columns' names, and the rows PG_COLUMNS gives for a table (its oid) whose columns are exactly
     ``columns``, in place and with no serial column, as COPY writes them (text format, tab between
     values, \\N for NULL, t and f for booleans): one line each; None if a type's catalogue text is not
-    known. Appends (table, column number, default) to ``defaults`` for each column with a default."""
+    known. Appends (table, column number, default) to ``defaults`` for each column with a default, and
+    notes, by position, generated expressions and identity options but PostgreSQL's own in ``rare``'s
+    dicts (enum type texts first)."""
     names: list[str] = []
     lines: list[str] = []
     prefix, texts = f"{oid}\t", _PG_TYPE_TEXTS
+    enum_texts, want_generated, want_identities = rare
     written: list[str] | None = lines
     for num, column in enumerate(columns, 1):
         c = column.__dict__
@@ -705,9 +955,18 @@ def _pg_lines_of(
         names.append(name)
         if default is not None:
             defaults.append((oid, num, default))
+        generated, options, collation = c["generated"], c["identity_options"], c["collation"]
+        if generated is not None:
+            want_generated.setdefault(oid, {})[num] = generated.expression
+        always = False
+        if options is not None:
+            always = options.always
+            part = canonical_identity(evolve(options, always=False), found.name)
+            if part is not None:
+                want_identities.setdefault(oid, {})[num] = part
         hit = texts.get(id(found))
         if hit is None or hit[0] is not found:
-            hit = _pg_type_texts(found)
+            hit = (found, *_pg_type_line(found, enum_texts))
         if hit[2] is None:
             written = None
         elif written is not None:
@@ -717,7 +976,8 @@ def _pg_lines_of(
             comment = _COPY_NULL if comment is None else _copy_text(comment)
             lines.append(
                 f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[c['identity']]}"
-                f"\t{comment}\n"
+                f"\t{comment}\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated is not None]}"
+                f"\t{_COPY_NULL if collation is None else _copy_text(collation)}\n"
             )
     return names, written
 
@@ -733,7 +993,13 @@ def _by_table(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:
     return {oid: list(group) for oid, group in groupby(rows, itemgetter(0))}
 
 
-def _pg_columns_match(want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None) -> bool:
+def _pg_columns_match(
+    want: tuple[Column, ...],
+    rows: list[Any],
+    defaults: dict[int, str] | None,
+    types: Mapping[str, ColumnType],
+    rare: Rare,
+) -> bool:
     """Whether the columns built from these rows (_pg_column) would equal ``want`` as ``differences``
     decides (normalize._same_items): as many, each equal to the one of its name, every field by ==."""
     if len(want) != len(rows):
@@ -741,7 +1007,8 @@ def _pg_columns_match(want: tuple[Column, ...], rows: list[Any], defaults: dict[
     by_name = {r[2]: r for r in rows}
     if any(c.name not in by_name for c in want):
         return False
-    return _pg_columns_placed(want, [by_name[c.name] for c in want], defaults, numbered=False) == EQUAL
+    ordered = [by_name[c.name] for c in want]
+    return _pg_columns_placed(want, ordered, defaults, types, rare, numbered=False) == EQUAL
 
 
 OUT_OF_PLACE, DIFFERENT, EQUAL = 0, 1, 2
@@ -749,16 +1016,24 @@ OUT_OF_PLACE, DIFFERENT, EQUAL = 0, 1, 2
 
 
 def _pg_columns_placed(
-    want: tuple[Column, ...], rows: list[Any], defaults: dict[int, str] | None, numbered: bool = True
+    want: tuple[Column, ...],
+    rows: list[Any],
+    defaults: dict[int, str] | None,
+    types: Mapping[str, ColumnType],
+    rare: Rare,
+    numbered: bool = True,
 ) -> int:
     """EQUAL: column n (numbered from 1, as many as expected) is the n-th expected column, equal in every
     field as ``differences`` decides; DIFFERENT: each in its place by name, but a field differs;
     OUT_OF_PLACE: not so (another count, name, order or numbering). ``defaults``: the table's, by column
-    number. ``numbered=False``: rows already in the expected order, numbers aside."""
+    number; ``rare``: the catalogue's generated expressions and identity options. ``numbered=False``: rows
+    already in the expected order, numbers aside."""
     if len(want) != len(rows) or (numbered and rows[-1][1] != len(rows)):  # numbers rise: these are 1..n
         return OUT_OF_PLACE
-    types, canonical = _PG_TYPE_OF, _PG_DEFAULTS
+    canonical = _PG_DEFAULTS
     default_of: Callable[[int], str | None] = (defaults or {}).get
+    oid = rows[0][0]
+    generated_of, identities_of = rare[0].get(oid) or {}, rare[1].get(oid)
     for column, r in zip(want, rows, strict=True):
         c = column.__dict__
         if c["name"] != r[2]:
@@ -775,12 +1050,85 @@ def _pg_columns_placed(
             or c["identity"] != identity
             or c["nullable"] == r[4]
             or c["comment"] != r[6]
+            or c["collation"] != r[9]
             or (want_type is not live_type and want_type != live_type)
+        ):
+            break
+        generated, options = c["generated"], c["identity_options"]
+        if (generated is not None or r[8]) and (
+            generated is None or not r[8] or not generated.stored or generated.expression != generated_of.get(r[1], "")
+        ):
+            break
+        if (options is not None or r[7] or (identities_of and r[1] in identities_of)) and options != (
+            _pg_identity(r[7], identities_of.get(r[1]) if identities_of else None, live_type) if r[5] else None
         ):
             break
     else:
         return EQUAL
     return DIFFERENT if [r[2] for r in rows] == [c.name for c in want] else OUT_OF_PLACE
+
+
+def _pg_index_detail(
+    nums: list[int],
+    nkeys: int,
+    method: str | None,
+    options: list[int] | None,
+    expressions: list[str] | None,
+    opclasses: list[str | None] | None,
+    predicate: str | None,
+) -> tuple[Any, ...]:
+    """What an index that is not of plain columns in a B-tree has: (method, its key elements as
+    (column number or 0, canonical expression or None, operator class or None, descending), canonical
+    predicate, INCLUDE column numbers); the operator classes are those that are no default."""
+    elements = []
+    for k in range(nkeys):
+        num = nums[k]
+        expression = canonical_expression(expressions[k]) if num == 0 and expressions is not None else None
+        opclass = opclasses[k] if opclasses is not None and k < len(opclasses) else None
+        descending = bool(options[k] & 1) if options is not None and k < len(options) else False
+        elements.append((num, expression, opclass, descending))
+    where = canonical_expression(predicate) if predicate is not None else None
+    return (None if method == "btree" else method, tuple(elements), where, tuple(nums[nkeys:]))
+
+
+def _pg_index(
+    oid: int,
+    name: str,
+    unique: bool,
+    nums: tuple[int, ...],
+    detail: tuple[Any, ...] | None,
+    named: Callable[[int, Any], tuple[str, ...]],
+) -> Index:
+    """The Index a row of PG_INDEXES gives (column numbers named by ``named``), in the canonical form
+    (events.model.Index): plain columns where every element is one."""
+    values: dict[str, Any] = {
+        "name": name,
+        "columns": (),
+        "unique": unique,
+        "method": None,
+        "elements": (),
+        "where": None,
+        "include": (),
+    }
+    if detail is None:
+        values["columns"] = named(oid, nums)
+        return construct(Index, values)
+    method, elements, where, include = detail
+    values.update(method=method, where=where, include=named(oid, include))
+    built = []
+    for num, expression, opclass, descending in elements:
+        column = named(oid, (num,))[0] if num else None
+        built.append(
+            construct(
+                IndexElement,
+                {"column": column, "expression": expression, "opclass": opclass, "descending": descending},
+            )
+        )
+    if all(e.plain for e in built):
+        values["columns"] = tuple(e.column for e in built)
+    else:
+        values["elements"] = tuple(built)
+    return construct(Index, values)
 
 
 async def read_postgresql(conn: Any, expected: Schema | None = None) -> PgCatalogue:
@@ -845,4 +1193,5 @@ async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> Li
     ``differences`` with it compares the catalogue rows and builds only the tables that differ. Given the
     schema it will be compared with (``expected``, a dialect's form), most of that comparison is done
     while the catalogue is read."""
-    return LiveSchema.of(await read_postgresql(conn, expected))
+    catalogue = await read_postgresql(conn, expected)
+    return LiveSchema.of(catalogue, enums=catalogue.enums())

@@ -47,6 +47,29 @@ MAX_BATCHES = 48
 ids overflows and every other session's snapshot checks get slower while the run lasts."""
 
 
+def commit_points(plan: Plan, start: int) -> list[int]:
+    """Where the run commits before the plan's end: after each run of ``ALTER TYPE ... ADD VALUE``
+    statements that more statements follow. PostgreSQL refuses to use an enum value in the transaction
+    that added it ("unsafe use of new value"), and a later statement may (a default, a check, rows); the
+    work before the point is committed with a marker in progress, so that a failure after it leaves a
+    run that the next migrate resumes."""
+    points = []
+    steps = plan.steps
+    for index in range(start, len(steps) - 1):
+        if steps[index].event_type == "enum_value_added" and steps[index + 1].event_type != "enum_value_added":
+            points.append(index + 1)
+    return points
+
+
+class StatementFailedAfterCommit(StatementFailed):
+    """A statement failed after the run had committed part of the plan (commit_points): statements 1 to
+    ``committed`` are done, and the marker records it (in progress)."""
+
+    def __init__(self, failed: StatementFailed, committed: int):
+        super().__init__(failed.statement, failed.error, failed.done)
+        self.committed = committed
+
+
 def batch_bounds(total: int, start: int) -> list[tuple[int, int]]:
     """``[first, last)`` ranges covering steps ``start`` to ``total``: at most MAX_BATCHES batches of
     at least BATCH_STATEMENTS statements (fewer in the last)."""
@@ -182,11 +205,28 @@ class PostgresTarget(Target):
     ) -> None:
         check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
         await self.conn.execute(PG_SESSION_SQL)
-        async with self.conn.transaction():
-            for first, last in batch_bounds(len(plan.steps), start):
-                await self._run_batch(plan, first, last)
-            expected = self.expected(plan.target)
-            diffs = differences(expected, await self.introspect(expected))
-            if diffs:
-                raise VerifyFailed("after the plan the database does not match the target state", diffs)
-            await self._write_marker(done)
+        total, committed = len(plan.steps), start
+        for point in commit_points(plan, start):
+            try:
+                async with self.conn.transaction():
+                    for first, last in batch_bounds(point, committed):
+                        await self._run_batch(plan, first, last)
+                    await self._write_marker(progress(point))
+            except StatementFailed as exc:
+                if committed == 0:
+                    raise
+                raise StatementFailedAfterCommit(exc, committed) from exc
+            committed = point
+        try:
+            async with self.conn.transaction():
+                for first, last in batch_bounds(total, committed):
+                    await self._run_batch(plan, first, last)
+                expected = self.expected(plan.target)
+                diffs = differences(expected, await self.introspect(expected))
+                if diffs:
+                    raise VerifyFailed("after the plan the database does not match the target state", diffs)
+                await self._write_marker(done)
+        except StatementFailed as exc:
+            if committed == 0:
+                raise
+            raise StatementFailedAfterCommit(exc, committed) from exc

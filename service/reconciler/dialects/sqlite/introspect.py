@@ -1,16 +1,27 @@
-"""SQLite: the live schema from sqlite_master and the pragmas (through SQLAlchemy's Inspector)."""
+"""SQLite: the live schema from sqlite_master and the pragmas.
+
+The pragmas give columns, keys and index columns; what they do not give (a column's collation, a
+generated column's expression, constraint names, a foreign key's DEFERRABLE, the primary key's name,
+an index's expressions and WHERE) SQLite keeps only in the CREATE TABLE and CREATE INDEX text it was
+given, word for word. That text is read here with a small tokenizer (quoted names, string literals,
+nested parentheses), never with a pattern over the whole text: a check's string literal may hold
+anything.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from events.expressions import STORED
 from events.model import (
     Column,
     ColumnType,
     Constraint,
+    Generated,
     Index,
     Reference,
     Schema,
@@ -21,8 +32,18 @@ from service.reconciler.introspect import SKIP_TABLES, live_native_type
 from service.reconciler.introspect import fk_action as _fk_action
 from service.reconciler.normalize import canonical_schema
 
+SQLITE_TABLES = "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name"
 SQLITE_COLUMNS = 'SELECT cid, name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(:t)'
 SQLITE_TABLE_SQL = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"
+SQLITE_INDEXES = (
+    'SELECT l.name, l."unique", m.sql FROM pragma_index_list(:t) AS l'
+    " JOIN sqlite_master AS m ON m.type = 'index' AND m.name = l.name"
+    " WHERE l.origin = 'c' AND m.sql IS NOT NULL ORDER BY l.name"
+)
+"""The indexes CREATE INDEX made (not those of UNIQUE and PRIMARY KEY constraints)."""
+SQLITE_INDEX_KEYS = 'SELECT seqno, cid, name, "desc" FROM pragma_index_xinfo(:i) WHERE key = 1 ORDER BY seqno'
+SQLITE_GENERATED_HIDDEN = frozenset({2, 3})
+"""pragma table_xinfo's ``hidden``: 2 a virtual generated column, 3 a stored one (1: a virtual table's)."""
 
 SQLITE_TYPES = {"blob": "bytes", "double": "double", "boolean": "boolean", "datetime": "timestamp"}
 
@@ -44,18 +65,6 @@ def _unescape(name: str) -> str:
     return name.replace('""', '"')
 
 
-_SQLITE_IDENT = r'(?:"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[A-Za-z_][A-Za-z0-9_$]*)'
-_SQLITE_FK = re.compile(
-    rf"CONSTRAINT\s+({_SQLITE_IDENT})\s+FOREIGN\s+KEY\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)\s*"
-    rf"REFERENCES\s+({_SQLITE_IDENT})\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)"
-    r"((?:\s+ON\s+(?:DELETE|UPDATE)\s+(?:SET\s+NULL|SET\s+DEFAULT|CASCADE|RESTRICT|NO\s+ACTION))*)",
-    re.IGNORECASE,
-)
-_SQLITE_FK_ACTION = re.compile(
-    r"ON\s+(DELETE|UPDATE)\s+(SET\s+NULL|SET\s+DEFAULT|CASCADE|RESTRICT|NO\s+ACTION)", re.IGNORECASE
-)
-
-
 def _sqlite_name(token: str) -> str:
     token = token.strip()
     if token[:1] == '"':
@@ -64,52 +73,282 @@ def _sqlite_name(token: str) -> str:
         return token[1:-1].replace("``", "`")
     if token[:1] == "[":
         return token[1:-1]
+    if token[:1] == "'":
+        return token[1:-1].replace("''", "'")
     return token
 
 
-def _sqlite_names(text: str) -> tuple[str, ...]:
-    return tuple(_sqlite_name(t) for t in re.findall(_SQLITE_IDENT, text))
+# --------------------------------------------------------------------------- reading SQLite's DDL text
 
-
-_SQLITE_UNIQUE = re.compile(
-    rf"CONSTRAINT\s+({_SQLITE_IDENT})\s+UNIQUE\s*\(((?:\s*{_SQLITE_IDENT}\s*,?)+)\)", re.IGNORECASE
+_TOKEN = re.compile(
+    r"""(?P<space>\s+|--[^\n]*|/\*.*?(?:\*/|$))
+    |(?P<string>'(?:[^']|'')*')
+    |(?P<name>"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\])
+    |(?P<word>[^\W\d][\w$]*)
+    |(?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)
+    |(?P<mark>[(),])
+    |(?P<other>.)""",
+    re.VERBOSE | re.DOTALL,
 )
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    start: int
+    end: int
+
+    def word(self, *words: str) -> bool:
+        """Is it one of these keywords (a bare word, any case)?"""
+        return self.kind == "word" and self.text.upper() in words
+
+    @property
+    def is_name(self) -> bool:
+        return self.kind in ("word", "name", "string")
+
+
+def tokens(sql: str) -> list[Token]:
+    out = []
+    for match in _TOKEN.finditer(sql):
+        kind = match.lastgroup
+        if kind is None or kind == "space":
+            continue
+        out.append(Token(kind, match.group(), match.start(), match.end()))
+    return out
+
+
+def _closing(toks: list[Token], opening: int) -> int:
+    """The index of the ``)`` that closes the ``(`` at ``opening`` (len(toks) when it is missing)."""
+    depth = 0
+    for i in range(opening, len(toks)):
+        if toks[i].text == "(" and toks[i].kind == "mark":
+            depth += 1
+        elif toks[i].text == ")" and toks[i].kind == "mark":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(toks)
+
+
+def _split(toks: list[Token]) -> list[list[Token]]:
+    """Items separated by commas outside parentheses."""
+    items: list[list[Token]] = [[]]
+    depth = 0
+    for tok in toks:
+        if tok.kind == "mark":
+            if tok.text == "(":
+                depth += 1
+            elif tok.text == ")":
+                depth -= 1
+            elif depth == 0:
+                items.append([])
+                continue
+        items[-1].append(tok)
+    return [item for item in items if item]
+
+
+def _first_paren(toks: list[Token]) -> int:
+    return next((i for i, t in enumerate(toks) if t.kind == "mark" and t.text == "("), len(toks))
+
+
+def _inside(sql: str, toks: list[Token], opening: int) -> tuple[str, int]:
+    """The text between the ``(`` at ``opening`` and its ``)``, and the index of that ``)``."""
+    closing = _closing(toks, opening)
+    if closing >= len(toks) or closing == opening + 1:
+        return "", closing
+    return sql[toks[opening + 1].start : toks[closing - 1].end], closing
+
+
+def _names_in(toks: list[Token], opening: int) -> tuple[tuple[str, ...], int]:
+    """The names listed in the parentheses at ``opening`` (``("a", b)``); and the index after them."""
+    closing = _closing(toks, opening)
+    names = tuple(_sqlite_name(item[0].text) for item in _split(toks[opening + 1 : closing]) if item[0].is_name)
+    return names, closing + 1
+
+
+@dataclass
+class ColumnText:
+    """What a column definition says that the pragmas do not."""
+
+    collation: str | None = None
+    generated: str | None = None
+    stored: bool = False
+
+
+@dataclass
+class ForeignKeyText:
+    name: str | None
+    columns: tuple[str, ...]
+    table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str | None = None
+    on_update: str | None = None
+    deferrable: bool = False
+    initially_deferred: bool = False
+
+
+@dataclass
+class TableText:
+    """A CREATE TABLE text, read: per column what the pragmas lack, and the table's named constraints."""
+
+    columns: dict[str, ColumnText] = field(default_factory=dict)
+    primary_key_name: str | None = None
+    uniques: list[Constraint] = field(default_factory=list)
+    foreign_keys: list[ForeignKeyText] = field(default_factory=list)
+
+
+def read_table_sql(sql: str) -> TableText:
+    """Read a CREATE TABLE text as SQLite keeps it (sqlite_master.sql)."""
+    out = TableText()
+    toks = tokens(sql)
+    opening = _first_paren(toks)
+    closing = _closing(toks, opening)
+    for item in _split(toks[opening + 1 : closing]):
+        if item[0].word("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
+            _table_constraint(sql, item, out)
+        else:
+            _column_definition(sql, item, out)
+    return out
+
+
+def _column_definition(sql: str, item: list[Token], out: TableText) -> None:
+    text = ColumnText()
+    out.columns[_sqlite_name(item[0].text)] = text
+    i = 1
+    while i < len(item):
+        tok = item[i]
+        if tok.kind == "mark" and tok.text == "(":
+            i = _closing(item, i) + 1  # a type's parameters, a default's or a check's expression
+            continue
+        if tok.word("COLLATE") and i + 1 < len(item):
+            text.collation = _sqlite_name(item[i + 1].text).upper()
+            i += 2
+            continue
+        if tok.word("AS") and i + 1 < len(item) and item[i + 1].text == "(":
+            text.generated, closing = _inside(sql, item, i + 1)
+            i = closing + 1
+            text.stored = i < len(item) and item[i].word("STORED")
+            continue
+        if tok.word("CONSTRAINT") and i + 2 < len(item) and item[i + 2].word("PRIMARY"):
+            out.primary_key_name = _sqlite_name(item[i + 1].text)
+            i += 3
+            continue
+        i += 1
+
+
+def _table_constraint(sql: str, item: list[Token], out: TableText) -> None:
+    name = None
+    i = 0
+    if item[0].word("CONSTRAINT") and len(item) > 1:
+        name = _sqlite_name(item[1].text)
+        i = 2
+    if i >= len(item):
+        return
+    head = item[i]
+    if head.word("PRIMARY"):
+        out.primary_key_name = name
+    elif head.word("UNIQUE") and name is not None:
+        columns, _ = _names_in(item, _first_paren(item))
+        out.uniques.append(Constraint(name=name, kind="unique", columns=columns))
+    elif head.word("FOREIGN"):
+        out.foreign_keys.append(_foreign_key(item, i, name))
+
+
+def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
+    columns, i = _names_in(item, _first_paren(item[i:]) + i)
+    while i < len(item) and not item[i].word("REFERENCES"):
+        i += 1
+    table = _sqlite_name(item[i + 1].text) if i + 1 < len(item) else ""
+    i += 2
+    ref_columns: tuple[str, ...] = ()
+    if i < len(item) and item[i].text == "(":
+        ref_columns, i = _names_in(item, i)
+    fk = ForeignKeyText(name, columns, table, ref_columns)
+    while i < len(item):
+        tok = item[i]
+        if tok.word("ON") and i + 2 < len(item):
+            which = item[i + 1].text.lower()
+            words = [item[i + 2].text]
+            i += 3
+            if words[0].upper() in ("SET", "NO") and i < len(item):
+                words.append(item[i].text)
+                i += 1
+            action = _fk_action(" ".join(words))
+            if which == "delete":
+                fk.on_delete = action
+            elif which == "update":
+                fk.on_update = action
+            continue
+        if tok.word("NOT") and i + 1 < len(item) and item[i + 1].word("DEFERRABLE"):
+            fk.deferrable = False
+            i += 2
+            continue
+        if tok.word("DEFERRABLE"):
+            fk.deferrable = True
+        elif tok.word("INITIALLY") and i + 1 < len(item):
+            fk.initially_deferred = item[i + 1].word("DEFERRED")
+            i += 1
+        i += 1
+    fk.initially_deferred = fk.initially_deferred and fk.deferrable  # SQLite ignores it otherwise
+    return fk
+
+
+@dataclass
+class IndexText:
+    elements: list[tuple[str, bool]]
+    """Each element's text (without COLLATE, ASC, DESC) and whether it names only a column."""
+    where: str | None
+
+
+def read_index_sql(sql: str) -> IndexText:
+    """Read a CREATE INDEX text: its elements and its WHERE."""
+    toks = tokens(sql)
+    opening = _first_paren(toks)
+    closing = _closing(toks, opening)
+    elements = []
+    for item in _split(toks[opening + 1 : closing]):
+        end = len(item)
+        if end > 1 and item[end - 1].word("ASC", "DESC"):
+            end -= 1
+        if end > 2 and item[end - 2].word("COLLATE"):
+            end -= 2
+        part = item[:end]
+        elements.append((_strip_outer(sql[part[0].start : part[-1].end]), len(part) == 1 and part[0].is_name))
+    where = None
+    rest = toks[closing + 1 :]
+    if rest and rest[0].word("WHERE") and len(rest) > 1:
+        where = sql[rest[1].start : rest[-1].end]
+    return IndexText(elements, where)
+
+
+def _strip_outer(text: str) -> str:
+    """``(a + b)`` -> ``a + b``: the parentheses the dialect writes around an expression element."""
+    toks = tokens(text)
+    if len(toks) > 2 and toks[0].text == "(" and _closing(toks, 0) == len(toks) - 1:
+        return text[toks[0].end : toks[-1].start].strip()
+    return text
+
+
+# --------------------------------------------------------------------------- the schema
 
 
 def sqlite_unique_constraints(sql: str) -> list[Constraint]:
     """Named unique constraints from a CREATE TABLE text."""
-    return [
-        Constraint(name=_sqlite_name(m.group(1)), kind="unique", columns=_sqlite_names(m.group(2)))
-        for m in _SQLITE_UNIQUE.finditer(sql)
-    ]
-
-
-def sqlite_foreign_keys(sql: str) -> list[Constraint]:
-    """Named foreign keys from a CREATE TABLE text (SQLite keeps their names nowhere else)."""
-    out = []
-    for match in _SQLITE_FK.finditer(sql):
-        actions = {m.group(1).lower(): _fk_action(m.group(2)) for m in _SQLITE_FK_ACTION.finditer(match.group(5))}
-        out.append(
-            Constraint(
-                name=_sqlite_name(match.group(1)),
-                kind="foreign_key",
-                columns=_sqlite_names(match.group(2)),
-                references=Reference(table=_sqlite_name(match.group(3)), columns=_sqlite_names(match.group(4))),
-                on_delete=actions.get("delete"),
-                on_update=actions.get("update"),
-            )
-        )
-    return out
+    return read_table_sql(sql).uniques
 
 
 SQLITE_FK_LIST = 'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM pragma_foreign_key_list(:t)'
 
 
-def sqlite_all_foreign_keys(conn: sa.Connection, table: str, sql: str) -> list[Constraint]:
+def sqlite_all_foreign_keys(
+    conn: sa.Connection, table: str, sql: str, text: TableText | None = None
+) -> list[Constraint]:
     """Every foreign key (PRAGMA foreign_key_list is the truth), named as the CREATE TABLE text names it;
     an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) gets the name
-    PostgreSQL would give it, ``<table>_<columns>_fkey``."""
-    named = {(k.columns, k.references.table, k.references.columns): k for k in sqlite_foreign_keys(sql) if k.references}
+    PostgreSQL would give it, ``<table>_<columns>_fkey``. DEFERRABLE is read from the text."""
+    text = text if text is not None else read_table_sql(sql)
+    written = {(k.columns, k.table, k.ref_columns): k for k in text.foreign_keys}
     groups: dict[int, list[Any]] = {}
     for r in conn.execute(sa.text(SQLITE_FK_LIST), {"t": table}):
         groups.setdefault(r[0], []).append(r)
@@ -118,73 +357,94 @@ def sqlite_all_foreign_keys(conn: sa.Connection, table: str, sql: str) -> list[C
         columns = tuple(r[3] for r in rows)
         ref_table = rows[0][2]
         ref_columns = tuple(r[4] for r in rows) if rows[0][4] is not None else ()
-        found = named.get((columns, ref_table, ref_columns))
-        if found is not None:
-            out.append(found)
-            continue
+        found = written.get((columns, ref_table, ref_columns))
         out.append(
             Constraint(
-                name=f"{table}_{'_'.join(columns)}_fkey",
+                name=found.name if found is not None and found.name else f"{table}_{'_'.join(columns)}_fkey",
                 kind="foreign_key",
                 columns=columns,
                 references=Reference(table=ref_table, columns=ref_columns or columns),
                 on_delete=_fk_action(rows[0][6]),
                 on_update=_fk_action(rows[0][5]),
+                deferrable=found is not None and found.deferrable,
+                initially_deferred=found is not None and found.initially_deferred,
             )
         )
+    return out
+
+
+def _indexes(conn: sa.Connection, table: str) -> tuple[Index, ...]:
+    out = []
+    for name, unique, sql in conn.execute(sa.text(SQLITE_INDEXES), {"t": table}):
+        keys = conn.execute(sa.text(SQLITE_INDEX_KEYS), {"i": name}).all()
+        text = read_index_sql(sql)
+        if len(text.elements) != len(keys):
+            continue  # not a text this reader understands: left out, so that it shows as a difference
+        elements = []
+        for (_seq, cid, column, descending), (element, _plain) in zip(keys, text.elements, strict=True):
+            if cid >= 0:
+                elements.append({"column": column, "descending": bool(descending)})
+            else:
+                elements.append({"expression": element, "descending": bool(descending)})
+        data = {"name": name, "unique": bool(unique), "elements": elements, "where": text.where}
+        out.append(Index.model_validate(data, context=STORED))  # the database's text, not an author's
+    return tuple(out)
+
+
+def _check_constraints(inspector: Any, name: str) -> list[Constraint]:
+    out = []
+    for c in inspector.get_check_constraints(name):
+        check_name = c.get("name")
+        if check_name:
+            out.append(Constraint(name=_unescape(check_name), kind="check", expression=c["sqltext"]))
     return out
 
 
 def introspect_sqlite(conn: sa.Connection) -> Schema:
     inspector = sa.inspect(conn)
     tables: dict[str, Table] = {}
-    for name in inspector.get_table_names():
+    for name, sql in conn.execute(sa.text(SQLITE_TABLES)).all():
         if SKIP_TABLES.match(name):
             continue
-        sql = conn.execute(sa.text(SQLITE_TABLE_SQL), {"t": name}).scalar() or ""
+        sql = sql or ""
+        text = read_table_sql(sql)
         autoincrement = "AUTOINCREMENT" in sql.upper()
         rows = conn.execute(sa.text(SQLITE_COLUMNS), {"t": name}).mappings().all()
         pk = [r["name"] for r in sorted((r for r in rows if r["pk"]), key=lambda r: r["pk"])]
         columns = []
         for r in rows:
-            if r["hidden"]:
-                continue
+            if r["hidden"] and r["hidden"] not in SQLITE_GENERATED_HIDDEN:
+                continue  # a virtual table's hidden column
             identity = autoincrement and pk == [r["name"]] and (r["type"] or "").upper() == "INTEGER"
+            written = text.columns.get(r["name"], ColumnText())
+            generated = None
+            if r["hidden"] in SQLITE_GENERATED_HIDDEN:
+                generated = Generated.model_validate(
+                    {"expression": written.generated or "", "stored": r["hidden"] == 3}, context=STORED
+                )
+            collation = written.collation if written.collation != "BINARY" else None
             columns.append(
-                Column(
-                    name=r["name"],
-                    type=sqlite_type(r["type"] or ""),
-                    nullable=not r["notnull"],
-                    default=r["dflt_value"],
-                    identity=identity,
+                Column.model_validate(
+                    {
+                        "name": r["name"],
+                        "type": sqlite_type(r["type"] or ""),
+                        "nullable": not r["notnull"],
+                        "default": r["dflt_value"],
+                        "identity": identity,
+                        "collation": collation,
+                        "generated": generated,
+                    },
+                    context=STORED,
                 )
             )
-        indexes = tuple(
-            Index(name=i["name"], columns=tuple(i["column_names"]), unique=bool(i["unique"]))
-            for i in inspector.get_indexes(name)
-            if i.get("name") and all(c is not None for c in i["column_names"])
-        )
-        constraints: list[Constraint] = []
-        constraints.extend(sqlite_unique_constraints(sql))
-        for c in inspector.get_check_constraints(name):
-            check_name = c.get("name")
-            if check_name:
-                constraints.append(Constraint(name=_unescape(check_name), kind="check", expression=c["sqltext"]))
-        constraints.extend(sqlite_all_foreign_keys(conn, name, sql))
+        constraints: list[Constraint] = [*text.uniques, *_check_constraints(inspector, name)]
+        constraints.extend(sqlite_all_foreign_keys(conn, name, sql, text))
         tables[name] = Table(
             name=name,
             columns=tuple(columns),
             primary_key=tuple(pk),
-            indexes=indexes,
+            indexes=_indexes(conn, name),
             constraints=tuple(constraints),
+            primary_key_name=text.primary_key_name if pk else None,
         )
     return canonical_schema(Schema(tables=tables))
-
-
-# --------------------------------------------------------------------------- PostgreSQL (asyncpg, catalog)
-
-# Every query reads the same tables (joined on the same filter rather than handed a list of oids, which
-# PostgreSQL would scan once per catalogue row); column numbers are turned into names in Python. The rows
-# are read by position (PgCatalogue), in the order of each SELECT list; PG_COLUMNS' list and order are
-# also what _pg_lines_of and _pg_rows_of write for the expected columns (change them together: the tests
-# check that a database as migrate made it compares whole).

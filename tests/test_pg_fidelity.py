@@ -1,0 +1,413 @@
+"""PostgreSQL holds every attribute the catalogue has, exactly both ways: a database built from a state
+introspects back to exactly that state (no difference, decided on the catalogue's rows told the state, not
+told, and on built objects), and every new event migrates forward and back.
+
+Collations, generated columns, identity options, index methods, elements (expressions, operator classes,
+DESC), partial and covering indexes, deferrable constraints, named primary keys, enum types, fills.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    ConstraintAdded,
+    EnumCreated,
+    EnumDropped,
+    EnumValueAdded,
+    EnumValueDropped,
+    IndexCreated,
+    PrimaryKeySet,
+    TableCreated,
+    TableRenamed,
+)
+from events.model import Column, Constraint, Generated, IdentityOptions, Index, IndexElement, Reference, Schema, Table
+from events.store import EventStore
+from projections.schema import Point, Projector
+from service.reconciler.apply import migrate
+from service.reconciler.capacity import plan_problems
+from service.reconciler.dialects import get_dialect
+from service.reconciler.dialects.postgresql.ddl import canonical_identity, default_pk_name
+from service.reconciler.dialects.postgresql.introspect import introspect_postgresql, read_postgresql
+from service.reconciler.normalize import differences
+from service.reconciler.statements import check_planned
+from tests.test_reconciler import append, req
+
+PG = get_dialect("postgresql")
+
+
+def people_events() -> tuple[object, ...]:
+    """An enum type, and two tables using nearly every attribute the catalogue has."""
+    return (
+        EnumCreated(name="mood", values=("happy", "sad")),
+        TableCreated(
+            table="teams",
+            columns=(
+                Column(name="id", type="integer", nullable=False, identity=True),
+                Column(name="code", type="varchar(20)", nullable=False),
+            ),
+            primary_key=("id",),
+            constraints=(Constraint(name="teams_code_key", kind="unique", columns=("code",), deferrable=True),),
+        ),
+        TableCreated(
+            table="people",
+            columns=(
+                Column(
+                    name="id",
+                    type="bigint",
+                    nullable=False,
+                    identity=True,
+                    identity_options=IdentityOptions(always=True, start=100, increment=5, cache=10),
+                ),
+                Column(name="name", type="text", nullable=False, collation="C"),
+                Column(name="email", type="varchar(200)"),
+                Column(name="price", type="numeric(10,2)", nullable=False, default="0"),
+                Column(name="qty", type="integer", nullable=False, default="1"),
+                Column(name="total", type="numeric", generated=Generated(expression="price * qty")),
+                Column(name="feeling", type="enum:mood", default="'happy'"),
+                Column(name="data", type="postgresql:jsonb"),
+                Column(name="team_id", type="integer"),
+                Column(name="deleted_at", type="timestamptz"),
+            ),
+            primary_key=("id",),
+            primary_key_name="people_pk",
+        ),
+        ConstraintAdded(
+            table="people",
+            constraint=Constraint(
+                name="people_team_fk",
+                kind="foreign_key",
+                columns=("team_id",),
+                references=Reference(table="teams", columns=("id",)),
+                deferrable=True,
+                initially_deferred=True,
+            ),
+        ),
+        IndexCreated(
+            table="people",
+            index=Index(
+                name="people_data_gin",
+                method="gin",
+                elements=(IndexElement(column="data", opclass="jsonb_path_ops"),),
+            ),
+        ),
+        IndexCreated(
+            table="people", index=Index(name="people_lower_email", elements=(IndexElement(expression="lower(email)"),))
+        ),
+        IndexCreated(
+            table="people",
+            index=Index(name="people_email_live", columns=("email",), unique=True, where="deleted_at IS NULL"),
+        ),
+        IndexCreated(
+            table="people",
+            index=Index(
+                name="people_email_pattern",
+                elements=(
+                    IndexElement(column="email", opclass="varchar_pattern_ops"),
+                    IndexElement(column="price", descending=True),
+                ),
+                include=("qty",),
+            ),
+        ),
+        # a default operator class named is the same index as none named
+        IndexCreated(
+            table="people",
+            index=Index(name="people_name_ops", elements=(IndexElement(column="name", opclass="text_ops"),)),
+        ),
+        IndexCreated(table="people", index=Index(name="people_team_hash", columns=("team_id",), method="hash")),
+        IndexCreated(table="people", index=Index(name="people_deleted_brin", columns=("deleted_at",), method="brin")),
+        IndexCreated(table="people", index=Index(name="people_cover", columns=("team_id",), include=("name", "email"))),
+    )
+
+
+def later_events() -> list[tuple[object, ...]]:
+    """One changeset each: every new event, and the new attributes of the old ones."""
+    return [
+        # a value added and used in the same run: the run commits after ADD VALUE
+        (
+            EnumValueAdded(name="mood", value="calm", before="sad"),
+            ColumnAltered.of("people", "feeling", default="'calm'"),
+        ),
+        (ColumnAdded(table="people", column=Column(name="rank", type="integer", nullable=False), fill="7"),),
+        (ColumnAltered(table="people", column="email", nullable=False, fill="'nobody@example.com'"),),
+        (ColumnAltered.of("people", "email", collation="C"),),
+        (TableRenamed(table="teams", new_name="squads"),),  # its primary key is renamed with it
+        (TableRenamed(table="people", new_name="persons"),),  # its named primary key keeps its name
+        (PrimaryKeySet(table="persons", columns=("id", "name"), name="persons_id_name"),),
+        (EnumValueDropped(name="mood", value="sad"),),
+        (
+            EnumCreated(name="unused", values=("a", "b")),
+            EnumValueAdded(name="unused", value="c"),
+        ),
+        (EnumDropped(name="unused"),),
+    ]
+
+
+async def no_differences(url: str, expected: Schema) -> None:
+    """The database introspects back to exactly ``expected``: on the rows told it, on the rows not told,
+    and on the built objects."""
+    conn = await asyncpg.connect(url)
+    try:
+        told = differences(expected, await introspect_postgresql(conn, expected))
+        untold = differences(expected, await introspect_postgresql(conn))
+        built = await introspect_postgresql(conn)
+        assert built.tables is not None
+        assert (told, untold, differences(expected, built)) == ([], [], [])
+        assert built == expected
+    finally:
+        await conn.close()
+
+
+async def expected_at(store: EventStore, version: int) -> Schema:
+    return PG.normalize((await Projector(store).schema("app", Point(version=version)))[1])
+
+
+@pytest.mark.postgres
+async def test_every_attribute_introspects_back_as_built(log_store: EventStore, pg_url: str) -> None:
+    version = await append(log_store, *people_events())
+    outcome = await migrate(log_store, req(pg_url, version))
+    assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    expected = await expected_at(log_store, version)
+    people = expected.tables["people"]
+    assert people.index("people_name_ops") == Index(name="people_name_ops", columns=("name",))
+    assert expected.tables["teams"].column("id").identity_options is None  # type: ignore[union-attr]
+    assert set(expected.enums) == {"mood"}
+    await no_differences(pg_url, expected)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        catalogue = await read_postgresql(conn, expected)
+        assert catalogue._all_in_place  # the columns, copied, are exactly what was written for them
+        assert catalogue.matching(expected) == set(expected.tables)
+        row = await conn.fetchrow(
+            "SELECT condeferrable, condeferred FROM pg_constraint WHERE conname = 'people_team_fk'"
+        )
+        assert tuple(row) == (True, True)
+        assert (
+            await conn.fetchval(
+                "SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = 'people'::regclass"
+            )
+            == "people_pk"
+        )
+    finally:
+        await conn.close()
+
+
+# (what is done by hand, what the difference names)
+DRIFTS = [
+    ("ALTER TABLE people ALTER COLUMN name TYPE text COLLATE \"POSIX\"", "collation"),
+    ("ALTER TABLE people ALTER COLUMN id SET GENERATED BY DEFAULT", "identity_options"),
+    ("ALTER TABLE people ALTER COLUMN id RESTART WITH 7; ALTER TABLE people ALTER COLUMN id SET INCREMENT BY 2", "identity_options"),
+    ("ALTER TABLE teams ALTER COLUMN id SET MAXVALUE 1000", "identity_options"),
+    ("ALTER TABLE people DROP COLUMN total; ALTER TABLE people ADD COLUMN total numeric GENERATED ALWAYS AS (price + qty) STORED", "generated"),
+    ("DROP INDEX people_data_gin; CREATE INDEX people_data_gin ON people USING gin (data)", "people_data_gin"),
+    ("DROP INDEX people_lower_email; CREATE INDEX people_lower_email ON people (upper(email))", "people_lower_email"),
+    ("DROP INDEX people_email_live; CREATE UNIQUE INDEX people_email_live ON people (email)", "people_email_live"),
+    ("DROP INDEX people_email_pattern; CREATE INDEX people_email_pattern ON people (email, price DESC) INCLUDE (qty)", "people_email_pattern"),
+    ("DROP INDEX people_email_pattern; CREATE INDEX people_email_pattern ON people (email varchar_pattern_ops, price) INCLUDE (qty)", "people_email_pattern"),
+    ("DROP INDEX people_team_hash; CREATE INDEX people_team_hash ON people (team_id)", "people_team_hash"),
+    ("DROP INDEX people_cover; CREATE INDEX people_cover ON people (team_id) INCLUDE (name)", "people_cover"),
+    ("ALTER TABLE people ALTER CONSTRAINT people_team_fk NOT DEFERRABLE", "people_team_fk"),
+    ("ALTER TABLE people ALTER CONSTRAINT people_team_fk DEFERRABLE INITIALLY IMMEDIATE", "people_team_fk"),
+    ("ALTER TABLE teams DROP CONSTRAINT teams_code_key CASCADE; ALTER TABLE teams ADD CONSTRAINT teams_code_key UNIQUE (code)", "teams_code_key"),
+    ("ALTER TABLE people RENAME CONSTRAINT people_pk TO people_pkey", "primary key name"),
+    ("ALTER TABLE teams RENAME CONSTRAINT teams_pkey TO teams_key", "primary key name"),
+    ("ALTER TYPE mood ADD VALUE 'angry'", "enum type mood"),
+    ("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", "enum type mood"),
+    ("CREATE TYPE other AS ENUM ('x')", "enum type other"),
+]  # fmt: skip
+
+
+@pytest.mark.postgres
+async def test_each_new_attribute_changed_by_hand_is_found(log_store: EventStore, pg_url: str) -> None:
+    """Each drift of a new attribute is found, the same way on the rows (told, not told) and on objects."""
+    version = await append(log_store, *people_events())
+    outcome = await migrate(log_store, req(pg_url, version))
+    assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    expected = await expected_at(log_store, version)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for sql, named in DRIFTS:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await conn.execute(sql)
+                told = differences(expected, await introspect_postgresql(conn, expected))
+                untold = differences(expected, await introspect_postgresql(conn))
+                built = await introspect_postgresql(conn)
+                assert built.tables is not None
+                assert told == untold == differences(expected, built), sql
+                assert told and any(named in line for line in told), (sql, told)
+            finally:
+                await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_every_new_event_migrates_forward_and_back(log_store: EventStore, pg_url: str) -> None:
+    """Forward one changeset at a time, each state introspected back exactly; then back to 0 the same way."""
+    versions = [await append(log_store, *people_events())]
+    for changeset in later_events():
+        versions.append(await append(log_store, *changeset))
+    for number, version in enumerate(versions):
+        # (a NOT NULL with a fill is still named destructive by the plan while the column holds NULLs)
+        outcome = await migrate(log_store, req(pg_url, version, allow_destructive=True))
+        assert outcome.status == "applied", (version, outcome.detail, outcome.drift)
+        await no_differences(pg_url, await expected_at(log_store, version))
+        if number == 0:  # rows that the later changes keep, fill and convert
+            conn = await asyncpg.connect(pg_url)
+            try:
+                await conn.execute("INSERT INTO teams (id, code) VALUES (1, 'a')")
+                await conn.execute(
+                    "INSERT INTO people (name, email, price, qty, feeling, team_id) VALUES"
+                    " ('x', NULL, 2, 3, 'happy', 1), ('y', 'y@example.com', 1, 1, 'happy', NULL)"
+                )
+            finally:
+                await conn.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        rows = await conn.fetch("SELECT name, email, rank, total, feeling::text FROM persons ORDER BY name")
+        assert [tuple(r) for r in rows] == [
+            ("x", "nobody@example.com", 7, 6, "happy"),
+            ("y", "y@example.com", 7, 1, "happy"),
+        ]
+        assert (
+            await conn.fetchval(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'persons'::regclass AND contype = 'p'"
+            )
+            == "persons_id_name"
+        )
+        # the squads' key, renamed with its table (PostgreSQL's own name)
+        assert await conn.fetchval("SELECT count(*) FROM pg_constraint WHERE conname = 'squads_pkey'") == 1
+    finally:
+        await conn.close()
+    for version in [*reversed(versions[:-1]), 0]:
+        outcome = await migrate(log_store, req(pg_url, version, allow_destructive=True))
+        assert outcome.status == "applied", (version, outcome.detail, outcome.drift)
+        await no_differences(pg_url, await expected_at(log_store, version))
+
+
+@pytest.mark.postgres
+async def test_a_failure_after_a_value_was_added_resumes(log_store: EventStore, pg_url: str) -> None:
+    """The run commits after ADD VALUE (its value cannot be used before): a statement failing after that
+    leaves the marker in progress at what was done, and the next migrate, the cause fixed, finishes."""
+    first = await append(
+        log_store,
+        EnumCreated(name="state", values=("new",)),
+        TableCreated(
+            table="jobs",
+            columns=(Column(name="id", type="integer", nullable=False), Column(name="s", type="enum:state")),
+        ),
+    )
+    assert (await migrate(log_store, req(pg_url, first))).status == "applied"
+    second = await append(
+        log_store,
+        EnumValueAdded(name="state", value="done"),
+        ConstraintAdded(table="jobs", constraint=Constraint(name="jobs_id_key", kind="unique", columns=("id",))),
+    )
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("INSERT INTO jobs VALUES (1, 'new'), (1, 'new')")  # the unique constraint fails
+        outcome = await migrate(log_store, req(pg_url, second))
+        assert outcome.status == "failed", outcome
+        marker = await conn.fetchrow("SELECT version, in_progress, steps_done FROM schemalog_marker")
+        assert tuple(marker) == (first, True, 1)
+        assert await conn.fetchval("SELECT count(*) FROM pg_enum WHERE enumlabel = 'done'") == 1
+        await conn.execute("DELETE FROM jobs")
+        outcome = await migrate(log_store, req(pg_url, second))
+        assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    finally:
+        await conn.close()
+    await no_differences(pg_url, await expected_at(log_store, second))
+
+
+def test_statements_for_the_new_attributes() -> None:
+    """The text of each new kind of statement (no database), each proven one statement of its kind."""
+    schema = Schema(
+        tables={"t": Table(name="t", columns=(Column(name="a", type="text"), Column(name="b", type="integer")))}
+    )
+    index = Index(
+        name="t_x",
+        method="gist",
+        elements=(
+            IndexElement(expression="lower(a)", opclass="text_pattern_ops"),
+            IndexElement(column="b", descending=True),
+        ),
+        where="b > 0",
+        include=("a",),
+    )
+    sql = PG.create_index_sql("t", index)
+    assert sql == "CREATE INDEX t_x ON t USING gist ((lower(a)) text_pattern_ops, b DESC) INCLUDE (a) WHERE (b > 0)"
+    check_planned("postgresql", sql, "index_created")
+    fk = Constraint(
+        name="t_fk", kind="foreign_key", columns=("b",), references=Reference(table="u", columns=("id",)),
+        deferrable=True, initially_deferred=True,
+    )  # fmt: skip
+    assert PG.add_constraint_sql("t", fk).endswith("FOREIGN KEY(b) REFERENCES u (id) DEFERRABLE INITIALLY DEFERRED")
+    after = Schema(
+        tables={
+            "t": Table(
+                name="t", columns=(*schema.tables["t"].columns, Column(name="c", type="integer", nullable=False))
+            )
+        }
+    )
+    added = PG.add_column(schema, after, "t", "c", fill="0")
+    assert added == [
+        "ALTER TABLE t ADD COLUMN c INTEGER NOT NULL DEFAULT (0)",
+        "ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
+    ]
+    notnull = Schema(
+        tables={
+            "t": Table(
+                name="t",
+                columns=(
+                    Column(name="a", type="text", nullable=False, collation="C"),
+                    Column(name="b", type="integer"),
+                ),
+            )
+        }
+    )
+    altered = PG.alter_column(schema, notnull, "t", "a", {"nullable": False, "collation": "C"}, fill="'x'")
+    assert altered == [
+        'ALTER TABLE t ALTER COLUMN a TYPE TEXT COLLATE "C"',
+        "UPDATE t SET a = ('x') WHERE a IS NULL",
+        "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+    ]
+    for statement in altered:
+        check_planned("postgresql", statement, "column_altered")
+    enums = Schema(enums={"e": {"name": "e", "values": ("a", "b")}})  # type: ignore[dict-item]
+    for statement in PG.create_enum(Schema(), enums, "e"):
+        check_planned("postgresql", statement, "enum_created")
+    check_planned("postgresql", PG.add_enum_value(enums, enums, "e", "c", "b")[0], "enum_value_added")
+    check_planned("postgresql", PG.drop_enum(enums, Schema(), "e")[0], "enum_dropped")
+    # names: PostgreSQL's own for a primary key, cut to 63 bytes at a character's end
+    assert default_pk_name("sales.orders") == "orders_pkey"
+    assert default_pk_name("é" * 40) == "é" * 29 + "_pkey"
+
+
+def test_identity_options_equal_to_postgresqls_own_are_none() -> None:
+    assert canonical_identity(IdentityOptions(start=1, increment=1, minvalue=1, cache=1), "integer") is None
+    assert canonical_identity(IdentityOptions(maxvalue=2**31 - 1), "integer") is None
+    assert canonical_identity(IdentityOptions(maxvalue=2**31 - 1), "bigint") == IdentityOptions(maxvalue=2**31 - 1)
+    assert canonical_identity(IdentityOptions(minvalue=10, start=10), "bigint") == IdentityOptions(minvalue=10)
+    assert canonical_identity(IdentityOptions(increment=-1, start=-1, maxvalue=-1), "smallint") == IdentityOptions(
+        increment=-1
+    )
+    assert canonical_identity(IdentityOptions(always=True), "integer") == IdentityOptions(always=True)
+
+
+def test_a_virtual_generated_column_is_refused_on_postgresql() -> None:
+    from events.aggregate import State
+
+    event = TableCreated(
+        table="v",
+        columns=(Column(name="a", type="integer"), Column(name="b", type="integer", generated=Generated(expression="a + 1", stored=False))),
+    )  # fmt: skip
+    problems = plan_problems(PG, State(), [(1, event)])
+    assert problems == [
+        "v1 (table_created): column v.b: a virtual generated column (stored: false); PostgreSQL's generated"
+        " columns are all stored (give stored: true)"
+    ]
