@@ -25,6 +25,7 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DriftFound,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
@@ -32,6 +33,9 @@ from events.catalog import (
     Event,
     IndexCreated,
     IndexDropped,
+    MigrationApplied,
+    MigrationFailed,
+    MigrationFaked,
     PrimaryKeySet,
     SqlRun,
     TableAltered,
@@ -223,6 +227,21 @@ def _steps(statements: dict[str, Any] | None) -> dict[str, tuple[str, ...]] | No
     return None if statements is None else {dialect: tuple(texts) for dialect, texts in statements.items()}
 
 
+def _outcome(cls: type[E], d: dict[str, Any], **own: Any) -> E:
+    """A reconciler outcome: the fields every outcome has, and the class's ``own`` ones (with defaults)."""
+    values = {
+        "database": d["database"],
+        "stream": d["stream"],
+        "from_version": d["from_version"],
+        "to_version": d["to_version"],
+        "statements": tuple(d.get("statements", ())),
+        "duration_ms": d.get("duration_ms", 0),
+        "detail": d.get("detail"),
+        **own,
+    }
+    return _event(cls, values)
+
+
 _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "table_created": lambda d: _event(
         TableCreated,
@@ -267,6 +286,10 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
         {"forward": _steps(d["forward"]), "backward": _steps(d.get("backward")), "description": d.get("description")},
     ),
     "tag_created": lambda d: _event(TagCreated, {"tag": d["tag"], "version": d["version"]}),
+    "migration_applied": lambda d: _outcome(MigrationApplied, d),
+    "migration_faked": lambda d: _outcome(MigrationFaked, d),
+    "migration_failed": lambda d: _outcome(MigrationFailed, d, statement=d.get("statement")),
+    "drift_found": lambda d: _outcome(DriftFound, d, drift=tuple(d.get("drift", ()))),
 }
 
 

@@ -246,9 +246,11 @@ def _(event: SqlRun, before: State) -> Event:
     if event.backward is None:
         what = f" ({event.description})" if event.description else ""
         raise Irreversible(f"the data step{what} has no backward statements: it cannot be undone")
+    # ``backward: {}`` is nothing to undo anywhere: going back runs nothing on each dialect it ran on
+    forward = event.backward or {dialect: () for dialect in event.forward}
     # built as the log's own: its statements were judged when the step came in
     return SqlRun.model_validate(
-        {"forward": event.backward, "backward": event.forward, "description": event.description}, context=STORED
+        {"forward": forward, "backward": event.forward, "description": event.description}, context=STORED
     )
 
 
@@ -583,7 +585,7 @@ def _creations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
                 )
             )
             continue
-        for col in table.columns:
+        for col in sorted(table.columns, key=lambda c: c.generated is not None):  # what they compute from first
             if before.column(col.name) is None:
                 fill = fills.get((name, col.name)) if needs_fill(col) else None
                 if needs_fill(col) and fill is None:
@@ -602,7 +604,7 @@ def _column_drops(old: Schema, new: Schema) -> list[Event]:
         after = new.tables.get(name)
         if after is None:
             continue
-        for col in table.columns:
+        for col in sorted(table.columns, key=lambda c: c.generated is None):  # generated ones first
             if after.column(col.name) is None:
                 out.append(ColumnDropped(table=name, column=col.name))
     return out

@@ -22,7 +22,7 @@ import pydantic
 import structlog
 
 from events.aggregate import InvalidChange, State, apply_event
-from events.catalog import ColumnAdded, ColumnAltered, TagCreated, to_dict
+from events.catalog import TagCreated, parse_event, to_dict
 from events.checkpoint import KEY_ENV as CHECKPOINT_KEY_ENV
 from events.checkpoint import (
     Checkpoint,
@@ -50,11 +50,18 @@ from events.store import (
     verify_store,
 )
 from projections.audit import HistoryFilter, blame, filter_history
-from projections.diff import Renames, changes_between, rename_candidates, revert_changeset, schema_diff
+from projections.diff import (
+    Renames,
+    changes_between,
+    needs_fill,
+    rename_candidates,
+    revert_changeset,
+    schema_diff,
+)
 from projections.schema import PointError, Projector, parse_point, parse_time_text
 from service import logging as service_logging
 from service.authoring.importer import import_database
-from service.authoring.models import ModelError, enum_steps, load_metadata, metadata_schema
+from service.authoring.models import ModelError, load_metadata, metadata_schema
 from service.config import Config, ConfigError, load_config
 from service.reconciler.apply import MigrateRequest, Outcome, migrate
 from service.reconciler.capacity import CannotHold
@@ -461,10 +468,29 @@ def _revertible(recorded: Sequence[RecordedEvent], changeset_id: str) -> None:
     for r in recorded:
         if r.changeset_id == changeset_id:
             try:
-                undo_event(r, state)
+                undo = undo_event(r, state)
             except PlanRefused as exc:
                 raise UsageError(f"cannot revert changeset {changeset_id}: {exc}") from None
+            if undo is not None:
+                _new_input(undo, r.version, changeset_id)
         apply_event(r.event, state)
+
+
+def _new_input(undo: Any, version: int, changeset_id: str) -> None:
+    """A revert appends new events, so each meets the rules of new input: UsageError naming the version if
+    it would make again what the log allowed when it was recorded but refuses now (a name, a default)."""
+    try:
+        parse_event(to_dict(undo))
+    except pydantic.ValidationError as exc:
+        why = pydantic_message(exc)
+    except ValueError as exc:
+        why = str(exc)
+    else:
+        return
+    raise UsageError(
+        f"cannot revert changeset {changeset_id}: undo v{version} ({undo.type}) would make what the log refuses"
+        f" now: {why}"
+    )
 
 
 async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
@@ -909,8 +935,7 @@ def _fills_needed(head: Any, models: Any, renames: Renames) -> tuple[list[tuple[
         for column in table.columns:
             was = before.column(old_column_of.get(column.name, column.name))
             if was is None:
-                plain = column.default is None and column.generated is None and not column.identity
-                if not column.nullable and plain:
+                if needs_fill(column):
                     added.append((name, column.name))
             elif was.nullable and not column.nullable:
                 tightened[(name, column.name)] = column.default
@@ -953,24 +978,6 @@ def _resolve_fills(
                 f" give their value with --default {table}.{column}=EXPR (or a server default, or make it nullable)"
             )
     return fills
-
-
-def _filled(events: list[Any], added: dict[tuple[str, str], str], tightened: dict[tuple[str, str], str]) -> list[Any]:
-    """The diff's events with the one-off values put where they belong: ColumnAdded.fill (the column was
-    diffed with the value as its default, taken off again here) and ColumnAltered.fill."""
-    out_events: list[Any] = []
-    for event in events:
-        if isinstance(event, ColumnAdded) and (event.table, event.column.name) in added:
-            column = event.column.model_copy(update={"default": None})
-            event = ColumnAdded(table=event.table, column=column, fill=added[(event.table, event.column.name)])
-        elif isinstance(event, ColumnAltered) and event.nullable is False and (event.table, event.column) in tightened:
-            data = {("new_type" if k == "type" else k): v for k, v in event.changes().items()}
-            if "new_type" in data:
-                data["new_type"] = str(data["new_type"])
-            fill = tightened[(event.table, event.column)]
-            event = ColumnAltered.model_validate({"table": event.table, "column": event.column, **data, "fill": fill})
-        out_events.append(event)
-    return out_events
 
 
 async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int:
@@ -1018,21 +1025,7 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
     tightened_fills = {key: default for key, default in tightened.items() if default is not None}
     tightened_fills.update({k: given[k] for k in tightened if k in given})  # --default wins over the default
     tightened_fills.update(_resolve_fills([k for k in asked if k not in given], given, ask=ask, placeholder=args.check))
-    diffed = models
-    if added_fills:  # the diff builds a ColumnAdded only with a way to fill its rows: the value, for now
-        filled_tables = dict(models.tables)
-        for (table, column), fill in added_fills.items():
-            held = filled_tables[table]
-            with_fill = tuple(c.model_copy(update={"default": fill}) if c.name == column else c for c in held.columns)
-            filled_tables[table] = held.model_copy(update={"columns": with_fill})
-        diffed = models.model_copy(update={"tables": filled_tables})
-    try:
-        enums_first, enums_last = enum_steps(head, models)
-    except ModelError as exc:
-        raise UsageError(str(exc)) from None
-    events = _filled(schema_diff(head, diffed, renames), added_fills, tightened_fills)
-    if not any(e.type.startswith("enum_") for e in events):  # until schema_diff says enum changes itself
-        events = [*enums_first, *events, *enums_last]
+    events = schema_diff(head, models, renames, fills={**added_fills, **tightened_fills})
     if not events:
         out(f"No changes detected in {args.models} against {stream} version {version}")
         return EXIT_OK

@@ -169,7 +169,9 @@ def blog(dialect: str, n: int) -> sa.MetaData:
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", name="comments_post_fk", ondelete="CASCADE")),
             sa.Column("body", sa.Text, nullable=False),
-            sa.Column("body_length", sa.Integer, sa.Computed(sa.text("length(body)"), persisted=True)),
+            sa.Column("upvotes", sa.Integer, nullable=False, server_default=sa.text("0")),
+            sa.Column("downvotes", sa.Integer, nullable=False, server_default=sa.text("0")),
+            sa.Column("score", sa.Integer, sa.Computed(sa.text("upvotes - downvotes"), persisted=True)),
             sa.Column("created_at", sa.DateTime, server_default=sa.func.current_timestamp(), nullable=False),
         )
     return md

@@ -32,7 +32,12 @@ from tests.model_history import BLOG_DESTRUCTIVE, BLOG_FILLS, BLOG_HINTS, BLOG_L
 from tests.sqlexec import engine_for, run_sql
 
 VERSIONS = range(1, 7)
-PENDING: dict[str, str] = {}
+PENDING: dict[str, str] = {
+    "postgresql": "PostgreSQL DDL: migrating v6 back to v5 (enum_value_dropped, the type rebuilt) fails with"
+    " 'operator does not exist: post_status = schemalog_old_post_status': the partial index posts_published_ix"
+    " (WHERE status = 'published'), recreated just before, holds a literal of the old type; the rebuild must"
+    " drop and recreate the indexes (and checks) whose expressions use the column",
+}
 """Dialect -> why its run cannot pass yet (the part of another area it waits for): marked xfail(strict)."""
 
 
@@ -72,7 +77,7 @@ INSERTS: dict[int, list[str]] = {
         "INSERT INTO posts (author_id, title) SELECT id, 'Hello' FROM users",
     ],
     2: ["INSERT INTO tags (label) VALUES ('sql')", "INSERT INTO post_tags (post_id, tag_id) VALUES (1, 1)"],
-    3: ["INSERT INTO comments (post_id, body) VALUES (1, 'Nice')"],
+    3: ["INSERT INTO comments (post_id, body, upvotes, downvotes) VALUES (1, 'Nice', 5, 1)"],
     4: [
         "INSERT INTO posts (author_id, title, body, status, slug) SELECT id, 'Second', 'text', 'published', 'second'"
         " FROM users"
@@ -101,7 +106,7 @@ def check_rows(url: str, dialect: str, n: int, inserted: int) -> None:
             ("sql", 1)
         ], n
     if n >= 3:
-        assert rows(url, "SELECT post_id, body, body_length FROM comments") == [(1, "Nice", 4)], n
+        assert rows(url, "SELECT post_id, body, score FROM comments") == [(1, "Nice", 4)], n
     if n >= 4:
         slugs = [("untitled",)] + ([("second",)] if inserted >= 4 else [])  # v4's --default for the rows there
         assert rows(url, "SELECT slug FROM posts ORDER BY id") == slugs, n

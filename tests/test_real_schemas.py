@@ -157,6 +157,18 @@ def _by_name(items: list[dict[str, Any]], fields: Callable[[dict[str, Any]], dic
     return out
 
 
+_SQLITE_PK_NAME = re.compile(r"CONSTRAINT\s+(?:\[([^\]]+)\]|`([^`]+)`)\s+PRIMARY\s+KEY", re.IGNORECASE)
+
+
+def _sqlite_pk_name(insp: Any, table: str) -> str | None:
+    """A SQLite primary key's name where the Inspector cannot read it: SQLAlchemy reads it only bare or in
+    double quotes, and SQLite also takes [name] and `name` (Chinook writes CONSTRAINT [PK_Album])."""
+    with insp.bind.connect() as conn:
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
+    found = _SQLITE_PK_NAME.search(sql or "")
+    return next((g for g in found.groups() if g), None) if found else None
+
+
 def inspector_view(url: str) -> dict[str, Any]:
     """What SQLAlchemy's Inspector sees of every table but schemalog's own, in comparable form."""
     engine = engine_for(url)
@@ -167,6 +179,8 @@ def inspector_view(url: str) -> dict[str, Any]:
             if table.startswith("schemalog_"):
                 continue
             pk = insp.get_pk_constraint(table)
+            if engine.dialect.name == "sqlite" and pk.get("constrained_columns") and not pk.get("name"):
+                pk["name"] = _sqlite_pk_name(insp, table)
             view[table] = {
                 "columns": {
                     c["name"]: {

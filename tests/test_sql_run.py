@@ -370,3 +370,40 @@ def test_the_readmes_example_runs_as_written(log_url: str, target_url: str, caps
         (1, "Ann@Example.org"),
         (2, "bob@example.org"),
     ]
+
+
+# --------------------------------------------------------------------------- undoing what the log now refuses
+
+
+@pytest.mark.parametrize(
+    ("created", "named"),
+    [
+        (
+            {
+                "type": "table_created",
+                "table": "t",
+                "columns": [{"name": "id", "type": "integer", "default": "pg_sleep(1)"}],
+            },
+            "pg_sleep",
+        ),
+        (
+            {"type": "table_created", "table": "schemalog_old", "columns": [{"name": "id", "type": "integer"}]},
+            "schemalog_",
+        ),
+    ],
+    ids=["a default", "a name"],
+)
+def test_undoing_what_would_make_again_what_the_log_now_refuses_names_the_version(
+    log_url: str, created: dict[str, Any], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recorded when the rules allowed it (forged here), dropped later: a plan back to it and a revert of the
+    drop are refused, in one line naming the version of the drop, and nothing is written."""
+    asyncio.run(forge(log_url, "app", [created]))
+    asyncio.run(forge(log_url, "app", [{"type": "table_dropped", "table": created["table"]}]))
+    before = dump(log_url)
+    for args in (["sqlmigrate", "--dialect", "sqlite", "--from", "2", "--to", "1"], ["revert", "2"]):
+        code, out, err = cli(["--store", log_url, *args], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2, (args, out, err)
+        assert len(lines) == 1 and "undo v2 (" in lines[0] and named in lines[0], (args, lines)
+    assert dump(log_url) == before

@@ -32,6 +32,8 @@ from events.catalog import (
     TableCreated,
     TableDropped,
 )
+from events.envelope import Changeset
+from events.log import EventLog
 from events.model import (
     Column,
     Constraint,
@@ -45,14 +47,18 @@ from events.model import (
     Table,
     evolve,
 )
+from events.store import EventStore
 from projections.diff import inverses
-from projections.schema import normalized
+from projections.schema import Point, Projector, normalized
 from service.reconciler import capacity
+from service.reconciler.apply import MigrateRequest, migrate
 from service.reconciler.ddl import emit
 from service.reconciler.dialects.sqlite.ddl import SqliteDialect
 from service.reconciler.dialects.sqlite.introspect import introspect_sqlite, read_index_sql, read_table_sql
 from service.reconciler.normalize import differences
 from service.reconciler.statements import check_planned
+from service.reconciler.targets import open_target
+from tests.sqlexec import run_sql
 
 DIALECT = SqliteDialect()
 
@@ -502,3 +508,107 @@ def test_a_table_written_by_hand_introspects_with_what_it_says(db: Database) -> 
     index = live.index("t_name")
     assert index is not None and index.elements == (IndexElement(expression="lowername", descending=True),)
     assert index.where == "nameisnotnull"
+
+
+# --------------------------------------------------------------------------- through the log, as migrate runs
+
+
+async def test_every_feature_through_the_log_forward_and_back_to_zero(log_store: EventStore, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    changesets: list[tuple[Any, ...]] = [
+        (
+            EnumCreated(name="status", values=("new", "done")),
+            TableCreated(
+                table="authors",
+                columns=(
+                    Column(name="id", type="integer", nullable=False, identity=True),
+                    Column(name="name", type="text", nullable=False, collation="NOCASE"),
+                ),
+                primary_key=("id",),
+            ),
+            TableCreated(
+                table="tasks",
+                columns=(
+                    Column(name="id", type="integer", nullable=False),
+                    Column(name="author_id", type="integer"),
+                    Column(name="title", type="varchar(50)", nullable=False),
+                    Column(name="status", type="enum:status", nullable=False, default="'new'"),
+                    Column(name="slug", type="text", generated=Generated(expression="lower(title)", stored=False)),
+                    Column(name="done_at", type="timestamp"),
+                ),
+                primary_key=("id",),
+                primary_key_name="tasks_key",
+            ),
+        ),
+        (
+            ConstraintAdded(
+                table="tasks",
+                constraint=Constraint(
+                    name="tasks_author_fk",
+                    kind="foreign_key",
+                    columns=("author_id",),
+                    references=Reference(table="authors", columns=("id",)),
+                    deferrable=True,
+                    initially_deferred=True,
+                ),
+            ),
+            IndexCreated(
+                table="tasks",
+                index=Index(
+                    name="tasks_open",
+                    elements=(IndexElement(expression="lower(title)"), IndexElement(column="id", descending=True)),
+                    where="done_at IS NULL",
+                ),
+            ),
+        ),
+        (ColumnAdded(table="tasks", column=Column(name="rank", type="integer", nullable=False), fill="10"),),
+        (EnumValueAdded(name="status", value="blocked"),),
+        (ColumnAltered.of("authors", "name", collation="RTRIM"),),
+    ]
+    versions = []
+    for events in changesets:
+        result = await EventLog(log_store).append(Changeset(stream="app", actor="dev", events=events))
+        versions.append(result.last_version)
+
+    async def at(version: int) -> None:
+        outcome = await migrate(
+            log_store,
+            MigrateRequest(url=url, stream="app", actor="t", to=Point(version=version), allow_destructive=True),
+        )
+        assert outcome.status in ("applied", "up_to_date"), (version, outcome.detail, outcome.drift)
+        target = await open_target(url)
+        try:
+            _, schema = await Projector(log_store).schema("app", Point(version=version))
+            assert normalized(await target.introspect()) == normalized(target.expected(schema))
+        finally:
+            await target.close()
+
+    await at(versions[1])
+    sql(
+        url,
+        "INSERT INTO authors (name) VALUES ('Ada')",
+        "INSERT INTO tasks (id, author_id, title) VALUES (1, 1, 'Write')",
+    )
+    await at(versions[-1])
+    assert sql(url, "SELECT id, status, slug, rank FROM tasks") == [(1, "new", "write", 10)]
+    assert sql(url, "SELECT name FROM authors") == [("Ada",)]
+    live = introspected(url)
+    assert live.tables["tasks"].primary_key_name == "tasks_key"
+    assert str(live.tables["tasks"].column("status").type) == "varchar(7)"  # type: ignore[union-attr]
+    await at(versions[1])
+    assert sql(url, "SELECT id, status, slug FROM tasks") == [(1, "new", "write")]
+    await at(0)
+    assert introspected(url).tables == {}
+
+
+def sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in run_sql(url, *statements)]
+
+
+def introspected(url: str) -> Schema:
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return introspect_sqlite(conn)
+    finally:
+        engine.dispose()

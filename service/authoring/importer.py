@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from events.catalog import Event
 from events.envelope import Changeset
 from events.expressions import ExpressionError, check_expression
 from events.log import EventLog
@@ -22,9 +21,8 @@ from events.model import Constraint, Schema, Table, construct
 from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
-from service.authoring.models import ModelError, enum_steps
 from service.reconciler.marker import Marker, now_text, state_hash
-from service.reconciler.normalize import differences
+from service.reconciler.normalize import canonical_check, differences
 from service.reconciler.targets import Target, TargetError, _SyncTarget, display_url, open_target
 
 
@@ -47,7 +45,7 @@ PG_CHECK_TEXTS = """
 SELECT n.nspname, c.relname, con.conname, pg_get_expr(con.conbin, con.conrelid)
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE con.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%'
+WHERE con.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
 """
 """Every check constraint's expression as PostgreSQL writes it back (pg_get_expr, as introspection reads it)."""
 
@@ -79,46 +77,41 @@ async def database_check_texts(target: Target, tables: list[str]) -> dict[tuple[
     return {}
 
 
-async def _written(target: Target, live: Schema) -> Schema:
-    """``live`` with every check's expression as the database writes it, where that is one expression of
-    the target's dialect: the canonical form drops spaces and lower-cases literals (``'%Trailers%'``), so
-    it is kept only where the database's own text cannot be had. ImportRefused names a check that is
-    neither."""
+async def _as_written(target: Target, expected: Schema, live: Schema) -> Schema:
+    """``live`` (canonical, as introspection gives it) with each check in the text the diff against
+    ``expected`` should record: the log's own where it is the same check (so that it diffs equal), else
+    the database's own text where that is one expression of the target's dialect (the canonical form
+    drops spaces and lower-cases literals, ``'%Trailers%'``, so it is kept only where the database's
+    text cannot be had). ImportRefused names a check that is neither."""
     dialect = target.dialect.name
     with_checks = sorted(name for name, t in live.tables.items() if any(c.kind == "check" for c in t.constraints))
     if not with_checks:
         return live
     texts = await database_check_texts(target, with_checks)
-    tables: dict[str, Table] = dict(live.tables)
+
+    def written(table: str, c: Constraint) -> Constraint:
+        canonical = c.expression
+        if c.kind != "check" or canonical is None:
+            return c
+        known = expected.tables[table].constraint(c.name) if table in expected.tables else None
+        if known is not None and known.kind == "check" and canonical_check(known.expression) == canonical:
+            return known
+        text = texts.get((table, c.name))
+        if text is not None and _accepted(text, dialect):
+            return construct(Constraint, {**c.__dict__, "expression": text.strip()})
+        if not _accepted(canonical, dialect):
+            raise ImportRefused(
+                f"check {c.name} on {table}: its expression {(text or canonical)!r} cannot be recorded"
+                f" (it is not one boolean expression the log accepts for {dialect})"
+            )
+        return c
+
+    tables = dict(live.tables)
     for name in with_checks:
         table = tables[name]
-        constraints = []
-        for c in table.constraints:
-            if c.kind == "check" and c.expression is not None:
-                text = texts.get((name, c.name))
-                if text is not None and _accepted(text, dialect):
-                    c = construct(Constraint, {**c.__dict__, "expression": text.strip()})
-                elif not _accepted(c.expression, dialect):
-                    raise ImportRefused(
-                        f"check {c.name} on {name}: its expression {text or c.expression!r} cannot be recorded"
-                        f" (it is not one boolean expression the log accepts for {dialect})"
-                    )
-            constraints.append(c)
-        tables[name] = construct(Table, {**table.__dict__, "constraints": tuple(constraints)})
+        constraints = tuple(written(name, c) for c in table.constraints)
+        tables[name] = construct(Table, {**table.__dict__, "constraints": constraints})
     return construct(Schema, {"tables": tables, "enums": getattr(live, "enums", {})})
-
-
-def _with_enums(old: Schema, new: Schema) -> list[Event]:
-    """schema_diff's events with the enum types' changes around them (created before the tables that
-    use them, dropped after), while schema_diff does not say them itself."""
-    events = schema_diff(old, new)
-    if any(e.type.startswith("enum_") for e in events):
-        return events
-    try:
-        first, last = enum_steps(old, new)
-    except ModelError as exc:
-        raise ImportRefused(str(exc)) from None
-    return [*first, *events, *last]
 
 
 def _accepted(text: str, dialect: str) -> bool:
@@ -145,7 +138,6 @@ async def import_database(
     try:
         await target.acquire(stream, lock_timeout)
         live = await target.introspect()
-        live = await _written(target, live)
         others = [s for s in await target.marker_streams() if s != stream]
         if others:
             raise ImportRefused(f"this database follows stream {others[0]!r}, not {stream!r}")
@@ -155,7 +147,7 @@ async def import_database(
         if head == 0:
             if not live.tables:
                 raise ImportRefused(f"{label} has no tables to import")
-            events = _with_enums(Schema(), live)
+            events = schema_diff(Schema(), await _as_written(target, Schema(), live))
             kind, message = "baseline", f"baseline imported from {label}"
         else:
             if marker is None:
@@ -169,7 +161,7 @@ async def import_database(
                     " then import its drift"
                 )
             expected = target.expected((await projector.schema(stream))[1])
-            events = _with_enums(expected, live)
+            events = schema_diff(expected, await _as_written(target, expected, live))
             kind, message = "drift", f"drift observed in {label}, adopted"
         if not events:
             return ImportResult(label, stream, "nothing")

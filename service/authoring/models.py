@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import TextClause, UnaryExpression
 from sqlalchemy.sql.operators import desc_op
 
-from events.catalog import EnumCreated, EnumDropped, EnumValueAdded, EnumValueDropped, Event
 from events.expressions import ExpressionError, ExpressionKind, check_expression
 from events.model import (
     Column,
@@ -405,31 +404,3 @@ def metadata_schema(metadata: sa.MetaData) -> Schema:
             primary_key_name=_primary_key_name(table),
         )
     return Schema(tables=tables, enums=_enums(metadata))
-
-
-def enum_steps(old: Schema, new: Schema) -> tuple[list[Event], list[Event]]:
-    """The enum type changes from ``old`` to ``new``: (those that go before the table changes, those that
-    go after). Created types and added values first (a new column may use them); dropped values and types
-    last (once no column uses them). A value moved within its type cannot be said: refused."""
-    before: list[Event] = []
-    after: list[Event] = []
-    for name, enum in sorted(new.enums.items()):
-        was = old.enums.get(name)
-        if was is None:
-            before.append(EnumCreated(name=name, values=enum.values))
-            continue
-        kept = [v for v in was.values if v in enum.values]
-        if kept != [v for v in enum.values if v in was.values]:
-            raise ModelError(f"enum {name}: its values change order ({list(was.values)} -> {list(enum.values)})")
-        for i, value in enumerate(enum.values):
-            if value in was.values:
-                continue
-            following = next((v for v in enum.values[i + 1 :] if v in was.values), None)
-            before.append(EnumValueAdded(name=name, value=value, before=following))
-        for value in was.values:
-            if value not in enum.values:
-                after.append(EnumValueDropped(name=name, value=value))
-    for name in sorted(old.enums):
-        if name not in new.enums:
-            after.append(EnumDropped(name=name))
-    return before, after

@@ -32,16 +32,23 @@ from service.reconciler.introspect import SKIP_TABLES, live_native_type
 from service.reconciler.introspect import fk_action as _fk_action
 from service.reconciler.normalize import canonical_schema
 
+# Each query reads every table (or index) at once: a pragma per table, joined to sqlite_master, costs one
+# statement in all rather than one each.
 SQLITE_TABLES = "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name"
-SQLITE_COLUMNS = 'SELECT cid, name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(:t)'
-SQLITE_TABLE_SQL = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"
-SQLITE_INDEXES = (
-    'SELECT l.name, l."unique", m.sql FROM pragma_index_list(:t) AS l'
-    " JOIN sqlite_master AS m ON m.type = 'index' AND m.name = l.name"
-    " WHERE l.origin = 'c' AND m.sql IS NOT NULL ORDER BY l.name"
+SQLITE_COLUMNS = (
+    'SELECT m.name, x.cid, x.name, x.type, x."notnull", x.dflt_value, x.pk, x.hidden'
+    " FROM sqlite_master AS m, pragma_table_xinfo(m.name) AS x WHERE m.type = 'table' ORDER BY m.name, x.cid"
 )
-"""The indexes CREATE INDEX made (not those of UNIQUE and PRIMARY KEY constraints)."""
-SQLITE_INDEX_KEYS = 'SELECT seqno, cid, name, "desc" FROM pragma_index_xinfo(:i) WHERE key = 1 ORDER BY seqno'
+SQLITE_FOREIGN_KEYS = (
+    'SELECT m.name, f.id, f.seq, f."table", f."from", f."to", f.on_update, f.on_delete'
+    " FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table'"
+)
+SQLITE_INDEXES = "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+"""The indexes CREATE INDEX made (those of UNIQUE and PRIMARY KEY constraints have no text)."""
+SQLITE_INDEX_KEYS = (
+    'SELECT m.name, x.seqno, x.cid, x.name, x."desc" FROM sqlite_master AS m, pragma_index_xinfo(m.name) AS x'
+    " WHERE m.type = 'index' AND m.sql IS NOT NULL AND x.key = 1 ORDER BY m.name, x.seqno"
+)
 SQLITE_GENERATED_HIDDEN = frozenset({2, 3})
 """pragma table_xinfo's ``hidden``: 2 a virtual generated column, 3 a stored one (1: a virtual table's)."""
 
@@ -58,11 +65,6 @@ def sqlite_type(declared: str) -> ColumnType:
         return parse_type(text)
     except ValueError:
         return live_native_type("sqlite", declared.strip())
-
-
-def _unescape(name: str) -> str:
-    """SQLAlchemy's SQLite reflection keeps a quoted name's doubled quotes: undo that."""
-    return name.replace('""', '"')
 
 
 def _sqlite_name(token: str) -> str:
@@ -92,7 +94,7 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Token:
     kind: str
     text: str
@@ -195,6 +197,7 @@ class TableText:
     columns: dict[str, ColumnText] = field(default_factory=dict)
     primary_key_name: str | None = None
     uniques: list[Constraint] = field(default_factory=list)
+    checks: list[Constraint] = field(default_factory=list)
     foreign_keys: list[ForeignKeyText] = field(default_factory=list)
 
 
@@ -234,6 +237,11 @@ def _column_definition(sql: str, item: list[Token], out: TableText) -> None:
             out.primary_key_name = _sqlite_name(item[i + 1].text)
             i += 3
             continue
+        if tok.word("CONSTRAINT") and i + 3 < len(item) and item[i + 2].word("CHECK") and item[i + 3].text == "(":
+            expression, closing = _inside(sql, item, i + 3)
+            out.checks.append(_check(_sqlite_name(item[i + 1].text), expression))
+            i = closing + 1
+            continue
         i += 1
 
 
@@ -251,8 +259,14 @@ def _table_constraint(sql: str, item: list[Token], out: TableText) -> None:
     elif head.word("UNIQUE") and name is not None:
         columns, _ = _names_in(item, _first_paren(item))
         out.uniques.append(Constraint(name=name, kind="unique", columns=columns))
+    elif head.word("CHECK") and name is not None and i + 1 < len(item) and item[i + 1].text == "(":
+        out.checks.append(_check(name, _inside(sql, item, i + 1)[0]))
     elif head.word("FOREIGN"):
         out.foreign_keys.append(_foreign_key(item, i, name))
+
+
+def _check(name: str, expression: str) -> Constraint:
+    return Constraint.model_validate({"name": name, "kind": "check", "expression": expression}, context=STORED)
 
 
 def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
@@ -296,6 +310,7 @@ def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
 
 @dataclass
 class IndexText:
+    unique: bool
     elements: list[tuple[str, bool]]
     """Each element's text (without COLLATE, ASC, DESC) and whether it names only a column."""
     where: str | None
@@ -319,7 +334,8 @@ def read_index_sql(sql: str) -> IndexText:
     rest = toks[closing + 1 :]
     if rest and rest[0].word("WHERE") and len(rest) > 1:
         where = sql[rest[1].start : rest[-1].end]
-    return IndexText(elements, where)
+    unique = len(toks) > 1 and toks[1].word("UNIQUE")
+    return IndexText(unique, elements, where)
 
 
 def _strip_outer(text: str) -> str:
@@ -338,25 +354,19 @@ def sqlite_unique_constraints(sql: str) -> list[Constraint]:
     return read_table_sql(sql).uniques
 
 
-SQLITE_FK_LIST = 'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM pragma_foreign_key_list(:t)'
-
-
-def sqlite_all_foreign_keys(
-    conn: sa.Connection, table: str, sql: str, text: TableText | None = None
-) -> list[Constraint]:
+def _foreign_keys(table: str, rows: list[Any], text: TableText) -> list[Constraint]:
     """Every foreign key (PRAGMA foreign_key_list is the truth), named as the CREATE TABLE text names it;
     an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) gets the name
     PostgreSQL would give it, ``<table>_<columns>_fkey``. DEFERRABLE is read from the text."""
-    text = text if text is not None else read_table_sql(sql)
     written = {(k.columns, k.table, k.ref_columns): k for k in text.foreign_keys}
     groups: dict[int, list[Any]] = {}
-    for r in conn.execute(sa.text(SQLITE_FK_LIST), {"t": table}):
+    for r in rows:  # id, seq, table, from, to, on_update, on_delete
         groups.setdefault(r[0], []).append(r)
     out = []
-    for rows in (sorted(g, key=lambda r: r[1]) for _, g in sorted(groups.items(), reverse=True)):
-        columns = tuple(r[3] for r in rows)
-        ref_table = rows[0][2]
-        ref_columns = tuple(r[4] for r in rows) if rows[0][4] is not None else ()
+    for group in (sorted(g, key=lambda r: r[1]) for _, g in sorted(groups.items(), reverse=True)):
+        columns = tuple(r[3] for r in group)
+        ref_table = group[0][2]
+        ref_columns = tuple(r[4] for r in group) if group[0][4] is not None else ()
         found = written.get((columns, ref_table, ref_columns))
         out.append(
             Constraint(
@@ -364,8 +374,8 @@ def sqlite_all_foreign_keys(
                 kind="foreign_key",
                 columns=columns,
                 references=Reference(table=ref_table, columns=ref_columns or columns),
-                on_delete=_fk_action(rows[0][6]),
-                on_update=_fk_action(rows[0][5]),
+                on_delete=_fk_action(group[0][6]),
+                on_update=_fk_action(group[0][5]),
                 deferrable=found is not None and found.deferrable,
                 initially_deferred=found is not None and found.initially_deferred,
             )
@@ -373,35 +383,58 @@ def sqlite_all_foreign_keys(
     return out
 
 
-def _indexes(conn: sa.Connection, table: str) -> tuple[Index, ...]:
-    out = []
-    for name, unique, sql in conn.execute(sa.text(SQLITE_INDEXES), {"t": table}):
-        keys = conn.execute(sa.text(SQLITE_INDEX_KEYS), {"i": name}).all()
-        text = read_index_sql(sql)
-        if len(text.elements) != len(keys):
-            continue  # not a text this reader understands: left out, so that it shows as a difference
-        elements = []
-        for (_seq, cid, column, descending), (element, _plain) in zip(keys, text.elements, strict=True):
-            if cid >= 0:
-                elements.append({"column": column, "descending": bool(descending)})
-            else:
-                elements.append({"expression": element, "descending": bool(descending)})
-        data = {"name": name, "unique": bool(unique), "elements": elements, "where": text.where}
-        out.append(Index.model_validate(data, context=STORED))  # the database's text, not an author's
-    return tuple(out)
+def _index(name: str, sql: str, keys: list[Any]) -> Index | None:
+    """One index from its CREATE INDEX text and its key columns (seqno, cid, name, desc); None for a text
+    this reader does not understand (then it is missing, and shows as a difference)."""
+    text = read_index_sql(sql)
+    if len(text.elements) != len(keys):
+        return None
+    elements = []
+    for (_seq, cid, column, descending), (element, _plain) in zip(keys, text.elements, strict=True):
+        if cid >= 0:
+            elements.append({"column": column, "descending": bool(descending)})
+        else:  # -2: an expression
+            elements.append({"expression": element, "descending": bool(descending)})
+    data = {"name": name, "unique": text.unique, "elements": elements, "where": text.where}
+    return Index.model_validate(data, context=STORED)  # the database's text, not an author's
 
 
-def _check_constraints(inspector: Any, name: str) -> list[Constraint]:
-    out = []
-    for c in inspector.get_check_constraints(name):
-        check_name = c.get("name")
-        if check_name:
-            out.append(Constraint(name=_unescape(check_name), kind="check", expression=c["sqltext"]))
-    return out
+def _column(r: Any, pk: list[str], autoincrement: bool, text: TableText) -> Column:
+    """One column from its pragma table_xinfo row (cid, name, type, notnull, dflt_value, pk, hidden)."""
+    _cid, name, declared, notnull, default, _pk, hidden = r
+    written = text.columns.get(name, ColumnText())
+    generated = None
+    if hidden in SQLITE_GENERATED_HIDDEN:
+        generated = Generated.model_validate(
+            {"expression": written.generated or "", "stored": hidden == 3}, context=STORED
+        )
+    values = {
+        "name": name,
+        "type": sqlite_type(declared or ""),
+        "nullable": not notnull,
+        "default": default,
+        "identity": autoincrement and pk == [name] and (declared or "").upper() == "INTEGER",
+        "collation": written.collation if written.collation != "BINARY" else None,
+        "generated": generated,
+    }
+    return Column.model_validate(values, context=STORED)  # the database's own text, not an author's
 
 
 def introspect_sqlite(conn: sa.Connection) -> Schema:
-    inspector = sa.inspect(conn)
+    columns: dict[str, list[Any]] = {}
+    for row in conn.execute(sa.text(SQLITE_COLUMNS)):
+        columns.setdefault(row[0], []).append(tuple(row[1:]))
+    foreign_keys: dict[str, list[Any]] = {}
+    for row in conn.execute(sa.text(SQLITE_FOREIGN_KEYS)):
+        foreign_keys.setdefault(row[0], []).append(tuple(row[1:]))
+    keys: dict[str, list[Any]] = {}
+    for row in conn.execute(sa.text(SQLITE_INDEX_KEYS)):
+        keys.setdefault(row[0], []).append(tuple(row[1:]))
+    indexes: dict[str, list[Index]] = {}
+    for table_name, name, sql in conn.execute(sa.text(SQLITE_INDEXES)):
+        index = _index(name, sql, keys.get(name, []))
+        if index is not None:
+            indexes.setdefault(table_name, []).append(index)
     tables: dict[str, Table] = {}
     for name, sql in conn.execute(sa.text(SQLITE_TABLES)).all():
         if SKIP_TABLES.match(name):
@@ -409,41 +442,15 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
         sql = sql or ""
         text = read_table_sql(sql)
         autoincrement = "AUTOINCREMENT" in sql.upper()
-        rows = conn.execute(sa.text(SQLITE_COLUMNS), {"t": name}).mappings().all()
-        pk = [r["name"] for r in sorted((r for r in rows if r["pk"]), key=lambda r: r["pk"])]
-        columns = []
-        for r in rows:
-            if r["hidden"] and r["hidden"] not in SQLITE_GENERATED_HIDDEN:
-                continue  # a virtual table's hidden column
-            identity = autoincrement and pk == [r["name"]] and (r["type"] or "").upper() == "INTEGER"
-            written = text.columns.get(r["name"], ColumnText())
-            generated = None
-            if r["hidden"] in SQLITE_GENERATED_HIDDEN:
-                generated = Generated.model_validate(
-                    {"expression": written.generated or "", "stored": r["hidden"] == 3}, context=STORED
-                )
-            collation = written.collation if written.collation != "BINARY" else None
-            columns.append(
-                Column.model_validate(
-                    {
-                        "name": r["name"],
-                        "type": sqlite_type(r["type"] or ""),
-                        "nullable": not r["notnull"],
-                        "default": r["dflt_value"],
-                        "identity": identity,
-                        "collation": collation,
-                        "generated": generated,
-                    },
-                    context=STORED,
-                )
-            )
-        constraints: list[Constraint] = [*text.uniques, *_check_constraints(inspector, name)]
-        constraints.extend(sqlite_all_foreign_keys(conn, name, sql, text))
+        rows = columns.get(name, [])
+        pk = [r[1] for r in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
+        shown = [r for r in rows if not r[6] or r[6] in SQLITE_GENERATED_HIDDEN]  # not a virtual table's hidden
+        constraints = [*text.uniques, *text.checks, *_foreign_keys(name, foreign_keys.get(name, []), text)]
         tables[name] = Table(
             name=name,
-            columns=tuple(columns),
+            columns=tuple(_column(r, pk, autoincrement, text) for r in shown),
             primary_key=tuple(pk),
-            indexes=_indexes(conn, name),
+            indexes=tuple(indexes.get(name, ())),
             constraints=tuple(constraints),
             primary_key_name=text.primary_key_name if pk else None,
         )
