@@ -137,6 +137,8 @@ class MysqlDialect(Dialect):
         return [sa.Computed(column.generated.expression, persisted=column.generated.stored)]
 
     def sa_type(self, column: Column) -> sa.types.TypeEngine[Any]:
+        if column.identity and not column.type.portable:
+            return NativeInteger(self.type_text(column.type))  # int(10) unsigned AUTO_INCREMENT (Sakila)
         if column.identity or (column.charset is None and column.collation is None):
             return super().sa_type(column)
         text = self.type_text(column.type)
@@ -339,3 +341,23 @@ class MysqlDialect(Dialect):
         if after.tables[table].primary_key:
             parts.append(f"ADD PRIMARY KEY ({self.pk_columns(after, table)})")
         return [self._keep_keys_indexed(before, after, table, parts)]
+
+
+class NativeInteger(sa.types.TypeDecorator[int]):
+    """A native integer type (``INT(10) UNSIGNED``) that SQLAlchemy still knows for an integer, so that it
+    writes AUTO_INCREMENT for an identity column of that type."""
+
+    impl = sa.Integer
+    cache_ok = True
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def load_dialect_impl(self, dialect: SADialect) -> sa.types.TypeEngine[Any]:
+        return _NativeIntegerImpl(self.text)
+
+
+class _NativeIntegerImpl(sa.Integer):
+    def __init__(self, text: str):
+        self.text = text
