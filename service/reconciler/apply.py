@@ -349,15 +349,18 @@ async def _apply(
     except StatementFailed as exc:
         outcome.status = "failed"
         error = " ".join(str(exc.error).split())
-        if target.dialect.transactional_ddl:
+        # PostgreSQL and SQLite roll the run back, unless it had to commit part-way (PostgreSQL after
+        # ALTER TYPE ... ADD VALUE); MariaDB commits each statement and records it in the marker
+        committed = exc.done if not target.dialect.transactional_ddl else getattr(exc, "committed", 0)
+        if committed == 0 and start == 0:
             forward = (
                 f"nothing was applied: the database is still at version {plan.from_version};"
                 " fix the cause and run migrate again"
             )
         else:
             forward = (
-                f"statements 1 to {exc.done} are done and recorded, so the next run will resume at statement"
-                f" {exc.done + 1}: fix the cause and run migrate again"
+                f"statements 1 to {max(committed, start)} are done and recorded, so the next run will resume"
+                f" at statement {max(committed, start) + 1}: fix the cause and run migrate again"
             )
         outcome.detail = f"statement {exc.done + 1} of {len(plan.steps)} failed: {error}; {forward}"
         outcome.failed_statement = exc.statement

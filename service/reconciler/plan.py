@@ -23,13 +23,14 @@ from events.catalog import (
     ColumnDropped,
     ConstraintAdded,
     Event,
+    IndexCreated,
     SqlRun,
     TableCreated,
     TableDropped,
 )
 from events.envelope import RecordedEvent
 from events.expressions import ExpressionError, ExpressionKind, check_expression
-from events.model import Column, ColumnType, Constraint, Schema
+from events.model import Column, ColumnType, Constraint, Index, Schema
 from projections.diff import Change, changes_between, inverse
 from projections.schema import Point, Projector
 from service.reconciler import capacity
@@ -128,7 +129,8 @@ def destructive_in(event: Event, before: State, version: int) -> list[Destructiv
             out.append(
                 Destructive(version, f"narrow {event.table}.{event.column} from {column.type} to {changes['type']}")
             )
-        if changes.get("nullable") is False and column.nullable:
+        if changes.get("nullable") is False and column.nullable and event.fill is None:
+            # with a fill, the rows holding NULL get its value first: nothing is refused or lost
             out.append(
                 Destructive(
                     version,
@@ -147,22 +149,40 @@ def expressions_in(event: Event) -> list[tuple[str, str, ExpressionKind]]:
     def column(table: str, col: Column) -> None:
         if col.default is not None:
             out.append((f"{table}.{col.name}", col.default, "default"))
+        if col.generated is not None:
+            out.append((f"{table}.{col.name} generated", col.generated.expression, "generated"))
 
     def constraint(table: str, con: Constraint) -> None:
         if con.kind == "check" and con.expression is not None:
             out.append((f"{table} constraint {con.name}", con.expression, "check"))
+
+    def index(table: str, idx: Index) -> None:
+        for element in idx.elements:
+            if element.expression is not None:
+                out.append((f"{table} index {idx.name}", element.expression, "generated"))
+        if idx.where is not None:
+            out.append((f"{table} index {idx.name} where", idx.where, "check"))
 
     if isinstance(event, TableCreated):
         for col in event.columns:
             column(event.table, col)
         for con in event.constraints:
             constraint(event.table, con)
+        for idx in event.indexes:
+            index(event.table, idx)
     elif isinstance(event, ColumnAdded):
         column(event.table, event.column)
-    elif isinstance(event, ColumnAltered) and event.changes().get("default") is not None:
-        out.append((f"{event.table}.{event.column}", event.changes()["default"], "default"))
+        if event.fill is not None:
+            out.append((f"{event.table}.{event.column.name} fill", event.fill, "default"))
+    elif isinstance(event, ColumnAltered):
+        if event.changes().get("default") is not None:
+            out.append((f"{event.table}.{event.column}", event.changes()["default"], "default"))
+        if event.fill is not None:
+            out.append((f"{event.table}.{event.column} fill", event.fill, "default"))
     elif isinstance(event, ConstraintAdded):
         constraint(event.table, event.constraint)
+    elif isinstance(event, IndexCreated):
+        index(event.table, event.index)
     return out
 
 

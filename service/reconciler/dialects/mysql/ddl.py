@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.ext.compiler import compiles
 
 from events.model import Column, ColumnType, Constraint, Index, Schema, Table, evolve, parse_type
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
@@ -343,21 +344,14 @@ class MysqlDialect(Dialect):
         return [self._keep_keys_indexed(before, after, table, parts)]
 
 
-class NativeInteger(sa.types.TypeDecorator[int]):
+class NativeInteger(sa.Integer):
     """A native integer type (``INT(10) UNSIGNED``) that SQLAlchemy still knows for an integer, so that it
     writes AUTO_INCREMENT for an identity column of that type."""
 
-    impl = sa.Integer
-    cache_ok = True
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
-
-    def load_dialect_impl(self, dialect: SADialect) -> sa.types.TypeEngine[Any]:
-        return _NativeIntegerImpl(self.text)
-
-
-class _NativeIntegerImpl(sa.Integer):
     def __init__(self, text: str):
         self.text = text
+
+
+@compiles(NativeInteger)
+def _native_integer(element: NativeInteger, compiler: Any, **kw: Any) -> str:
+    return element.text
