@@ -81,6 +81,8 @@ _IDENTITY_DEFAULTS: dict[str, Any] = {
     "maxvalue": None,
     "cycle": False,
     "cache": None,
+    "sequence": None,
+    "owned": False,
 }
 
 

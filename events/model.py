@@ -560,9 +560,18 @@ class IdentityOptions(Frozen):
     maxvalue: Int64 | None = None
     cycle: bool = False
     cache: Int64 | None = None
+    sequence: SqlName | None = None
+    """PostgreSQL's serial form: the column's default is nextval of this sequence, which holds the options
+    (the column is no identity column of the database's own; other dialects have their auto-increment)."""
+    owned: bool = False
+    """With ``sequence``: the sequence is OWNED BY the column (dropped with it), as SERIAL makes it."""
 
     @model_validator(mode="after")
     def _sane(self) -> IdentityOptions:
+        if self.owned and self.sequence is None:
+            raise ValueError("identity owned needs a sequence")
+        if self.always and self.sequence is not None:
+            raise ValueError("identity always cannot be had with a sequence: its default can be given")
         if self.increment == 0:
             raise ValueError("identity increment cannot be 0")
         if self.cache is not None and self.cache < 1:

@@ -104,8 +104,15 @@ def canonical_identity(options: IdentityOptions | None, type_name: str) -> Ident
         "maxvalue": None if maxvalue == (high if increment > 0 else -1) else maxvalue,
         "cycle": options.cycle,
         "cache": None if options.cache in (None, 1) else options.cache,
+        "sequence": options.sequence,
+        "owned": options.owned,
     }
-    if not values["always"] and not values["cycle"] and all(values[k] is None for k in _SEQUENCE_NUMBERS):
+    if (
+        not values["always"]
+        and not values["cycle"]
+        and options.sequence is None
+        and all(values[k] is None for k in _SEQUENCE_NUMBERS)
+    ):
         return None
     return construct(IdentityOptions, values)
 
