@@ -87,13 +87,17 @@ Owner = tuple[str, str]  # (namespace, object name)
 class State:
     """The mutable working state of a fold. Copy it before folding if you keep the original."""
 
-    __slots__ = ("enums", "owners", "referrers", "tables", "tags")
+    __slots__ = ("enums", "indexed", "owners", "referrers", "tables", "tags")
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
-        # index and constraint names (and primary key names) -> the table holding them (unique per
-        # namespace, as PostgreSQL requires of indexes and MySQL of foreign keys)
+        # constraint names (and primary key names) -> the table holding them (unique per namespace, as
+        # PostgreSQL requires of its keys and MySQL of foreign keys)
         self.owners: dict[Owner, str] = {}
+        # index names -> the tables holding one of that name: unique per table only, as MySQL has them
+        # (PostgreSQL's and SQLite's one namespace per schema is their capacity check's); no constraint
+        # of the namespace may take one
+        self.indexed: dict[Owner, set[str]] = {}
         # referenced table -> {(referring table, foreign key name)}
         self.referrers: dict[str, set[tuple[str, str]]] = {}
         # tag name -> the stream version it names
@@ -117,6 +121,7 @@ class State:
         other = State()
         other.tables = dict(self.tables)
         other.owners = dict(self.owners)
+        other.indexed = {k: set(v) for k, v in self.indexed.items()}
         other.referrers = {k: set(v) for k, v in self.referrers.items() if v}
         other.tags = dict(self.tags)
         other.enums = dict(self.enums)
@@ -128,7 +133,7 @@ def _register(state: State, table: Table) -> None:
     if table.primary_key_name is not None:
         state.owners[(ns, table.primary_key_name)] = table.name
     for index in table.indexes:
-        state.owners[(ns, index.name)] = table.name
+        state.indexed.setdefault((ns, index.name), set()).add(table.name)
     for constraint in table.constraints:
         state.owners[(ns, constraint.name)] = table.name
         if constraint.kind == "foreign_key" and constraint.references is not None:
@@ -140,7 +145,7 @@ def _unregister(state: State, table: Table) -> None:
     if table.primary_key_name is not None:
         state.owners.pop((ns, table.primary_key_name), None)
     for index in table.indexes:
-        state.owners.pop((ns, index.name), None)
+        _unindex(state, ns, index.name, table.name)
     for constraint in table.constraints:
         state.owners.pop((ns, constraint.name), None)
         if constraint.kind == "foreign_key" and constraint.references is not None:
@@ -173,10 +178,31 @@ def _columns_exist(table: Table, names: Iterable[str], what: str) -> None:
             raise InvalidChange(f"{what} uses column {table.name}.{name}, which does not exist")
 
 
+def _unindex(state: State, ns: str, name: str, table: str) -> None:
+    holders = state.indexed.get((ns, name))
+    if holders is not None:
+        holders.discard(table)
+        if not holders:
+            del state.indexed[(ns, name)]
+
+
 def _free_name(state: State, table: str, name: str, what: str) -> None:
+    """A constraint or primary key name: unique in its namespace, among indexes too."""
     owner = state.owners.get((namespace_of(table), name))
+    if owner is None:
+        owner = min(state.indexed.get((namespace_of(table), name), ()), default=None)
     if owner is not None:
         raise InvalidChange(f"{what} name {name!r} is already used on table {owner!r}")
+
+
+def _free_index_name(state: State, table: str, name: str) -> None:
+    """An index name: unique among the table's indexes, and no constraint's of its namespace. Tables
+    may share one (MySQL's index names are per table; PostgreSQL's and SQLite's capacity refuses it)."""
+    owner = state.owners.get((namespace_of(table), name))
+    if owner is None and table in state.indexed.get((namespace_of(table), name), ()):
+        owner = table
+    if owner is not None:
+        raise InvalidChange(f"index name {name!r} is already used on table {owner!r}")
 
 
 def unique_sets(table: Table) -> list[frozenset[str]]:
@@ -385,6 +411,7 @@ def _table_created(event: TableCreated, state: State) -> None:
     for constraint in event.constraints:
         apply_event(ConstraintAdded(table=event.table, constraint=constraint), scratch)
     state.tables, state.owners, state.referrers = scratch.tables, scratch.owners, scratch.referrers
+    state.indexed = scratch.indexed
     state.tags, state.enums = scratch.tags, scratch.enums
 
 
@@ -564,7 +591,7 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
         raise InvalidChange(f"{event.table}.{event.column} is in the primary key and cannot be nullable")
     if column.identity and changes.get("default") is not None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: no default")
-    if column.identity and "type" in changes and not changes["type"].is_integer:
+    if column.identity and "type" in changes and not changes["type"].counts:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: its type must stay an integer")
     if column.generated is not None and changes.get("default") is not None:
         raise InvalidChange(f"{event.table}.{event.column} is a generated column: no default")
@@ -579,10 +606,10 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
 @apply_event.register
 def _index_created(event: IndexCreated, state: State) -> None:
     table = _table(state, event.table)
-    _free_name(state, event.table, event.index.name, "index")
+    _free_index_name(state, event.table, event.index.name)
     _check_index(table, event.index)
     _replace(state, evolve(table, indexes=(*table.indexes, event.index)))
-    state.owners[(namespace_of(event.table), event.index.name)] = event.table
+    state.indexed.setdefault((namespace_of(event.table), event.index.name), set()).add(event.table)
 
 
 @apply_event.register
@@ -593,7 +620,7 @@ def _index_dropped(event: IndexDropped, state: State) -> None:
     after = evolve(table, indexes=tuple(i for i in table.indexes if i.name != event.name))
     _check_still_unique(state, table, after)
     _replace(state, after)
-    state.owners.pop((namespace_of(event.table), event.name), None)
+    _unindex(state, namespace_of(event.table), event.name, event.table)
 
 
 @apply_event.register

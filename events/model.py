@@ -25,8 +25,10 @@ from pydantic import (
 
 from events.expressions import expression_field
 
-MAX_IDENTIFIER_BYTES = 63
-"""PostgreSQL's limit (NAMEDATALEN - 1); MySQL allows 64, SQLite more."""
+MAX_IDENTIFIER_BYTES = 64
+"""The longest name any supported dialect holds: MariaDB's 64 characters (which 64 bytes never exceed).
+PostgreSQL keeps 63 bytes (NAMEDATALEN - 1) and SQLite any length: a target that cannot hold a name
+refuses it before any DDL (service/reconciler/capacity.py)."""
 
 
 class Frozen(BaseModel):
@@ -109,7 +111,7 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     except UnicodeEncodeError:
         raise ValueError(f"{what} {name!r} is not valid Unicode (it holds a lone surrogate)") from None
     if size > MAX_IDENTIFIER_BYTES:
-        raise ValueError(f"{what} {name!r} is {size} bytes long; the limit is {MAX_IDENTIFIER_BYTES} (PostgreSQL)")
+        raise ValueError(f"{what} {name!r} is {size} bytes long; the limit is {MAX_IDENTIFIER_BYTES}")
     return name
 
 
@@ -335,6 +337,14 @@ DIALECT_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
 
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 
+_NATIVE_INTEGER = {
+    "mysql": re.compile(r"(tiny|small|medium|big)?int(eger)?(\(\d+\))?( (un)?signed)?( zerofill)?", re.I),
+    "postgresql": re.compile(r"int[248]|smallint|integer|bigint", re.I),
+    "sqlite": re.compile(r"int(eger)?", re.I),
+}
+"""A dialect's own integer types, as a native type's text (``mysql:int(10) unsigned``): an identity column
+may have one (the dialect that owns it counts with it; another refuses the native type anyway)."""
+
 MAX_LENGTH = 10_485_760
 """The largest varchar/char length (PostgreSQL's limit)."""
 MAX_NATIVE_NUMBER = 2**31 - 1
@@ -435,6 +445,14 @@ class ColumnType(Frozen):
     @property
     def is_integer(self) -> bool:
         return self.dialect is None and self.name in INTEGER_TYPES
+
+    @property
+    def counts(self) -> bool:
+        """An integer type an identity column can have: a portable one or a dialect's own."""
+        if self.dialect is None:
+            return self.name in INTEGER_TYPES
+        pattern = _NATIVE_INTEGER.get(self.dialect)
+        return pattern is not None and pattern.fullmatch(self.name) is not None
 
     @property
     def is_enum(self) -> bool:
@@ -602,7 +620,7 @@ class Column(Frozen):
 
     @model_validator(mode="after")
     def _identity_is_integer(self) -> Column:
-        if self.identity and not self.type.is_integer:
+        if self.identity and not self.type.counts:
             raise ValueError(f"column {self.name!r}: identity needs an integer type, not {self.type}")
         if self.identity and self.default is not None:
             raise ValueError(f"column {self.name!r}: an identity column cannot have a default")

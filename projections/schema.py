@@ -355,11 +355,30 @@ def normalized(schema: Schema) -> dict[str, Any]:
     return {name: _normalized_table(table) for name, table in sorted(schema.tables.items())}
 
 
+_LATER_FIELDS: dict[str, dict[str, Any]] = {
+    "table": {"primary_key_name": None},
+    "column": {"collation": None, "charset": None, "generated": None, "identity_options": None},
+    "index": {"method": None, "elements": [], "where": None, "include": []},
+    "constraint": {"deferrable": False, "initially_deferred": False},
+}
+"""Fields added to the schema objects after markers began to keep a hash of this form: left out while they
+hold their default, so that a database migrated before they existed still matches its marker."""
+
+
+def _without_later(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    for key, default in _LATER_FIELDS[kind].items():
+        if key in data and data[key] == default:
+            del data[key]
+    return data
+
+
 def _normalized_table(table: Table) -> dict[str, Any]:
-    data = table.model_dump(mode="json")
-    data["columns"] = sorted(data["columns"], key=lambda c: c["name"])
-    data["indexes"] = sorted(data["indexes"], key=lambda i: i["name"])
-    data["constraints"] = sorted(data["constraints"], key=lambda c: c["name"])
+    data = _without_later(table.model_dump(mode="json"), "table")
+    data["columns"] = sorted((_without_later(c, "column") for c in data["columns"]), key=lambda c: c["name"])
+    data["indexes"] = sorted((_without_later(i, "index") for i in data["indexes"]), key=lambda i: i["name"])
+    data["constraints"] = sorted(
+        (_without_later(c, "constraint") for c in data["constraints"]), key=lambda c: c["name"]
+    )
     return data
 
 

@@ -99,7 +99,7 @@ def _fresh(state: State, prefix: str, taken: set[str], draw: Any) -> str:
 
 
 def _objects(state: State) -> set[str]:
-    return {name for (_, name) in state.owners}
+    return {name for (_, name) in state.owners} | {name for (_, name) in state.indexed}
 
 
 @st.composite

@@ -24,6 +24,8 @@ from tests.test_store import dump
 
 LONG = "é" * 31 + "x"  # 63 bytes: PostgreSQL's limit
 assert len(LONG.encode()) == 63
+LONGER = "é" * 32  # 64 bytes: MariaDB's limit, the log's (Django's long foreign key names); PostgreSQL refuses it
+assert len(LONGER.encode()) == 64
 
 # Unusual but legal everywhere: non-ASCII, quotes of every kind, spaces inside, SQL punctuation, printf and
 # LIKE patterns, a backtick, a backslash, the longest name PostgreSQL keeps.
@@ -237,6 +239,42 @@ CASES: list[tuple[str, list[dict[str, Any]], set[str], str]] = [
     ("jsonb", [typed("t", "postgresql:jsonb")], {"mysql", "sqlite"}, "native to postgresql"),
     ("mediumtext", [typed("t", "mysql:mediumtext")], {"postgresql", "sqlite"}, "native to mysql"),
     ("interval", [typed("t", "interval")], {"mysql"}, "no mysql form"),
+    ("long-table", [created(LONGER, "a")], {"postgresql"}, f"table name {LONGER!r} is 64 bytes"),
+    ("long-column", [created("t", LONGER)], {"postgresql"}, f"column name {LONGER!r} is 64 bytes"),
+    (
+        "long-index",
+        [created("t", "a", indexes=[{"name": LONGER, "columns": ["a"]}])],
+        {"postgresql"},
+        f"index name {LONGER!r} is 64 bytes; PostgreSQL's limit is 63",
+    ),
+    (
+        "long-foreign-key",
+        [{**created("p", "id"), "primary_key": ["id"]}, created("a", "x", constraints=[foreign_key(LONGER)])],
+        {"postgresql"},
+        f"constraint name {LONGER!r} is 64 bytes",
+    ),
+    ("long-enum", [{"type": "enum_created", "name": LONGER, "values": ["a"]}], {"postgresql"}, "enum type name"),
+    (
+        # MariaDB's index names are per table (Sakila's idx_fk_film_id is on film_actor and inventory)
+        "index-on-two-tables",
+        [created("a", "x", indexes=[{"name": "ix_x", "columns": ["x"]}]), created("b", "x")]
+        + [{"type": "index_created", "table": "b", "index": {"name": "ix_x", "columns": ["x"]}}],
+        {"postgresql", "sqlite"},
+        "index 'ix_x' is on both table 'a' and table 'b'",
+    ),
+    (
+        "identity-unsigned",
+        [
+            {
+                "type": "table_created",
+                "table": "t",
+                "columns": [{"name": "id", "type": "mysql:int(10) unsigned", "nullable": False, "identity": True}],
+                "primary_key": ["id"],
+            }
+        ],
+        {"postgresql", "sqlite"},
+        "native to mysql",
+    ),
 ]
 
 

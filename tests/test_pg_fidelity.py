@@ -27,6 +27,7 @@ from events.catalog import (
 from events.model import Column, Constraint, Generated, IdentityOptions, Index, IndexElement, Reference, Schema, Table
 from events.store import EventStore
 from projections.schema import Point, Projector, normalized
+from service.authoring.importer import ImportRefused, import_database
 from service.reconciler.apply import migrate
 from service.reconciler.capacity import plan_problems
 from service.reconciler.dialects import get_dialect
@@ -35,6 +36,7 @@ from service.reconciler.dialects.postgresql.introspect import introspect_postgre
 from service.reconciler.normalize import differences
 from service.reconciler.statements import check_planned
 from service.reconciler.targets import open_target
+from tests.servers import postgres_database_url
 from tests.test_reconciler import append, req
 
 PG = get_dialect("postgresql")
@@ -420,3 +422,194 @@ def test_a_virtual_generated_column_is_refused_on_postgresql() -> None:
         "v1 (table_created): column v.b: a virtual generated column (stored: false); PostgreSQL's generated"
         " columns are all stored (give stored: true)"
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Import: the database's own expressions, serial columns with their sequences, inheritance refused
+
+SERIAL_SOURCE = """
+CREATE SEQUENCE shared_seq INCREMENT BY 1 NO MAXVALUE NO MINVALUE CACHE 1;
+CREATE SEQUENCE stepped_seq AS integer START WITH 10 INCREMENT BY 5 CACHE 3;
+CREATE TABLE films (
+    id integer DEFAULT nextval('shared_seq'::regclass) NOT NULL PRIMARY KEY,
+    made date DEFAULT ('now'::text)::date NOT NULL,
+    seen timestamp without time zone DEFAULT now() NOT NULL,
+    title text,
+    folded text GENERATED ALWAYS AS (lower(title)) STORED
+);
+CREATE INDEX films_title_lower ON films (lower(title)) WHERE title IS NOT NULL;
+CREATE TABLE reels (id serial PRIMARY KEY, n integer);
+CREATE TABLE spools (id integer DEFAULT nextval('stepped_seq'::regclass) NOT NULL, n integer);
+"""
+"""A serial column of each kind: a stand-alone bigint sequence (not owned), SERIAL's own (owned, integer),
+and one with options of its own; and expressions whose canonical form is another expression ('now')."""
+
+PG_COLUMN_DEFAULTS = """
+SELECT c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+JOIN pg_class c ON c.oid = d.adrelid WHERE c.relname IN ('films', 'reels', 'spools') ORDER BY 1, 2
+"""
+PG_SEQUENCES = """
+SELECT c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache,
+       s.seqcycle, (SELECT o.refobjid::regclass::text || '.' || o.refobjsubid FROM pg_depend o
+                    WHERE o.objid = s.seqrelid AND o.classid = 'pg_class'::regclass AND o.deptype = 'a')
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid ORDER BY 1
+"""
+
+
+async def _rows(url: str, query: str) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_import_records_the_databases_own_expressions_and_serial_sequences(
+    log_store: EventStore, pg_url: str
+) -> None:
+    """Import records each expression as PostgreSQL writes it (pg_get_expr), not its canonical form: a
+    rebuilt ('now'::text)::date is still the day's date, not the day of the import. A serial column keeps
+    its sequence (IdentityOptions.sequence: name, options against the column's type, ownership): the
+    rebuild has the same sequences, defaults and OWNED BY; migrated back, they are gone."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(SERIAL_SOURCE)
+    finally:
+        await conn.close()
+    result = await import_database(log_store, pg_url, "app")
+    assert result.kind == "baseline"
+    _, state = await Projector(log_store).schema("app")
+    films, reels, spools = (state.tables[n] for n in ("films", "reels", "spools"))
+    assert [(c.name, c.default) for c in films.columns if c.default] == [
+        ("made", "('now'::text)::date"),
+        ("seen", "now()"),
+    ]
+    assert films.column("folded").generated == Generated(expression="lower(title)")  # type: ignore[union-attr]
+    index = films.index("films_title_lower")
+    assert index is not None and index.elements == (IndexElement(expression="lower(title)"),)
+    assert index.where == "(title IS NOT NULL)"
+    assert films.column("id").identity_options == IdentityOptions(  # type: ignore[union-attr]
+        sequence="shared_seq", maxvalue=2**63 - 1
+    )  # a bigint sequence on an integer column: its maxvalue says so
+    assert reels.column("id").identity_options == IdentityOptions(sequence="reels_id_seq", owned=True)  # type: ignore[union-attr]
+    assert spools.column("id").identity_options == IdentityOptions(  # type: ignore[union-attr]
+        sequence="stepped_seq", start=10, increment=5, cache=3
+    )
+    assert all(c.identity for c in (films.column("id"), reels.column("id"), spools.column("id")))  # type: ignore[union-attr]
+    version = await log_store.version("app")
+    with postgres_database_url() as rebuilt:
+        outcome = await migrate(log_store, req(rebuilt, version))
+        assert outcome.status == "applied", (outcome.detail, outcome.drift)
+        await no_differences(rebuilt, PG.normalize(state))
+        assert await _rows(rebuilt, PG_COLUMN_DEFAULTS) == await _rows(pg_url, PG_COLUMN_DEFAULTS)
+        assert await _rows(rebuilt, PG_SEQUENCES) == await _rows(pg_url, PG_SEQUENCES)
+        outcome = await migrate(log_store, req(rebuilt, 0, allow_destructive=True))
+        assert outcome.status == "applied", (outcome.detail, outcome.drift)
+        assert await _rows(rebuilt, PG_SEQUENCES) == []
+
+
+@pytest.mark.postgres
+async def test_a_serial_column_made_an_identity_column_by_hand_is_drift(log_store: EventStore, pg_url: str) -> None:
+    """The sequence is part of the column: its name, options and ownership are compared like the rest."""
+    version = await append(
+        log_store,
+        TableCreated(
+            table="t",
+            columns=(
+                Column(
+                    name="id",
+                    type="integer",
+                    nullable=False,
+                    identity=True,
+                    identity_options=IdentityOptions(sequence="t_seq", owned=True),
+                ),
+            ),
+        ),
+    )
+    outcome = await migrate(log_store, req(pg_url, version))
+    assert outcome.status == "applied", (outcome.detail, outcome.drift)
+    expected = await expected_at(log_store, version)
+    await no_differences(pg_url, expected)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for sql in (
+            "ALTER SEQUENCE t_seq OWNED BY NONE",
+            "ALTER SEQUENCE t_seq INCREMENT BY 2",
+            "ALTER TABLE t ALTER COLUMN id DROP DEFAULT; ALTER TABLE t ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY",
+            "CREATE SEQUENCE other_seq; ALTER TABLE t ALTER COLUMN id SET DEFAULT nextval('other_seq'::regclass)",
+        ):
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await conn.execute(sql)
+                told = differences(expected, await introspect_postgresql(conn, expected))
+                untold = differences(expected, await introspect_postgresql(conn))
+                assert told == untold and any("t.id" in line and "identity" in line for line in told), (sql, told)
+            finally:
+                await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_a_table_that_inherits_is_refused_at_import(log_store: EventStore, pg_url: str) -> None:
+    """Recorded as a table of its own, an INHERITS child would lose what it is (its rows its parent's):
+    import refuses it in one line and writes nothing."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE payments (id integer, amount numeric); CREATE TABLE payments_2007 () INHERITS (payments)"
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(ImportRefused) as refused:
+        await import_database(log_store, pg_url, "app")
+    assert str(refused.value) == (
+        "table payments_2007 inherits from payments: table inheritance is not in the catalogue yet"
+    )
+    assert await log_store.version("app") == 0
+
+
+def test_statements_for_serial_columns() -> None:
+    """A serial column's sequence is made before its table (as the column's type unless its range does not
+    fit), owned after it, and dropped with it unless owned; each statement one of its kind."""
+    owned = Column(
+        name="id", type="integer", nullable=False, identity=True,
+        identity_options=IdentityOptions(sequence="t_id_seq", owned=True),
+    )  # fmt: skip
+    free = Column(
+        name="id", type="integer", nullable=False, identity=True,
+        identity_options=IdentityOptions(sequence="sales.ids", maxvalue=2**63 - 1, cache=5),
+    )  # fmt: skip
+    one = Schema(tables={"t": Table(name="t", columns=(owned,))})
+    two = Schema(tables={"t": Table(name="t", columns=(owned,)), "sales.u": Table(name="sales.u", columns=(free,))})
+    created = PG.create_table(one, "t")
+    assert created == [
+        "CREATE SEQUENCE t_id_seq AS integer",
+        "CREATE TABLE t (\n\tid INTEGER DEFAULT nextval('t_id_seq'::regclass) NOT NULL\n)",
+        "ALTER SEQUENCE t_id_seq OWNED BY t.id",
+    ]
+    for statement in created:
+        check_planned("postgresql", statement, "table_created")
+    assert (
+        PG.create_table(two, "sales.u")[0] == "CREATE SEQUENCE sales.ids AS bigint MAXVALUE 9223372036854775807 CACHE 5"
+    )
+    dropped = PG.drop_table(two, "sales.u")
+    assert dropped == ["DROP TABLE sales.u", "DROP SEQUENCE sales.ids"]
+    for statement in dropped:
+        check_planned("postgresql", statement, "table_dropped")
+    assert PG.drop_table(one, "t") == ["DROP TABLE t"]  # an owned sequence goes with its column
+    # a sequence two tables draw from is made once and dropped with the last
+    shared = Schema(tables={"a": Table(name="a", columns=(free,)), "b": Table(name="b", columns=(free,))})
+    script = PG.create_script(shared)
+    assert sum(s.startswith("CREATE SEQUENCE") for s in script) == 1
+    assert PG.create_table(shared, "b") == [
+        "CREATE TABLE b (\n\tid INTEGER DEFAULT nextval('sales.ids'::regclass) NOT NULL\n)"
+    ]
+    assert PG.drop_table(shared, "a") == ["DROP TABLE a"]
+    # MariaDB and SQLite: such a column is their auto-increment
+    for name in ("mysql", "sqlite"):
+        column = get_dialect(name).normalize(one).tables["t"].columns[0]
+        assert column.identity and column.identity_options is None, name

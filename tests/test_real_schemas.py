@@ -334,8 +334,10 @@ def test_django_contrib_round_trip(dialect: str, tmp_path: Path) -> None:
 # Sakila: its tables, indexes and constraints (its views, triggers and routines are a later issue)
 
 
-def _pg_statements(text: str) -> Iterator[tuple[str, str]]:
-    """Each statement of a PostgreSQL script with its kind, as PostgreSQL's own parser (pglast) reads it."""
+def _pg_statements(text: str) -> Iterator[tuple[str, str, str | None]]:
+    """Each statement of a PostgreSQL script with its kind and the table it is on (a CREATE TABLE's, an
+    index's, an ALTER TABLE's; else None), as PostgreSQL's own parser (pglast) reads it. A CREATE TABLE
+    that inherits from another (INHERITS) is of the kind ``CreateStmt:INHERITS``."""
     import pglast
     from pglast.enums import AlterTableType
 
@@ -345,8 +347,16 @@ def _pg_statements(text: str) -> Iterator[tuple[str, str]]:
         kind = type(node).__name__
         if kind == "AlterTableStmt":
             kind += ":" + ",".join(sorted({AlterTableType(cmd.subtype).name for cmd in node.cmds}))
+        if kind == "CreateStmt" and node.inhRelations:
+            kind += ":INHERITS"
+        relation = getattr(node, "relation", None)
+        table = getattr(relation, "relname", None) if kind.split(":")[0] in PG_TABLE_KINDS else None
         end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(data)
-        yield kind, data[raw.stmt_location : end].decode("utf-8").strip()
+        yield kind, data[raw.stmt_location : end].decode("utf-8").strip(), table
+
+
+PG_TABLE_KINDS = {"CreateStmt", "IndexStmt", "AlterTableStmt"}
+"""The kinds of statement whose table _pg_statements names."""
 
 
 PG_SAKILA_KEPT = {
@@ -354,7 +364,7 @@ PG_SAKILA_KEPT = {
     "CreateSeqStmt",  # the sequences the id columns' defaults draw from
     "CreateEnumStmt",  # mpaa_rating: enum types are this issue's
     "CreateDomainStmt",  # year: a column's type, so the table stays as written (see test_sakila_round_trip)
-    "CreateStmt",  # the tables (payment_p2007_* as INHERITS (payment), as written)
+    "CreateStmt",  # the tables (but payment_p2007_*: PG_SAKILA_CHILDREN)
     "AlterTableStmt:AT_AddConstraint",  # primary and foreign keys
     "IndexStmt",
 }
@@ -370,6 +380,13 @@ PG_SAKILA_SKIPPED = {
     "CommentStmt": "COMMENT ON SCHEMA public: the schema's comment, not a table's",
     "GrantStmt": "REVOKE/GRANT on schema public: privileges",
 }
+PG_SAKILA_CHILDREN = {
+    "CreateStmt:INHERITS": "payment_p2007_*, payment's monthly children by INHERITS (payment): issue 19",
+    "IndexStmt": "the indexes of payment_p2007_*",
+    "AlterTableStmt:AT_AddConstraint": "the foreign keys of payment_p2007_*",
+}
+"""The statements that make and fill out the tables that inherit from another (left out: see
+test_sakila_round_trip), by kind; the count of each is kept with ``:child`` after its kind."""
 
 
 def _mysql_statements(text: str) -> Iterator[str]:
@@ -423,10 +440,15 @@ def load_sakila(dialect: str, url: str) -> dict[str, int]:
     skipped kind were left out (test_sakila_round_trip's docstring says which and why)."""
     skipped: dict[str, int] = {}
     if dialect == "postgresql":
-        kept = []
-        for kind, statement in _pg_statements((SAKILA / "postgres-sakila-schema.sql").read_text(encoding="utf-8")):
+        kept, children = [], set()
+        for kind, statement, table in _pg_statements(
+            (SAKILA / "postgres-sakila-schema.sql").read_text(encoding="utf-8")
+        ):
             if kind in PG_SAKILA_SKIPPED:
                 skipped[kind] = skipped.get(kind, 0) + 1
+            elif kind in PG_SAKILA_CHILDREN and (kind == "CreateStmt:INHERITS" or table in children):
+                children.add(table)
+                skipped[kind + ":child"] = skipped.get(kind + ":child", 0) + 1
             else:
                 assert kind in PG_SAKILA_KEPT, f"a statement of a kind this test does not know: {statement[:200]}"
                 kept.append(statement + ";")
@@ -484,6 +506,9 @@ SAKILA_SKIPPED = {
         "AlterTableStmt:AT_ChangeOwner": 41,
         "CommentStmt": 1,
         "GrantStmt": 3,
+        "CreateStmt:INHERITS:child": 6,
+        "IndexStmt:child": 12,
+        "AlterTableStmt:AT_AddConstraint:child": 18,
     },
     "mysql": {
         "DROP SCHEMA": 1,
@@ -497,7 +522,7 @@ SAKILA_SKIPPED = {
     "sqlite": {"CREATE VIEW": 5, "CREATE TRIGGER": 30},  # its actor_info view is inside a comment
 }
 SAKILA_TABLES = {
-    "postgresql": 21,  # 15 and payment's six monthly children (payment_p2007_01 .. 06)
+    "postgresql": 15,  # payment's six monthly children (payment_p2007_01 .. 06) left out
     "mysql": 16,  # 15 and film_text (FULLTEXT)
     "sqlite": 16,
 }
@@ -513,8 +538,15 @@ def test_sakila_round_trip(dialect: str, tmp_path: Path) -> None:
     introspection does not read them yet); on MariaDB the script's own DROP SCHEMA / CREATE SCHEMA / USE
     sakila (the test loads into its own database); on PostgreSQL what is not the schema's shape: OWNER TO
     postgres, the comment and privileges on schema public, and CREATE LANGUAGE plpgsql (the routines'
-    language). The tables are loaded as written: PostgreSQL's enum type mpaa_rating (enum types are this
-    issue's: the log must carry it) and its payment_p2007_* tables INHERITS (payment) among them.
+    language). The tables are loaded as written, PostgreSQL's enum type mpaa_rating (enum types are this
+    issue's: the log must carry it) and the sequences its id columns' defaults draw from among them
+    (serial columns: the log carries each sequence, IdentityOptions.sequence).
+
+    But on PostgreSQL payment's six monthly children payment_p2007_01 .. 06 (CREATE TABLE ... INHERITS
+    (payment)), with their 12 indexes and 18 foreign keys, are left out too (PG_SAKILA_CHILDREN):
+    partitions, by table inheritance or declared, are issue 19, and import refuses a table that
+    inherits rather than record it as a table of its own (tests/test_pg_fidelity.py). Their rules and
+    triggers are skipped above with payment's.
 
     PostgreSQL's film.release_year is of the DOMAIN year, and domains are the later issue: the log
     records the column as the native type ``year``, so the test creates the same domain (the fixture's
@@ -525,7 +557,7 @@ def test_sakila_round_trip(dialect: str, tmp_path: Path) -> None:
         assert load_sakila(dialect, source) == SAKILA_SKIPPED[dialect]
         if dialect == "postgresql":
             text = (SAKILA / "postgres-sakila-schema.sql").read_text(encoding="utf-8")
-            domain = next(s for kind, s in _pg_statements(text) if kind == "CreateDomainStmt")
+            domain = next(s for kind, s, _ in _pg_statements(text) if kind == "CreateDomainStmt")
             subprocess.run(
                 ["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "--dbname", rebuilt, "-c", domain],
                 check=True,

@@ -612,3 +612,84 @@ def introspected(url: str) -> Schema:
             return introspect_sqlite(conn)
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- what SQLite keeps only as text
+
+
+HAND_WRITTEN = (
+    'CREATE TABLE parent (id INTEGER NOT NULL PRIMARY KEY, code varchar(10) NOT NULL UNIQUE)',
+    "CREATE TABLE child (id INTEGER NOT NULL, parent_id INT NOT NULL REFERENCES parent (id)"
+    " DEFERRABLE INITIALLY DEFERRED, code VARCHAR(10) DEFAULT NULL, amount DECIMAL(5,2) CHECK (amount >= 0),"
+    " at TIMESTAMP, made datetime NOT NULL, flag bool, PRIMARY KEY (id),"
+    " FOREIGN KEY (code) REFERENCES parent (code) ON DELETE CASCADE, UNIQUE (parent_id, code),"
+    " CHECK (made IS NOT NULL OR flag))",
+)
+
+
+def test_unnamed_constraints_and_declared_types_round_trip(tmp_path: Path) -> None:
+    """A table written by hand with SQLite's unnamed constraints, declared types the DDL writes otherwise and an
+    explicit DEFAULT NULL: introspected (names invented by the rule of ddl.py's docstring), built again from
+    that schema in an empty file, it reads back the same to schemalog and to SQLAlchemy's Inspector."""
+    source, rebuilt = Database(tmp_path / "source.db"), Database(tmp_path / "rebuilt.db")
+    source.run(*HAND_WRITTEN)
+    live = source.live()
+    child = live.tables["child"]
+    assert {c.name for c in child.constraints} == {
+        "child_parent_id_fkey",
+        "child_code_fkey",
+        "child_parent_id_code_key",
+        "child_amount_check",
+        "child_check",
+    }
+    fk = child.constraint("child_parent_id_fkey")
+    assert fk is not None and fk.deferrable and fk.initially_deferred
+    assert {c.name for c in live.tables["parent"].constraints} == {"parent_code_key"}
+    types = {c.name: str(c.type) for c in child.columns}
+    assert types == {
+        "id": "integer",
+        "parent_id": "integer",  # INT, as SQLite reads it, where it is not the rowid question
+        "code": "varchar(10)",
+        "amount": "sqlite:decimal(5,2)",
+        "at": "sqlite:timestamp",
+        "made": "timestamp",  # DATETIME is what the DDL writes for timestamp
+        "flag": "sqlite:bool",
+    }
+    assert child.column("code").default == "NULL"  # type: ignore[union-attr]
+    statements = DIALECT.create_script(live)
+    assert "CONSTRAINT" not in " ".join(statements)  # every name was the invented one
+    rebuilt.run(*statements)
+    assert normalized(rebuilt.live()) == normalized(live)
+    assert differences(DIALECT.normalize(live), rebuilt.live()) == []
+
+    def inspected(db: Database) -> dict[str, Any]:
+        insp = sa.inspect(db.engine)
+        return {
+            t: {
+                "columns": [(c["name"], repr(c["type"]), c["default"]) for c in insp.get_columns(t)],
+                "fks": [(f["constrained_columns"], f["options"]) for f in insp.get_foreign_keys(t)],
+                "uniques": insp.get_unique_constraints(t),
+                "checks": insp.get_check_constraints(t),
+            }
+            for t in ("parent", "child")
+        }
+
+    assert inspected(rebuilt) == inspected(source)
+
+
+def test_a_named_constraint_keeps_its_name_and_a_logged_null_default_is_no_drift(db: Database) -> None:
+    """A constraint whose name is not the invented one is written with it; a default "NULL" in the log is
+    written DEFAULT NULL and compares equal to what SQLite gives back."""
+    db.forward(
+        TableCreated(
+            table="t",
+            columns=(Column(name="id", type="integer", nullable=False), Column(name="a", type="text", default="NULL")),
+            primary_key=("id",),
+        ),
+        ConstraintAdded(table="t", constraint=Constraint(name="t_a_key", kind="unique", columns=("a",))),
+        ConstraintAdded(table="t", constraint=Constraint(name="mine", kind="check", expression="a <> ''")),
+        ConstraintAdded(table="t", constraint=Constraint(name="t_id_check", kind="check", expression="id > 0")),
+    )
+    (text,) = db.run("SELECT sql FROM sqlite_master WHERE name = 't'")[0]
+    assert "CONSTRAINT mine CHECK" in text and "t_a_key" not in text and "t_id_check" not in text
+    assert "DEFAULT NULL" in text

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from events.aggregate import State, apply_event
-from events.catalog import ColumnAdded, ColumnAltered, Event, TableCreated
+from events.catalog import ColumnAdded, ColumnAltered, EnumCreated, Event, TableCreated
 from events.model import Column, Index, Table, namespace_of, split_table_name
 from service.reconciler.dialects.base import Dialect, UnsupportedType
 from service.reconciler.dialects.sqlite.ddl import SQLITE_COLLATIONS
@@ -66,6 +66,8 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
     for version, event in events:
         where = f"v{version} ({event.type})"
         problems.extend(f"{where}: {p}" for p in type_problems(dialect, event))
+        if dialect.name == "postgresql" and isinstance(event, EnumCreated):
+            problems.extend(f"{where}: {p}" for p in postgresql_name("enum type", split_table_name(event.name)[1]))
         apply_event(event, state)
         for name in touched(event):
             table = state.tables.get(name)
@@ -99,7 +101,7 @@ def type_problems(dialect: Dialect, event: Event) -> list[str]:
         return []
     out = []
     for name, column_type, identity in columns:
-        if identity or column_type.is_enum:
+        if (identity and column_type.portable) or column_type.is_enum:
             continue  # an integer, written by SQLAlchemy's own types; an enum type of the log, held its own way
         try:
             dialect.type_text(column_type)
@@ -140,10 +142,31 @@ def collisions(names: Iterable[str], fold: Callable[[str], str], what: str) -> l
 # --------------------------------------------------------------------------- one function per dialect
 
 
-def postgresql_table(table: Table) -> list[str]:
-    """PostgreSQL holds what the log holds, table by table (its limits are the log's own), but virtual
-    generated columns: its generated columns are all stored."""
+POSTGRESQL_MAX_NAME = 63
+"""PostgreSQL's limit of bytes in a name (NAMEDATALEN - 1): it cuts a longer one short, silently."""
+
+
+def postgresql_name(kind: str, name: str) -> list[str]:
+    size = len(name.encode("utf-8"))
+    if size <= POSTGRESQL_MAX_NAME:
+        return []
     return [
+        f"{kind} name {name!r} is {size} bytes; PostgreSQL's limit is {POSTGRESQL_MAX_NAME} (it would cut the"
+        " name short): rename it"
+    ]
+
+
+def postgresql_table(table: Table) -> list[str]:
+    """PostgreSQL holds what the log holds, table by table, but names over 63 bytes and virtual generated
+    columns: its generated columns are all stored."""
+    schema, bare = split_table_name(table.name)
+    names = [("schema", schema)] if schema is not None else []
+    names += [("table", bare)] + [("column", c.name) for c in table.columns]
+    if table.primary_key_name is not None:
+        names.append(("primary key", table.primary_key_name))
+    names += [("index", i.name) for i in table.indexes] + [("constraint", c.name) for c in table.constraints]
+    out = [problem for kind, name in names for problem in postgresql_name(kind, name)]
+    return out + [
         f"column {table.name}.{c.name}: a virtual generated column (stored: false); PostgreSQL's generated"
         " columns are all stored (give stored: true)"
         for c in table.columns
@@ -153,7 +176,10 @@ def postgresql_table(table: Table) -> list[str]:
 
 def postgresql_namespace(tables: Iterable[Table]) -> list[str]:
     """A table, an index and a unique constraint (which is an index) share a schema's namespace."""
-    return _relation_clashes(tables, lambda name: name)
+    listed = list(tables)
+    return _shared_index_names(listed, "PostgreSQL keeps index names unique in a schema") + _relation_clashes(
+        listed, lambda name: name
+    )
 
 
 def sqlite_table(table: Table) -> list[str]:
@@ -208,6 +234,7 @@ def sqlite_namespace(tables: Iterable[Table]) -> list[str]:
         out += collisions(names, sqlite_fold, "tables")
     for names in indexes_by.values():
         out += collisions(names, sqlite_fold, "indexes")
+    out += _shared_index_names(listed, "SQLite keeps index names unique in a database")
     return out + _relation_clashes(listed, sqlite_fold, unique_constraints=False)
 
 
@@ -306,6 +333,20 @@ def mysql_namespace(tables: Iterable[Table]) -> list[str]:
     for names in by_namespace.values():
         out += collisions(names, mariadb_fold, "foreign keys")
     return out
+
+
+def _shared_index_names(tables: Iterable[Table], why: str) -> list[str]:
+    """One index name on two tables of a schema: the log holds it (MariaDB's index names are per table),
+    a dialect with one namespace of index names cannot."""
+    holders: dict[tuple[str, str], list[str]] = {}
+    for table in tables:
+        for index in table.indexes:
+            holders.setdefault((namespace_of(table.name), index.name), []).append(table.name)
+    return [
+        f"index {name!r} is on both table {names[0]!r} and table {other!r}; {why}: rename one"
+        for (_, name), names in holders.items()
+        for other in names[1:]
+    ]
 
 
 def _relation_clashes(

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from events.model import Schema
-from projections.schema import normalized
+from projections.schema import normalized, normalized_enums
 
 MARKER_TABLE = "schemalog_marker"
 
@@ -77,7 +77,12 @@ def marker_upgrades(columns: Iterable[str]) -> list[str]:
 
 
 def state_hash(schema: Schema) -> str:
-    text = json.dumps(normalized(schema), sort_keys=True, separators=(",", ":"))
+    """The digest of a state a marker keeps. Its form is that of the first markers (tables only, the
+    fields of that time): a schema with enum types adds them beside the tables."""
+    data: dict[str, Any] = normalized(schema)
+    if schema.enums:
+        data = {"tables": data, "enums": normalized_enums(schema)}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -55,6 +55,10 @@ KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
     "create_type": (re.compile(r"CREATE TYPE\s"), frozenset({"CreateEnumStmt"}), None),
     "alter_type": (re.compile(r"ALTER TYPE\s"), frozenset({"AlterEnumStmt", "RenameStmt"}), None),
     "drop_type": (re.compile(r"DROP TYPE\s"), frozenset({"DropStmt"}), "OBJECT_TYPE"),
+    # PostgreSQL's serial columns (IdentityOptions.sequence): the sequence made, owned, dropped with them
+    "create_sequence": (re.compile(r"CREATE SEQUENCE\s"), frozenset({"CreateSeqStmt"}), None),
+    "alter_sequence": (re.compile(r"ALTER SEQUENCE\s"), frozenset({"AlterSeqStmt"}), None),
+    "drop_sequence": (re.compile(r"DROP SEQUENCE\s"), frozenset({"DropStmt"}), "OBJECT_SEQUENCE"),
     # the rows a column made NOT NULL holds NULL in get its fill first (column_altered's fill)
     "update": (re.compile(r"UPDATE\s"), frozenset({"UpdateStmt"}), None),
     # a data step's own statements (sql_run), written by hand: any case, each judged whole by events.datasteps
@@ -70,6 +74,7 @@ DIALECT_KINDS: dict[str, frozenset[str]] = {
     "postgresql": frozenset(
         {"create_table", "create_index", "alter_table", "drop_table", "drop_index", "comment", "drop_primary_key"}
         | {"create_type", "alter_type", "drop_type", "update"}
+        | {"create_sequence", "alter_sequence", "drop_sequence"}
     ),
     "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
     | {"update"},
@@ -106,6 +111,13 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "sql_run": DATA_KINDS,
 }
 """The kinds of statement each event type may emit, in any dialect."""
+for _event, _kinds in (  # PostgreSQL's serial columns' sequences come and go with them
+    ("table_created", {"create_sequence", "alter_sequence"}),
+    ("table_dropped", {"drop_sequence"}),
+    ("column_added", {"create_sequence", "alter_sequence"}),
+    ("column_dropped", {"drop_sequence"}),
+):
+    EVENT_KINDS[_event] |= _kinds
 
 _LITERAL = r"'(?:[^']|'')*'"
 _DROP_PRIMARY_KEY = re.compile(

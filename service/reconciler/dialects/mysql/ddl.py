@@ -133,9 +133,14 @@ class MysqlDialect(Dialect):
         return kwargs
 
     def column_items(self, table: Table, column: Column) -> list[Any]:
-        if column.generated is None:
-            return []
-        return [sa.Computed(column.generated.expression, persisted=column.generated.stored)]
+        items: list[Any] = []
+        if column.generated is not None:
+            items.append(sa.Computed(column.generated.expression, persisted=column.generated.stored))
+        check = table.constraint(column.name)
+        if check is not None and check.kind == "check":
+            # unnamed: MariaDB takes no CONSTRAINT name in a column's definition, and gives it the column's
+            items.append(sa.CheckConstraint(sa.text(check.expression or "")))
+        return items
 
     def sa_type(self, column: Column) -> sa.types.TypeEngine[Any]:
         if column.identity and not column.type.portable:
@@ -202,9 +207,17 @@ class MysqlDialect(Dialect):
         return super().metadata(_without_indexes(inline_enums(schema)), only)
 
     def sa_table(self, md: sa.MetaData, table: Table) -> sa.Table:
+        """A check named like a column of its table is written with that column (``a INT CHECK (a >= 0)``):
+        MariaDB names a column's check after the column, so that is how such a check reads back, and
+        SHOW CREATE TABLE (which SQLAlchemy's Inspector reads) shows it there, not as a CONSTRAINT."""
         if any(c.type.is_enum for c in table.columns):
             raise UnsupportedType(f"table {table.name}: enum columns need the schema's enum types")
-        return super().sa_table(md, table)
+        out = super().sa_table(md, table)
+        inline = {c.name for c in table.constraints if c.kind == "check" and table.column(c.name) is not None}
+        for item in list(out.constraints):
+            if isinstance(item, sa.CheckConstraint) and item.name in inline and not item.is_column_level:
+                out.constraints.discard(item)  # written with its column (column_items)
+        return out
 
     def create_table(self, after: Schema, name: str) -> list[str]:
         after = inline_enums(after)
@@ -320,9 +333,23 @@ class MysqlDialect(Dialect):
             return [self._keep_keys_indexed(before, after, table, [f"DROP INDEX {self.quote(index)}"])]
         return [f"DROP INDEX {self.quote(index)} ON {self.qualified(table)}"]
 
+    def add_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
+        wanted = after.tables[table].constraint(name)
+        if wanted is not None and wanted.kind == "check" and after.tables[table].column(name) is not None:
+            # a check named like its column is the column's (sa_table): the column restated with it
+            return [f"ALTER TABLE {self.qualified(table)} MODIFY COLUMN {self.column_spec(after, table, name)}"]
+        return super().add_constraint(before, after, table, name)
+
     def drop_constraint(self, before: Schema, after: Schema, table: str, name: str) -> list[str]:
         constraint = before.tables[table].constraint(name)
         assert constraint is not None
+        if constraint.kind == "check" and after.tables[table].column(name) is not None:
+            # the column restated without it; DROP CONSTRAINT finds a column's check in no version of
+            # MariaDB, but one written at table level (before checks went with their columns) it does
+            return [
+                f"ALTER TABLE {self.qualified(table)} DROP CONSTRAINT IF EXISTS {self.quote(name)},"
+                f" MODIFY COLUMN {self.column_spec(after, table, name)}"
+            ]
         if constraint.kind == "foreign_key":
             out = [f"ALTER TABLE {self.qualified(table)} DROP FOREIGN KEY {self.quote(name)}"]
             if after.tables[table].index(name) is None:

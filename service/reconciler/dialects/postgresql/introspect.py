@@ -120,14 +120,31 @@ GROUP BY n.nspname, t.typname, t.oid
 """
 
 # The sequences of identity columns (an identity column's sequence depends on it internally, 'i'): few rows,
-# from pg_sequence, each one's dependency by pg_depend's index on the depender.
+# from pg_sequence, each one's dependency by pg_depend's index on the depender. Then the sequences that
+# column defaults draw from (a default depends on the sequence it names, by pg_depend's index on the
+# referenced object): a serial column's, if its default is exactly nextval of it (regclass: the sequence's
+# name as that default's text writes it). Their options are read against the column's type (type), as the
+# log holds them; sequence and owned (OWNED BY that very column) are NULL for an identity column's.
 PG_IDENTITIES = """
 SELECT d.refobjid AS oid, d.refobjsubid AS num, format_type(s.seqtypid, NULL) AS type, s.seqstart AS start,
        s.seqincrement AS increment, s.seqmin AS minvalue, s.seqmax AS maxvalue, s.seqcache AS cache,
-       s.seqcycle AS cycle
+       s.seqcycle AS cycle, NULL::text AS regclass, NULL::text AS schema, NULL::text AS sequence, NULL AS owned
 FROM pg_sequence s
 JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.objsubid = 0
 WHERE d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
+UNION ALL
+SELECT ad.adrelid, ad.adnum, format_type(a.atttypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+       s.seqcache, s.seqcycle, s.seqrelid::regclass::text, sn.nspname::text, sc.relname::text,
+       EXISTS (SELECT FROM pg_depend o
+               WHERE o.classid = 'pg_class'::regclass AND o.objid = s.seqrelid AND o.objsubid = 0
+                 AND o.refclassid = 'pg_class'::regclass AND o.refobjid = ad.adrelid AND o.refobjsubid = ad.adnum
+                 AND o.deptype = 'a')
+FROM pg_sequence s
+JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = s.seqrelid AND d.refobjsubid = 0
+JOIN pg_attrdef ad ON ad.oid = d.objid
+JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+JOIN pg_class sc ON sc.oid = s.seqrelid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+WHERE d.classid = 'pg_attrdef'::regclass AND a.attidentity = '' AND a.attgenerated = ''
 """
 
 PG_QUERIES = (PG_ENUMS, PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_IDENTITIES, PG_COLUMNS)
@@ -313,7 +330,7 @@ class PgCatalogue:
         self._want: dict[int, list[tuple[Any, ...]] | None] = {}  # table -> rows PG_COLUMNS would give (_rows_of)
         self._want_text: bytes | None = None  # all of them as COPY writes PG_COLUMNS, if every type is known
         self._all_in_place = False  # PG_COLUMNS, copied, was exactly _want_text
-        self._want_defaults: list[tuple[int, int, str]] = []  # (table, number, canonical default), in order
+        self._want_defaults: list[tuple[int, int, str | None]] = []  # (table, number, canonical default), in order
         self._expected: dict[int, dict[str, Any]] = {}  # table read -> the expected table's fields
         self._expected_names: dict[int, tuple[str, ...]] = {}  # table -> its expected columns' names
         self._defaults_in_place: dict[int, bool] = {}  # its defaults, by position, are the expected ones
@@ -454,11 +471,33 @@ class PgCatalogue:
             self._types = _Memo(lambda text: types.get(text) or _PG_TYPE_OF[text])
 
     def take_identities(self, rows: list[Any]) -> None:
-        """PG_IDENTITIES' rows: each identity column's sequence options but PostgreSQL's own."""
+        """PG_IDENTITIES' rows, once PG_DEFAULTS' are in: each identity column's sequence options but
+        PostgreSQL's own; each serial column's sequence (its default exactly nextval of it) with its
+        options but those of the column's type and whether the column owns it."""
         identities = self._identities
-        for oid, num, type_text, start, increment, minvalue, maxvalue, cache, cycle in rows:
+        defaults = None
+        for (
+            oid,
+            num,
+            type_text,
+            start,
+            increment,
+            minvalue,
+            maxvalue,
+            cache,
+            cycle,
+            regclass,
+            schema,
+            name,
+            owned,
+        ) in rows:
             values = {"always": False, "start": start, "increment": increment, "minvalue": minvalue}
-            values.update({"maxvalue": maxvalue, "cycle": cycle, "cache": cache})
+            values.update({"maxvalue": maxvalue, "cycle": cycle, "cache": cache, "sequence": None, "owned": False})
+            if regclass is not None:
+                defaults = self._by_number() if defaults is None else defaults
+                if (defaults.get(oid) or {}).get(num) != _nextval_text(regclass):
+                    continue  # a default that draws from a sequence some other way: no serial column's
+                values.update(sequence=_pg_name(schema, name), owned=bool(owned))
             options = canonical_identity(construct(IdentityOptions, values), PG_TYPES.get(type_text, "bigint"))
             if options is not None:
                 identities.setdefault(oid, {})[num] = options
@@ -807,6 +846,11 @@ class PgCatalogue:
         return count == len(wanted)
 
 
+def _nextval_text(regclass: str) -> str:
+    """A serial column's default as pg_get_expr writes it, for its sequence's regclass text."""
+    return "nextval('" + regclass.replace("'", "''") + "'::regclass)"
+
+
 def _pg_default(text: str) -> tuple[str | None, bool]:
     """A column default's text -> (its canonical form, whether it makes the column an identity column):
     a serial column's ``nextval(...)`` makes it one, with no default."""
@@ -861,7 +905,7 @@ def _pg_column(
         expression = generated_of.get(r[1], "") if generated_of else ""
         generated = construct(Generated, {"expression": expression, "stored": True})
     options = None
-    if r[5]:
+    if identity:  # an identity column, or a serial one (its sequence in identities_of)
         options = _pg_identity(r[7], identities_of.get(r[1]) if identities_of else None, found)
     return {
         "name": r[2],
@@ -908,7 +952,7 @@ def _pg_rows_of(oid: int, columns: tuple[Column, ...], enum_texts: Mapping[str, 
                 c["name"],
                 text,
                 not c["nullable"],
-                c["identity"],
+                c["identity"] and (options is None or options.sequence is None),  # a serial one is by default
                 c["comment"],
                 always,
                 generated,
@@ -935,7 +979,7 @@ def _copy_text(value: str) -> str:
 def _pg_lines_of(
     oid: int,
     columns: tuple[Column, ...],
-    defaults: list[tuple[int, int, str]],
+    defaults: list[tuple[int, int, str | None]],
     rare: tuple[Mapping[str, str], dict[int, dict[int, str]], dict[int, dict[int, IdentityOptions]]],
 ) -> tuple[list[str], list[str] | None]:
     """The columns' names, and the rows PG_COLUMNS gives for a table (its oid) whose columns are exactly
@@ -958,12 +1002,15 @@ def _pg_lines_of(
         generated, options, collation = c["generated"], c["identity_options"], c["collation"]
         if generated is not None:
             want_generated.setdefault(oid, {})[num] = generated.expression
-        always = False
+        always, identity = False, c["identity"]
         if options is not None:
             always = options.always
             part = canonical_identity(evolve(options, always=False), found.name)
             if part is not None:
                 want_identities.setdefault(oid, {})[num] = part
+            if options.sequence is not None:  # a serial column: no identity, and a default (nextval) read as None
+                identity = False
+                defaults.append((oid, num, None))
         hit = texts.get(id(found))
         if hit is None or hit[0] is not found:
             hit = (found, *_pg_type_line(found, enum_texts))
@@ -975,7 +1022,7 @@ def _pg_lines_of(
             comment = c["comment"]
             comment = _COPY_NULL if comment is None else _copy_text(comment)
             lines.append(
-                f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[c['identity']]}"
+                f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[identity]}"
                 f"\t{comment}\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated is not None]}"
                 f"\t{_COPY_NULL if collation is None else _copy_text(collation)}\n"
             )
@@ -1060,7 +1107,7 @@ def _pg_columns_placed(
         ):
             break
         if (options is not None or r[7] or (identities_of and r[1] in identities_of)) and options != (
-            _pg_identity(r[7], identities_of.get(r[1]) if identities_of else None, live_type) if r[5] else None
+            _pg_identity(r[7], identities_of.get(r[1]) if identities_of else None, live_type) if identity else None
         ):
             break
     else:

@@ -18,11 +18,32 @@ What SQLite holds of the log's vocabulary, and how (each choice is what introspe
 - an ``enum:NAME`` column is ``VARCHAR(n)``, n the longest value (SQLAlchemy's non-native Enum); the
   type itself is nothing, and a value that changes n rebuilds the tables of its columns.
 - MariaDB's per-column character set: normalized away (SQLite has one encoding per database).
+- declared types: SQLite keeps a column's declared type as text, and that text matters (``INT PRIMARY KEY``
+  is no rowid alias, ``INTEGER PRIMARY KEY`` is). A declared type is read as a portable type only when it
+  is, but for case and spaces, exactly what this dialect writes for that type (``DATETIME`` is
+  ``timestamp``, ``NUMERIC(5,2)`` is ``numeric(5,2)``); any other text is the native type
+  ``sqlite:<text>`` (Sakila's ``TIMESTAMP``, ``DECIMAL(4,2)``, Django's ``bool``), which is written back
+  as it was (but ``INT``, read as ``integer`` where it is not the rowid question: ddl._READ_ALIKE).
+  The cost: a log imported from such a database is less portable (its native types have no
+  form on the other dialects until they are altered to portable ones).
+- ``DEFAULT NULL`` written out is kept (the default is the text ``NULL``): SQLite keeps it, and tools
+  that read the table's text (SQLAlchemy's Inspector) show it. Elsewhere ``NULL`` and no default
+  compare equal (normalize.canonical_default), as they mean the same.
+- constraints without a name: the log names every constraint, so introspection invents a name for an
+  unnamed one, a pure function of the table (without its schema) and the columns, as PostgreSQL would
+  name it: a foreign key ``<table>_<col>_<col>_fkey``, a unique constraint ``<table>_<col>_<col>_key``,
+  a check in a column's definition ``<table>_<col>_check``, a check of the table ``<table>_check``
+  (a second unnamed one of the same name gets ``1``, then ``2``, ... appended, skipping names the text
+  gives). The DDL writes a constraint whose name is that invented name without a name, in the same
+  place (a one-column unique constraint and a ``<table>_<col>_check`` check in the column's
+  definition), so that it reads back the same; any other name is written ``CONSTRAINT name``.
+  (A table-level ``UNIQUE (c)`` without a name therefore comes back in the column's definition.)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -32,6 +53,7 @@ from sqlalchemy.engine import Dialect as SADialect
 from events.model import (
     Column,
     ColumnType,
+    Constraint,
     Index,
     IndexElement,
     Schema,
@@ -41,6 +63,8 @@ from events.model import (
     split_table_name,
 )
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
+from service.reconciler.introspect import live_native_type
+from service.reconciler.normalize import canonical_default
 
 SQLITE_COLLATIONS = frozenset({"BINARY", "NOCASE", "RTRIM"})
 """The collations every SQLite has (an application may register more, which a migrator cannot know)."""
@@ -49,6 +73,136 @@ _CONSTANT_DEFAULT = re.compile(
     r"^\s*(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|'(?:[^']|'')*'|NULL|TRUE|FALSE)\s*$", re.IGNORECASE
 )
 """A default ALTER TABLE ADD COLUMN accepts: a literal (not an expression, not CURRENT_TIMESTAMP)."""
+
+
+# --------------------------------------------------------------------------- names SQLite does not keep
+
+
+def bare_table(table: str) -> str:
+    return split_table_name(table)[1]
+
+
+def foreign_key_name(table: str, columns: tuple[str, ...]) -> str:
+    """The name introspection gives a foreign key the table's text does not name."""
+    return f"{bare_table(table)}_{'_'.join(columns)}_fkey"
+
+
+def unique_name(table: str, columns: tuple[str, ...]) -> str:
+    """The name introspection gives a unique constraint the table's text does not name."""
+    return f"{bare_table(table)}_{'_'.join(columns)}_key"
+
+
+def check_name(table: str, column: str | None) -> str:
+    """The name introspection gives an unnamed check: of a column's definition, or of the table."""
+    return f"{bare_table(table)}_{column}_check" if column is not None else f"{bare_table(table)}_check"
+
+
+def unnamed(table: Table, constraint: Constraint) -> str | None:
+    """Where the DDL writes ``constraint`` without a name, so that introspection invents its name back:
+    "" in the table, a column's name in that column's definition; None when its name is not the invented
+    one (it is written ``CONSTRAINT name``)."""
+    if constraint.kind == "foreign_key":
+        return "" if constraint.name == foreign_key_name(table.name, constraint.columns) else None
+    if constraint.kind == "unique":
+        if constraint.name != unique_name(table.name, constraint.columns):
+            return None
+        return constraint.columns[0] if len(constraint.columns) == 1 else ""
+    if constraint.kind == "check":
+        if constraint.name == check_name(table.name, None):
+            return ""
+        prefix, suffix = f"{bare_table(table.name)}_", "_check"
+        name = constraint.name
+        if name.startswith(prefix) and name.endswith(suffix):
+            column = name[len(prefix) : -len(suffix)]
+            if table.column(column) is not None:
+                return column
+    return None
+
+
+def inline_foreign_key(table: Table, constraint: Constraint) -> bool:
+    """An unnamed foreign key of one column (not the rowid alias): written in the column's definition."""
+    if constraint.kind != "foreign_key" or len(constraint.columns) != 1 or unnamed(table, constraint) != "":
+        return False
+    column = table.column(constraint.columns[0])
+    return column is not None and not column.identity
+
+
+# --------------------------------------------------------------------------- declared types
+
+SQLITE_TYPE_NAMES: dict[str, str] = {
+    "smallint": "SMALLINT",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+    "real": "REAL",
+    "double": "DOUBLE",
+    "numeric": "NUMERIC",
+    "varchar": "VARCHAR",
+    "char": "CHAR",
+    "text": "TEXT",
+    "date": "DATE",
+    "time": "TIME",
+    "timestamp": "DATETIME",
+    "timestamptz": "TIMESTAMPTZ",
+    "interval": "INTERVAL",
+    "json": "JSON",
+    "uuid": "UUID",
+    "bytes": "BLOB",
+}
+"""Portable type -> what the DDL declares (and what introspection reads back as that portable type)."""
+_WRITTEN_TYPES = {text: name for name, text in SQLITE_TYPE_NAMES.items()}
+_PUNCTUATION_SPACES = re.compile(r"\s*([(),])\s*")
+
+
+def _type_key(text: str) -> str:
+    """A declared type's text with case and spaces taken out (SQLite reads neither)."""
+    return _PUNCTUATION_SPACES.sub(r"\1", " ".join(text.split())).upper()
+
+
+_READ_ALIKE = {"INT": "integer"}
+"""Spellings read as the portable type although the DDL writes another: SQLite gives ``INT`` and ``INTEGER``
+the same affinity (and SQLAlchemy reads both as INTEGER), and a foreign key's columns must have the same
+type in the log (Sakila's INT columns reference INTEGER keys). Not for a table's only primary key column:
+there ``INTEGER`` is the rowid alias and ``INT`` is not."""
+
+
+def declared_type(declared: str, sole_key: bool = False) -> ColumnType:
+    """A column's declared type as the log holds it: the portable type this dialect writes as exactly this
+    text (but for case and spaces), else the native ``sqlite:<text>`` (see the module's docstring).
+    ``sole_key``: the column is the table's whole primary key."""
+    key = _type_key(declared)
+    if not key:
+        return ColumnType(name="bytes")  # no declared type: BLOB affinity
+    if key in _READ_ALIKE and not sole_key:
+        return ColumnType(name=_READ_ALIKE[key])
+    head, paren, rest = key.partition("(")
+    portable = _WRITTEN_TYPES.get(head.strip())
+    if portable is not None:
+        try:
+            found = parse_type(f"{portable}{paren}{rest}".lower())
+        except ValueError:
+            found = None
+        if found is not None and _type_key(SqliteDialect().type_text(found)) == key:
+            return found
+    return live_native_type("sqlite", " ".join(declared.split()))
+
+
+def keep_null_defaults(source: Schema, canonical: Schema) -> Schema:
+    """``canonical`` (``source`` in canonical form) with the defaults ``source`` writes as NULL put back as
+    the text ``NULL``: canonical_default drops them, as they mean no default, but SQLite keeps the text."""
+    tables = dict(canonical.tables)
+    changed = False
+    for name, table in source.tables.items():
+        nulls = {c.name for c in table.columns if c.default is not None and canonical_default(c.default) is None}
+        if not nulls or name not in tables:
+            continue
+        have = tables[name]
+        columns = tuple(evolve(c, default="NULL") if c.name in nulls else c for c in have.columns)
+        tables[name] = evolve(have, columns=columns)
+        changed = True
+    if not changed:
+        return canonical
+    return Schema.model_construct(tables=tables, enums=getattr(canonical, "enums", None) or {})
 
 
 def rowid_alias(table: Table, column: Column) -> bool:
@@ -72,26 +226,7 @@ class SqliteDialect(Dialect):
     transactional_ddl = True
     supports_comments = False
     inline_foreign_keys = True
-    type_names: ClassVar[dict[str, str]] = {
-        "smallint": "SMALLINT",
-        "integer": "INTEGER",
-        "bigint": "BIGINT",
-        "boolean": "BOOLEAN",
-        "real": "REAL",
-        "double": "DOUBLE",
-        "numeric": "NUMERIC",
-        "varchar": "VARCHAR",
-        "char": "CHAR",
-        "text": "TEXT",
-        "date": "DATE",
-        "time": "TIME",
-        "timestamp": "DATETIME",
-        "timestamptz": "TIMESTAMPTZ",
-        "interval": "INTERVAL",
-        "json": "JSON",
-        "uuid": "UUID",
-        "bytes": "BLOB",
-    }
+    type_names: ClassVar[dict[str, str]] = SQLITE_TYPE_NAMES
 
     def make_sa_dialect(self) -> SADialect:
         return sa_sqlite.dialect()
@@ -137,7 +272,8 @@ class SqliteDialect(Dialect):
     def normalize(self, schema: Schema) -> Schema:
         schema = self.held(schema)
         tables = {name: self.normalize_table(table) for name, table in schema.tables.items()}
-        return super().normalize(Schema.model_construct(tables=tables))
+        plain = Schema.model_construct(tables=tables)
+        return keep_null_defaults(plain, super().normalize(plain))
 
     def normalize_table(self, table: Table) -> Table:
         """The table-level half of what SQLite holds (the column half: normalize_column)."""
@@ -161,6 +297,11 @@ class SqliteDialect(Dialect):
             update["charset"] = None
         if column.identity_options is not None:
             update["identity_options"] = None
+        if column.type.dialect == self.name:
+            # sqlite:datetime is written, and read back, as timestamp
+            held = declared_type(self.type_text(column.type), table.primary_key == (column.name,))
+            if held != column.type:
+                update["type"] = held
         if column.identity:
             if rowid_alias(table, column):
                 update["type"] = ColumnType(name="integer")
@@ -182,6 +323,94 @@ class SqliteDialect(Dialect):
         if column.generated is None:
             return []
         return [sa.Computed(sa.text(column.generated.expression), persisted=column.generated.stored)]
+
+    def sa_column(
+        self, table: Table, column: Column, unique: bool = False, checks: tuple[Any, ...] = ()
+    ) -> sa.Column[Any]:
+        """A column; ``unique`` and ``checks``: the unnamed constraints its definition carries."""
+        column_type = self.sa_type(column)
+        if isinstance(column_type, NativeType):  # not the rowid alias's (sa_table keeps its own in the table)
+            suffix = (" UNIQUE" if unique else "") + self.inline_reference(table, column)
+            if suffix:
+                column_type = NativeType(column_type.text + suffix)
+        return sa.Column(
+            column.name,
+            column_type,
+            *self.column_items(table, column),
+            *checks,
+            **self.column_kwargs(table, column),
+        )
+
+    def sa_table(self, md: sa.MetaData, table: Table) -> sa.Table:
+        """One table (no foreign keys, no indexes); a constraint whose name is the one introspection invents
+        is written without a name, where introspection finds it (see the module's docstring)."""
+        owner, bare = split_table_name(table.name)
+        inline_unique: set[str] = set()
+        inline_checks: dict[str, list[Any]] = {}
+        items: list[Any] = []
+        for constraint in table.constraints:
+            if constraint.kind not in ("unique", "check"):
+                continue
+            where = unnamed(table, constraint)
+            name = None if where is not None else constraint.name
+            if constraint.kind == "unique":
+                column = table.column(where) if where else None
+                if column is not None and not column.identity:
+                    inline_unique.add(column.name)
+                else:  # UNIQUE (c) without a name reads back with the same name
+                    items.append(sa.UniqueConstraint(*constraint.columns, name=name))
+                continue
+            check = sa.CheckConstraint(sa.text(constraint.expression or ""), name=name)
+            if where:
+                inline_checks.setdefault(where, []).append(check)
+            else:
+                items.append(check)
+        columns = [
+            self.sa_column(table, c, c.name in inline_unique, tuple(inline_checks.get(c.name, ())))
+            for c in table.columns
+        ]
+        out = sa.Table(bare, md, *columns, *items, schema=owner, **self.table_kwargs(table))
+        if table.primary_key:
+            out.primary_key.name = self.primary_key_name(table)
+        return out
+
+    def metadata(self, schema: Schema, only: Iterable[str] | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+        """Base's, but a foreign key whose name is the one introspection invents is written without a name:
+        in its column's definition (``REFERENCES t (c)``, as sa_table writes it) if it has one column, so
+        that tools reading the table's text find it where the source had it, else in the table."""
+        md, tables = super().metadata(schema, only)
+        for name, sa_table in tables.items():
+            table = schema.tables.get(name)
+            if table is None:
+                continue
+            invented = {c.name for c in table.constraints if c.kind == "foreign_key" and unnamed(table, c) == ""}
+            inline = {c.name for c in table.constraints if c.name in invented and inline_foreign_key(table, c)}
+            for fk in list(sa_table.foreign_key_constraints):
+                if fk.name in inline:  # its column's type text carries it (sa_table)
+                    sa_table.constraints.discard(fk)
+                    for element in fk.elements:
+                        sa_table.foreign_keys.discard(element)
+                        element.parent.foreign_keys.discard(element)
+                elif fk.name in invented:
+                    fk.name = None
+        return md, tables
+
+    def inline_reference(self, table: Table, column: Column) -> str:
+        """The ``REFERENCES`` clause a column's definition carries for an unnamed one-column foreign key."""
+        out = []
+        for c in table.constraints:
+            ref = c.references
+            if ref is None or c.columns != (column.name,) or not inline_foreign_key(table, c):
+                continue
+            text = f" REFERENCES {self.quote(bare_table(ref.table))} ({', '.join(self.quote(r) for r in ref.columns)})"
+            if c.on_delete:
+                text += f" ON DELETE {c.on_delete.upper()}"
+            if c.on_update:
+                text += f" ON UPDATE {c.on_update.upper()}"
+            if c.deferrable:
+                text += " DEFERRABLE INITIALLY DEFERRED" if c.initially_deferred else " DEFERRABLE"
+            out.append(text)
+        return "".join(out)
 
     def sa_type(self, column: Column) -> sa.types.TypeEngine[Any]:
         if column.identity:

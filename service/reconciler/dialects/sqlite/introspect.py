@@ -26,9 +26,15 @@ from events.model import (
     Reference,
     Schema,
     Table,
-    parse_type,
 )
-from service.reconciler.introspect import SKIP_TABLES, live_native_type
+from service.reconciler.dialects.sqlite.ddl import (
+    check_name,
+    declared_type,
+    foreign_key_name,
+    keep_null_defaults,
+    unique_name,
+)
+from service.reconciler.introspect import SKIP_TABLES
 from service.reconciler.introspect import fk_action as _fk_action
 from service.reconciler.normalize import canonical_schema
 
@@ -52,19 +58,10 @@ SQLITE_INDEX_KEYS = (
 SQLITE_GENERATED_HIDDEN = frozenset({2, 3})
 """pragma table_xinfo's ``hidden``: 2 a virtual generated column, 3 a stored one (1: a virtual table's)."""
 
-SQLITE_TYPES = {"blob": "bytes", "double": "double", "boolean": "boolean", "datetime": "timestamp"}
-
 
 def sqlite_type(declared: str) -> ColumnType:
-    text = " ".join(declared.lower().split())
-    if text in SQLITE_TYPES:
-        return ColumnType(name=SQLITE_TYPES[text])
-    if not text:
-        return ColumnType(name="bytes")
-    try:
-        return parse_type(text)
-    except ValueError:
-        return live_native_type("sqlite", declared.strip())
+    """A declared type as the log holds it (ddl.declared_type: portable only where it is what the DDL writes)."""
+    return declared_type(declared)
 
 
 def _sqlite_name(token: str) -> str:
@@ -191,18 +188,33 @@ class ForeignKeyText:
 
 
 @dataclass
+class ConstraintText:
+    """A unique or check constraint as the text has it: its name (None: none), and the column whose
+    definition it is in (None: the table's)."""
+
+    name: str | None
+    column: str | None
+    columns: tuple[str, ...] = ()
+    expression: str = ""
+
+
+@dataclass
 class TableText:
-    """A CREATE TABLE text, read: per column what the pragmas lack, and the table's named constraints."""
+    """A CREATE TABLE text, read: per column what the pragmas lack, and the table's constraints (each
+    unnamed one with the name introspection gives it, when the table's name is known)."""
 
     columns: dict[str, ColumnText] = field(default_factory=dict)
     primary_key_name: str | None = None
     uniques: list[Constraint] = field(default_factory=list)
     checks: list[Constraint] = field(default_factory=list)
     foreign_keys: list[ForeignKeyText] = field(default_factory=list)
+    written: list[ConstraintText] = field(default_factory=list)
+    """Unique and check constraints in the order of the text (uniques and checks are made from them)."""
 
 
-def read_table_sql(sql: str) -> TableText:
-    """Read a CREATE TABLE text as SQLite keeps it (sqlite_master.sql)."""
+def read_table_sql(sql: str, table: str = "") -> TableText:
+    """Read a CREATE TABLE text as SQLite keeps it (sqlite_master.sql). Without ``table``, the unnamed
+    unique and check constraints are left out (their names are made from the table's)."""
     out = TableText()
     toks = tokens(sql)
     opening = _first_paren(toks)
@@ -212,17 +224,76 @@ def read_table_sql(sql: str) -> TableText:
             _table_constraint(sql, item, out)
         else:
             _column_definition(sql, item, out)
+    _name_constraints(out, table)
     return out
+
+
+def _invent(base: str, taken: set[str]) -> str:
+    """``base``, or the first of ``base1``, ``base2``, ... not taken (PostgreSQL's way with its own names)."""
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    taken.add(name)
+    return name
+
+
+def _name_constraints(out: TableText, table: str) -> None:
+    """Every unique and check constraint of the text with its name: its own, or one invented from the table
+    and its columns (ddl.unique_name, ddl.check_name; ddl.unnamed writes such a name back as none)."""
+    taken = {c.name for c in out.written if c.name is not None}
+    taken |= {k.name for k in out.foreign_keys if k.name is not None}
+    if out.primary_key_name is not None:
+        taken.add(out.primary_key_name)
+    for found in out.written:
+        name = found.name
+        if name is None:
+            if not table:
+                continue
+            if found.expression:
+                name = _invent(check_name(table, found.column), taken)
+            else:
+                name = _invent(unique_name(table, found.columns), taken)
+        if found.expression:
+            out.checks.append(_check(name, found.expression))
+        else:
+            out.uniques.append(Constraint(name=name, kind="unique", columns=found.columns))
+    if table:
+        for fk in out.foreign_keys:
+            if fk.name is None:
+                fk.name = _invent(foreign_key_name(table, fk.columns), taken)
 
 
 def _column_definition(sql: str, item: list[Token], out: TableText) -> None:
     text = ColumnText()
-    out.columns[_sqlite_name(item[0].text)] = text
+    column = _sqlite_name(item[0].text)
+    out.columns[column] = text
+    name: str | None = None  # a CONSTRAINT name, for the constraint that follows it
     i = 1
     while i < len(item):
         tok = item[i]
         if tok.kind == "mark" and tok.text == "(":
             i = _closing(item, i) + 1  # a type's parameters, a default's or a check's expression
+            continue
+        if tok.word("CONSTRAINT") and i + 1 < len(item) and not (i + 2 < len(item) and item[i + 2].word("PRIMARY")):
+            name = _sqlite_name(item[i + 1].text)
+            i += 2
+            continue
+        if tok.word("UNIQUE"):
+            out.written.append(ConstraintText(name, column, (column,)))
+            name = None
+            i += 1
+            continue
+        if tok.word("CHECK") and i + 1 < len(item) and item[i + 1].text == "(":
+            expression, closing = _inside(sql, item, i + 1)
+            out.written.append(ConstraintText(name, column, (), expression))
+            name = None
+            i = closing + 1
+            continue
+        if tok.word("REFERENCES"):
+            fk, i = _foreign_key_clause(item, i, name, (column,))
+            out.foreign_keys.append(fk)
+            name = None
             continue
         if tok.word("COLLATE") and i + 1 < len(item):
             text.collation = _sqlite_name(item[i + 1].text).upper()
@@ -237,11 +308,8 @@ def _column_definition(sql: str, item: list[Token], out: TableText) -> None:
             out.primary_key_name = _sqlite_name(item[i + 1].text)
             i += 3
             continue
-        if tok.word("CONSTRAINT") and i + 3 < len(item) and item[i + 2].word("CHECK") and item[i + 3].text == "(":
-            expression, closing = _inside(sql, item, i + 3)
-            out.checks.append(_check(_sqlite_name(item[i + 1].text), expression))
-            i = closing + 1
-            continue
+        if tok.word("NOT", "NULL", "DEFAULT", "COLLATE", "GENERATED", "AS", "PRIMARY"):
+            name = None  # a name given to a constraint that is not one the log names
         i += 1
 
 
@@ -256,11 +324,11 @@ def _table_constraint(sql: str, item: list[Token], out: TableText) -> None:
     head = item[i]
     if head.word("PRIMARY"):
         out.primary_key_name = name
-    elif head.word("UNIQUE") and name is not None:
+    elif head.word("UNIQUE"):
         columns, _ = _names_in(item, _first_paren(item))
-        out.uniques.append(Constraint(name=name, kind="unique", columns=columns))
-    elif head.word("CHECK") and name is not None and i + 1 < len(item) and item[i + 1].text == "(":
-        out.checks.append(_check(name, _inside(sql, item, i + 1)[0]))
+        out.written.append(ConstraintText(name, None, columns))
+    elif head.word("CHECK") and i + 1 < len(item) and item[i + 1].text == "(":
+        out.written.append(ConstraintText(name, None, (), _inside(sql, item, i + 1)[0]))
     elif head.word("FOREIGN"):
         out.foreign_keys.append(_foreign_key(item, i, name))
 
@@ -273,6 +341,17 @@ def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
     columns, i = _names_in(item, _first_paren(item[i:]) + i)
     while i < len(item) and not item[i].word("REFERENCES"):
         i += 1
+    return _foreign_key_clause(item, i, name, columns)[0]
+
+
+# A column definition's words that end its REFERENCES clause (the constraint that follows begins there).
+_COLUMN_CONSTRAINT_WORDS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "DEFAULT", "COLLATE", "GENERATED", "AS")
+
+
+def _foreign_key_clause(
+    item: list[Token], i: int, name: str | None, columns: tuple[str, ...]
+) -> tuple[ForeignKeyText, int]:
+    """The REFERENCES clause at ``i`` (a table's FOREIGN KEY, or a column's own); and the index after it."""
     table = _sqlite_name(item[i + 1].text) if i + 1 < len(item) else ""
     i += 2
     ref_columns: tuple[str, ...] = ()
@@ -281,6 +360,10 @@ def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
     fk = ForeignKeyText(name, columns, table, ref_columns)
     while i < len(item):
         tok = item[i]
+        if tok.word(*_COLUMN_CONSTRAINT_WORDS) or (tok.word("NOT") and i + 1 < len(item) and item[i + 1].word("NULL")):
+            break
+        if tok.word("NULL"):
+            break
         if tok.word("ON") and i + 2 < len(item):
             which = item[i + 1].text.lower()
             words = [item[i + 2].text]
@@ -305,7 +388,7 @@ def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
             i += 1
         i += 1
     fk.initially_deferred = fk.initially_deferred and fk.deferrable  # SQLite ignores it otherwise
-    return fk
+    return fk, i
 
 
 @dataclass
@@ -356,8 +439,9 @@ def sqlite_unique_constraints(sql: str) -> list[Constraint]:
 
 def _foreign_keys(table: str, rows: list[Any], text: TableText) -> list[Constraint]:
     """Every foreign key (PRAGMA foreign_key_list is the truth), named as the CREATE TABLE text names it;
-    an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) gets the name
-    PostgreSQL would give it, ``<table>_<columns>_fkey``. DEFERRABLE is read from the text."""
+    an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) has the name
+    read_table_sql invented, the one PostgreSQL would give it (ddl.foreign_key_name). DEFERRABLE is
+    read from the text."""
     written = {(k.columns, k.table, k.ref_columns): k for k in text.foreign_keys}
     groups: dict[int, list[Any]] = {}
     for r in rows:  # id, seq, table, from, to, on_update, on_delete
@@ -370,7 +454,7 @@ def _foreign_keys(table: str, rows: list[Any], text: TableText) -> list[Constrai
         found = written.get((columns, ref_table, ref_columns))
         out.append(
             Constraint(
-                name=found.name if found is not None and found.name else f"{table}_{'_'.join(columns)}_fkey",
+                name=found.name if found is not None and found.name else foreign_key_name(table, columns),
                 kind="foreign_key",
                 columns=columns,
                 references=Reference(table=ref_table, columns=ref_columns or columns),
@@ -410,7 +494,7 @@ def _column(r: Any, pk: list[str], autoincrement: bool, text: TableText) -> Colu
         )
     values = {
         "name": name,
-        "type": sqlite_type(declared or ""),
+        "type": declared_type(declared or "", pk == [name]),
         "nullable": not notnull,
         "default": default,
         "identity": autoincrement and pk == [name] and (declared or "").upper() == "INTEGER",
@@ -440,7 +524,7 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
         if SKIP_TABLES.match(name):
             continue
         sql = sql or ""
-        text = read_table_sql(sql)
+        text = read_table_sql(sql, name)
         autoincrement = "AUTOINCREMENT" in sql.upper()
         rows = columns.get(name, [])
         pk = [r[1] for r in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
@@ -454,4 +538,17 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
             constraints=tuple(constraints),
             primary_key_name=text.primary_key_name if pk else None,
         )
-    return canonical_schema(Schema(tables=tables))
+    read = Schema(tables=tables)
+    return keep_null_defaults(read, canonical_schema(read))
+
+
+def sqlite_check_texts(conn: sa.Connection, tables: list[str]) -> dict[tuple[str, str], str]:
+    """Each check's expression as the table's text has it, by (table, name): the name introspection gives
+    it, invented for an unnamed one (what SQLAlchemy's Inspector cannot give: it reads no name there)."""
+    wanted = set(tables)
+    out = {}
+    for name, sql in conn.execute(sa.text(SQLITE_TABLES)).all():
+        if name in wanted:
+            for found in read_table_sql(sql or "", name).checks:
+                out[(name, found.name)] = found.expression or ""
+    return out
