@@ -17,6 +17,7 @@ from events.catalog import (
     ColumnAdded,
     ColumnAltered,
     ConstraintAdded,
+    ConstraintDropped,
     EnumCreated,
     EnumValueAdded,
     EnumValueDropped,
@@ -597,3 +598,41 @@ def test_the_introspection_reads_information_schema_only(mariadb_url: str) -> No
     finally:
         engine.dispose()
     assert len(live.tables) == 30 and len(seen) <= 8, seen
+
+
+async def test_a_check_named_like_its_column_is_the_columns(log_store: EventStore, mariadb_url: str) -> None:
+    """MariaDB names a column's own check after the column (Django: ``action_flag ... CHECK (action_flag >= 0)``):
+    such a check is written with its column, created, added, kept through a MODIFY and dropped, so that
+    information_schema and SHOW CREATE TABLE (SQLAlchemy's Inspector) both see it as MariaDB made it."""
+    flag = Column(name="flag", type="mysql:smallint(5) unsigned", nullable=False)
+    v1 = await append(
+        log_store,
+        TableCreated(
+            table="log",
+            columns=(Column(name="id", type="mysql:int(10) unsigned", nullable=False, identity=True), flag),
+            primary_key=("id",),
+            constraints=(Constraint(name="flag", kind="check", expression="`flag` >= 0"),),
+        ),
+    )
+    v2 = await append(log_store, ColumnAdded(table="log", column=Column(name="n", type="integer")))
+    v3 = await append(
+        log_store, ConstraintAdded(table="log", constraint=Constraint(name="n", kind="check", expression="`n` < 9"))
+    )
+    v4 = await append(log_store, ColumnAltered.of("log", "n", type="bigint"))
+    v5 = await append(log_store, ConstraintDropped(table="log", name="flag"))
+    for version, levels in ((v1, {"flag"}), (v3, {"flag", "n"}), (v4, {"flag", "n"}), (v5, {"n"})):
+        await migrate(log_store, req(mariadb_url, version))
+        await assert_at(log_store, mariadb_url, version)
+        rows = run_sql(
+            mariadb_url,
+            "SELECT CONSTRAINT_NAME, LEVEL FROM information_schema.CHECK_CONSTRAINTS"
+            " WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'log'",
+        )
+        assert {(name, level) for name, level in rows} == {(name, "Column") for name in levels}, version
+        engine = engine_for(mariadb_url)
+        try:
+            with engine.connect() as conn:
+                assert sa.inspect(conn).get_check_constraints("log") == []  # none at table level
+        finally:
+            engine.dispose()
+    await forward_and_back(log_store, mariadb_url, v1, v2, v3, v4, v5)

@@ -302,3 +302,31 @@ def test_what_the_dialect_cannot_hold_is_refused_before_any_ddl(
     live, _ = asyncio.run(live_schema(log, target_url, CASES[0][0]))
     assert live.tables == {}  # nothing was created
     assert dump(log) == before  # and nothing recorded: a refusal is not an outcome
+
+
+def test_the_log_holds_64_bytes_and_index_names_per_table() -> None:
+    """The log's own limits are what any dialect holds: 64 bytes a name (65 refused), an index name once per
+    table (two tables may share one), a constraint name once per schema (no index may take it either)."""
+    from events.aggregate import InvalidChange, State, apply_event
+    from events.catalog import ConstraintAdded, IndexCreated, TableCreated
+    from events.model import Column, Constraint, Index
+
+    assert TableCreated(table=LONGER, columns=(Column(name=LONGER, type="text"),)).table == LONGER
+    with pytest.raises(ValueError, match="65 bytes long; the limit is 64"):
+        TableCreated(table=LONGER + "x", columns=(Column(name="a", type="text"),))
+    state = State()
+    for table in ("a", "b"):
+        apply_event(TableCreated(table=table, columns=(Column(name="x", type="text"),)), state)
+        apply_event(IndexCreated(table=table, index=Index(name="ix", columns=("x",))), state)
+    with pytest.raises(InvalidChange, match="index name 'ix' is already used on table 'a'"):
+        apply_event(IndexCreated(table="a", index=Index(name="ix", columns=("x",))), state)
+    check = Constraint(name="ix", kind="check", expression="x <> ''")
+    with pytest.raises(InvalidChange, match="constraint name 'ix' is already used on table 'a'"):
+        apply_event(ConstraintAdded(table="b", constraint=check), state)
+    apply_event(ConstraintAdded(table="b", constraint=evolve_name(check, "ck")), state)
+    with pytest.raises(InvalidChange, match="index name 'ck' is already used on table 'b'"):
+        apply_event(IndexCreated(table="a", index=Index(name="ck", columns=("x",))), state)
+
+
+def evolve_name(constraint: Any, name: str) -> Any:
+    return constraint.model_copy(update={"name": name})

@@ -325,6 +325,8 @@ class PostgresqlDialect(Dialect):
 
     def normalize_column(self, table: Table, column: Column) -> Column:
         column = super().normalize_column(table, column)
+        if column.charset is not None:  # MariaDB's; PostgreSQL has one encoding per database
+            column = evolve(column, charset=None)
         if column.identity_options is not None:
             options = canonical_identity(column.identity_options, column.type.name)
             if options is not column.identity_options:
