@@ -257,8 +257,11 @@ CASES: list[tuple[str, list[dict[str, Any]], set[str], str]] = [
     (
         # MariaDB's index names are per table (Sakila's idx_fk_film_id is on film_actor and inventory)
         "index-on-two-tables",
-        [created("a", "x", indexes=[{"name": "ix_x", "columns": ["x"]}]), created("b", "x")]
-        + [{"type": "index_created", "table": "b", "index": {"name": "ix_x", "columns": ["x"]}}],
+        [
+            created("a", "x", indexes=[{"name": "ix_x", "columns": ["x"]}]),
+            created("b", "x"),
+            {"type": "index_created", "table": "b", "index": {"name": "ix_x", "columns": ["x"]}},
+        ],
         {"postgresql", "sqlite"},
         "index 'ix_x' is on both table 'a' and table 'b'",
     ),

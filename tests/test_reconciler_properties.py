@@ -111,7 +111,7 @@ def test_random_histories_migrate_forward_back_and_forward(dialect: str, tmp_pat
     counter = iter(range(10**6))
 
     @SETTINGS
-    @given(history=histories(), moves=st.lists(st.integers(0, 50), min_size=1, max_size=4))
+    @given(history=histories(dialect=dialect), moves=st.lists(st.integers(0, 50), min_size=1, max_size=4))
     def run(history: list[list[Event]], moves: list[int]) -> None:
         n = next(counter)
         log_path = tmp_path / f"log{n}.db"

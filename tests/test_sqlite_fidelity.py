@@ -625,7 +625,8 @@ def introspected(url: str) -> Schema:
 HAND_WRITTEN = (
     "CREATE TABLE parent (id INTEGER NOT NULL PRIMARY KEY, code varchar(10) NOT NULL UNIQUE)",
     "CREATE TABLE child (id INTEGER NOT NULL, parent_id INT NOT NULL REFERENCES parent (id)"
-    " DEFERRABLE INITIALLY DEFERRED, code VARCHAR(10) DEFAULT NULL REFERENCES parent (code) ON DELETE CASCADE, amount DECIMAL(5,2) CHECK (amount >= 0),"
+    " DEFERRABLE INITIALLY DEFERRED, code VARCHAR(10) DEFAULT NULL REFERENCES parent (code) ON DELETE CASCADE,"
+    " amount DECIMAL(5,2) CHECK (amount >= 0),"
     " at TIMESTAMP, made datetime NOT NULL, flag bool, PRIMARY KEY (id),"
     " UNIQUE (parent_id, code),"
     " CHECK (made IS NOT NULL OR flag))",

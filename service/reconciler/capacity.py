@@ -7,7 +7,9 @@ some dialects cannot hold is refused here, for the target's dialect, by ``migrat
 - MariaDB folds the case of column, index, key and check names (and of foreign key names across a
   database), SQLite the (ASCII) case of column names and of table and index names, which share one
   namespace; names that differ only so collide there.
-- PostgreSQL and SQLite keep tables and indexes in one namespace: an index named like a table collides.
+- PostgreSQL and SQLite keep tables and indexes in one namespace: an index named like a table collides,
+  and so does one index name on two tables (the log keeps index names per table, as MariaDB does).
+- PostgreSQL: names of at most 63 bytes (the log's are 64, MariaDB's limit; PostgreSQL would cut them).
 - MariaDB: at most 1017 columns (InnoDB), char(n) up to 255, varchar(n) up to 16383 and rows of at most
   65,535 bytes in utf8mb4, names of at most 64 characters from the Basic Multilingual Plane, no index
   named PRIMARY.
