@@ -68,9 +68,9 @@ BAD: list[tuple[str, str, str]] = [
     ),
     ("empty identifier", event(type="column_added", table="users", column={"name": "", "type": "text"}), "empty"),
     (
-        "64-byte identifier",
-        event(type="column_added", table="users", column={"name": "x" * 64, "type": "text"}),
-        "64 bytes",
+        "65-byte identifier",
+        event(type="column_added", table="users", column={"name": "x" * 65, "type": "text"}),
+        "65 bytes",
     ),
     (
         "NUL in identifier",

@@ -22,6 +22,7 @@ from events.model import Column, Constraint, Generated, Index, IndexElement, Sch
 from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
+from service.reconciler.dialects.sqlite.introspect import sqlite_check_texts
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import (
     canonical_check,
@@ -30,7 +31,6 @@ from service.reconciler.normalize import (
     canonical_index,
     differences,
 )
-from service.reconciler.dialects.sqlite.introspect import sqlite_check_texts
 from service.reconciler.targets import Target, TargetError, _SyncTarget, display_url, open_target
 
 
