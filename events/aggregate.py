@@ -595,6 +595,8 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
         raise InvalidChange(f"{event.table}.{event.column} is an identity column: its type must stay an integer")
     if column.generated is not None and changes.get("default") is not None:
         raise InvalidChange(f"{event.table}.{event.column} is a generated column: no default")
+    if changes.get("on_update") is not None and (column.identity or column.generated is not None):
+        raise InvalidChange(f"{event.table}.{event.column} is an identity or generated column: no on_update")
     if changes.get("identity_options") is not None and not column.identity:
         raise InvalidChange(f"{event.table}.{event.column} is no identity column: it takes no identity_options")
     altered = evolve(column, **changes)

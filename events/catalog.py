@@ -147,7 +147,7 @@ class ColumnRenamed(Frozen):
     new_name: Annotated[Identifier, AfterValidator(lambda v: check_new_name(v, "column", "column name"))]
 
 
-ALTERABLE = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options")
+ALTERABLE = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
 
 
 class ColumnAltered(Frozen):
@@ -168,10 +168,12 @@ class ColumnAltered(Frozen):
     """MariaDB's character set (``charset: null`` given: back to the default)."""
     identity_options: IdentityOptions | None = None
     """An identity column's sequence options (``identity_options: null`` given: the dialect's own)."""
+    on_update: str | None = None
+    """What the row's update sets the column to (``on_update: null`` given: nothing any more)."""
     fill: str | None = None
     """With ``nullable: false``: the value rows holding NULL get first (an expression)."""
 
-    @field_validator("default", "fill")
+    @field_validator("default", "fill", "on_update")
     @classmethod
     def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
         return expression_field(value, "default", info.context)
@@ -181,7 +183,7 @@ class ColumnAltered(Frozen):
         if not self.changes():
             raise ValueError(
                 f"column_altered on {self.table}.{self.column} changes nothing:"
-                " give any of type, nullable, default, comment, collation, charset, identity_options"
+                " give any of type, nullable, default, comment, collation, charset, identity_options, on_update"
             )
         if "nullable" in self.model_fields_set and self.nullable is None:
             raise ValueError("nullable must be true or false")
@@ -194,7 +196,8 @@ class ColumnAltered(Frozen):
     def changes(self) -> dict[str, Any]:
         """The changed attributes, by Column field name, with their new values."""
         out: dict[str, Any] = {}
-        for field in ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options"):
+        fields = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
+        for field in fields:
             if field in self.model_fields_set:
                 out["type" if field == "new_type" else field] = getattr(self, field)
         return out

@@ -72,6 +72,7 @@ _COLUMN_DEFAULTS: dict[str, Any] = {
     "charset": None,
     "generated": None,
     "identity_options": None,
+    "on_update": None,
 }
 _IDENTITY_DEFAULTS: dict[str, Any] = {
     "always": False,
@@ -202,7 +203,7 @@ def _event(cls: type[E], values: dict[str, Any], fields_set: set[str] | None = N
     return construct(cls, values, fields_set)
 
 
-_ALTERED = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options")
+_ALTERED = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
 
 
 def _altered(d: dict[str, Any]) -> ColumnAltered:
@@ -219,6 +220,7 @@ def _altered(d: dict[str, Any]) -> ColumnAltered:
             "collation": d.get("collation"),
             "charset": d.get("charset"),
             "identity_options": identity_options(d.get("identity_options")),
+            "on_update": d.get("on_update"),
             "fill": d.get("fill"),
         },
         {"type", "table", "column", *present, *(("fill",) if "fill" in d else ())},

@@ -612,8 +612,11 @@ class Column(Frozen):
     """MariaDB's character set where it differs from the default (other dialects have none per column)."""
     generated: Generated | None = None
     identity_options: IdentityOptions | None = None
+    on_update: str | None = None
+    """What the database sets the column to whenever its row is updated (MariaDB's ``ON UPDATE``, in
+    practice current_timestamp); the other dialects would need a trigger, and refuse it."""
 
-    @field_validator("default")
+    @field_validator("default", "on_update")
     @classmethod
     def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
         return expression_field(value, "default", info.context)
@@ -628,6 +631,8 @@ class Column(Frozen):
             raise ValueError(f"column {self.name!r}: identity_options need identity: true")
         if self.generated is not None and (self.identity or self.default is not None):
             raise ValueError(f"column {self.name!r}: a generated column has no default and is no identity")
+        if self.on_update is not None and (self.generated is not None or self.identity):
+            raise ValueError(f"column {self.name!r}: a generated or identity column cannot have on_update")
         return self
 
 

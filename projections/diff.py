@@ -632,7 +632,16 @@ def _rebuilds(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     return out
 
 
-ALTERED_ATTRIBUTES = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options")
+ALTERED_ATTRIBUTES = (
+    "type",
+    "nullable",
+    "default",
+    "comment",
+    "collation",
+    "charset",
+    "identity_options",
+    "on_update",
+)
 """What schema_diff changes in place (column_altered); a generated column's expression is rebuilt."""
 
 

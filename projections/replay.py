@@ -244,7 +244,7 @@ def _column_altered(r: Replay, e: Json) -> None:
         if column["name"] == e["column"]:
             if "new_type" in e:
                 column["type"] = e["new_type"]
-            for key in ("nullable", "default", "comment", "collation", "charset", "identity_options"):
+            for key in ("nullable", "default", "comment", "collation", "charset", "identity_options", "on_update"):
                 if key in e:
                     column[key] = e[key]
             return

@@ -91,6 +91,26 @@ CASES: dict[str, list[Event]] = {
         ColumnAltered.of("users", "mail", collation="C", charset="utf8mb4"),
         ColumnAltered.of("users", "mail", collation=None),
     ],
+    "on update": [
+        TableCreated(
+            table="films",
+            columns=(
+                Column(name="id", type="bigint", nullable=False),
+                Column(
+                    name="last_update",
+                    type="timestamp",
+                    nullable=False,
+                    default="current_timestamp",
+                    on_update="current_timestamp",
+                ),
+            ),
+            primary_key=("id",),
+        ),
+        ColumnAdded(table="films", column=Column(name="seen", type="timestamp", on_update="current_timestamp")),
+        ColumnAltered.of("films", "seen", on_update=None),
+        ColumnAltered.of("films", "seen", on_update="current_timestamp", default="current_timestamp"),
+        ColumnRenamed(table="films", column="last_update", new_name="changed"),
+    ],
     "generated columns": [
         users(),
         ColumnAdded(
@@ -236,6 +256,13 @@ def test_what_the_folds_hold() -> None:
     assert index.where == "years > 0" and index.include == ("uid",)
     generated = fold(CASES["generated columns"][:3]).tables["users"].column("next_age")
     assert generated is not None and generated.generated == Generated(expression="years + 1", stored=False)
+    films = fold(CASES["on update"]).tables["films"]
+    assert [(c.name, c.on_update) for c in films.columns] == [
+        ("id", None),
+        ("changed", "current_timestamp"),
+        ("seen", "current_timestamp"),
+    ]
+    assert fold(CASES["on update"][:3]).tables["films"].column("seen") == Column(name="seen", type="timestamp")
     people = fold(CASES["named primary keys"][:2]).tables["people"]
     assert people.primary_key_name == "users_key"  # a rename keeps the key's name
     assert fold(CASES["named primary keys"][:3]).tables["people"].primary_key_name == "people_key"
@@ -303,6 +330,14 @@ REFUSED: list[tuple[str, list[Event], str]] = [
             ),
         ],
         "users.ghost",
+    ),
+    (
+        "on update of an identity column",
+        [
+            TableCreated(table="t", columns=(Column(name="id", type="bigint", nullable=False, identity=True),)),
+            ColumnAltered.of("t", "id", on_update="current_timestamp"),
+        ],
+        "t.id is an identity or generated column: no on_update",
     ),
     (
         "generated over itself",
@@ -393,6 +428,17 @@ REFUSED: list[tuple[str, list[Event], str]] = [
 def test_what_does_not_fit_is_refused(case: str, events: list[Event], message: str) -> None:
     with pytest.raises(InvalidChange, match=re.escape(message)):
         fold(events)
+
+
+def test_an_on_update_is_one_expression_of_a_plain_column() -> None:
+    with pytest.raises(ValueError, match="cannot have on_update"):
+        Column(name="g", type="integer", generated=Generated(expression="1 + 1"), on_update="current_timestamp")
+    with pytest.raises(ValueError, match="on_update"):
+        Column(name="t", type="timestamp", on_update="current_timestamp; DROP TABLE users")
+    with pytest.raises(ValueError, match="on_update"):
+        ColumnAltered.model_validate({"table": "t", "column": "c", "on_update": "(SELECT 1)"})
+    altered = ColumnAltered.model_validate({"table": "t", "column": "c", "on_update": None})
+    assert altered.changes() == {"on_update": None} and to_dict(altered)["on_update"] is None
 
 
 def test_an_irreversible_data_step_has_no_inverse() -> None:
@@ -490,6 +536,7 @@ def test_old_stored_events_fold_as_before() -> None:
     assert schema.enums == {}
     users_table = schema.tables["users"]
     assert users_table.primary_key_name is None and all(c.collation is None for c in users_table.columns)
+    assert all(c.on_update is None for c in users_table.columns)
     assert all(not i.elements and i.where is None and i.method is None for i in users_table.indexes)
     replay = Replay()
     for d in OLD_EVENTS:
@@ -518,6 +565,7 @@ def test_schema_diff_says_the_new_fields() -> None:
             index=Index(name="users_mail_ops", elements=(IndexElement(column="mail", opclass="text_pattern_ops"),)),
         ),
         ColumnAltered.of("users", "mail", collation="C"),
+        ColumnAltered.of("users", "age", on_update="current_timestamp"),
         ColumnAdded(table="users", column=Column(name="shirt", type="enum:size")),
         ColumnAdded(table="users", column=Column(name="g", type="integer", generated=Generated(expression="age * 2"))),
         TableCreated(
@@ -546,6 +594,7 @@ def test_schema_diff_says_the_new_fields() -> None:
     assert types.index("enum_created") < types.index("column_added")  # a type before its columns
     assert any(isinstance(e, PrimaryKeySet) and e.name == "users_key" for e in events)
     assert any(isinstance(e, ColumnAltered) and e.changes() == {"collation": "C"} for e in events)
+    assert any(isinstance(e, ColumnAltered) and e.changes() == {"on_update": "current_timestamp"} for e in events)
     # and back: the enum type that goes is dropped after the column that used it
     back = schema_diff(new, old)
     kinds = [e.type for e in back]

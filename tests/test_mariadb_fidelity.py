@@ -8,11 +8,13 @@ refused before anything runs, naming it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from events.aggregate import State
 from events.catalog import (
     ColumnAdded,
     ColumnAltered,
@@ -39,8 +41,9 @@ from events.model import (
 )
 from events.store import EventStore
 from projections.schema import HEAD, Point, Projector, normalized
+from service.authoring.models import metadata_schema
 from service.reconciler.apply import migrate
-from service.reconciler.capacity import mysql_table
+from service.reconciler.capacity import mysql_table, plan_problems
 from service.reconciler.dialects import get_dialect
 from service.reconciler.dialects.mysql.introspect import introspect_mysql
 from service.reconciler.targets import open_target
@@ -636,3 +639,127 @@ async def test_a_check_named_like_its_column_is_the_columns(log_store: EventStor
         finally:
             engine.dispose()
     await forward_and_back(log_store, mariadb_url, v1, v2, v3, v4, v5)
+
+
+# --------------------------------------------------------------------------- ON UPDATE
+
+
+def _stamped(stamp: str = "mysql:timestamp") -> TableCreated:
+    return TableCreated(
+        table="films",
+        columns=(
+            Column(name="id", type="integer", nullable=False),
+            Column(name="title", type="varchar(40)"),
+            Column(
+                name="last_update",
+                type=stamp,
+                nullable=False,
+                default="current_timestamp",
+                on_update="current_timestamp",
+            ),
+            Column(name="seen", type="timestamp", on_update="now()"),  # no default to follow
+        ),
+        primary_key=("id",),
+    )
+
+
+async def test_on_update_round_trips_and_is_what_an_update_does(log_store: EventStore, mariadb_url: str) -> None:
+    v1 = await append(log_store, _stamped())
+    v2 = await append(log_store, ColumnAltered.of("films", "seen", on_update=None))
+    v3 = await append(
+        log_store,
+        ColumnAdded(
+            table="films", column=Column(name="touched", type="mysql:datetime", on_update="current_timestamp()")
+        ),
+        ColumnAltered.of("films", "seen", on_update="current_timestamp"),
+    )
+    await forward_and_back(log_store, mariadb_url, v1, v2, v3)
+    assert (await migrate(log_store, req(mariadb_url, v3))).status == "applied"
+    extra = {
+        r[0]: r[1]
+        for r in run_sql(
+            mariadb_url,
+            "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'films'",
+        )
+    }
+    assert extra["last_update"].lower() == "on update current_timestamp()"
+    assert extra["seen"].lower() == "on update current_timestamp(6)" and extra["title"] == ""
+    # what it means: an update of the row sets the column, whatever it held
+    run_sql(mariadb_url, "INSERT INTO films (id, title, last_update, seen) VALUES (1, 'a', '2000-01-01', '2000-01-01')")
+    run_sql(mariadb_url, "UPDATE films SET title = 'b' WHERE id = 1")
+    [(last_update, seen, touched)] = run_sql(mariadb_url, "SELECT last_update, seen, touched FROM films")
+    assert last_update.year > 2000 and seen.year > 2000 and touched is not None
+    # going back to v2 takes the ON UPDATE off seen again
+    assert (await migrate(log_store, req(mariadb_url, v2, allow_destructive=True))).status == "applied"
+    await assert_at(log_store, mariadb_url, v2)
+    run_sql(mariadb_url, "UPDATE films SET seen = '2000-01-01'", "UPDATE films SET title = 'c'")
+    assert run_sql(mariadb_url, "SELECT year(seen) FROM films") == [(2000,)]
+
+
+def test_statements_for_on_update() -> None:
+    schema = Schema(tables={"films": Table(name="films", columns=_stamped().columns, primary_key=("id",))})
+    [create] = MYSQL.create_table(schema, "films")
+    assert "last_update TIMESTAMP NOT NULL DEFAULT current_timestamp ON UPDATE current_timestamp," in create, create
+    assert "seen DATETIME(6) ON UPDATE now()," in create, create
+    assert MYSQL.alter_column(schema, schema, "films", "last_update", {"on_update": "current_timestamp"}) == [
+        "ALTER TABLE films MODIFY COLUMN last_update TIMESTAMP NOT NULL DEFAULT current_timestamp"
+        " ON UPDATE current_timestamp"
+    ]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_on_update_is_refused_where_it_would_need_a_trigger(dialect: str) -> None:
+    events: list[tuple[int, Any]] = [
+        (1, _stamped("timestamp")),
+        (2, ColumnAltered.of("films", "title", on_update="current_timestamp")),
+        (3, ColumnAltered.of("films", "title", on_update=None)),
+        (4, ColumnAdded(table="films", column=Column(name="x", type="timestamp", on_update="current_timestamp"))),
+    ]
+    problems = plan_problems(get_dialect(dialect), State(), events)
+    assert problems == [
+        f"v1 (table_created): column films.last_update: on_update 'current_timestamp' (MariaDB's ON UPDATE) has no"
+        f" form in {dialect} (it would need a trigger)",
+        f"v1 (table_created): column films.seen: on_update 'now()' (MariaDB's ON UPDATE) has no form in {dialect}"
+        " (it would need a trigger)",
+        f"v2 (column_altered): column films.title: on_update 'current_timestamp' (MariaDB's ON UPDATE) has no form"
+        f" in {dialect} (it would need a trigger)",
+        f"v4 (column_added): column films.x: on_update 'current_timestamp' (MariaDB's ON UPDATE) has no form in"
+        f" {dialect} (it would need a trigger)",
+    ]
+    assert plan_problems(MYSQL, State(), events) == []
+
+
+async def test_on_update_is_refused_before_any_ddl_on_sqlite(log_store: EventStore, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    other = TableCreated(table="other", columns=(Column(name="a", type="integer"),))
+    v2 = await append(log_store, other, _stamped("timestamp"))
+    refused = await migrate(log_store, req(target, v2))
+    assert refused.status == "refused", refused.detail
+    assert "column films.last_update: on_update 'current_timestamp'" in (refused.detail or ""), refused.detail
+    assert "v2 (table_created): column films.last_update" in (refused.detail or ""), refused.detail
+    assert run_sql(target, "SELECT name FROM sqlite_master WHERE name NOT LIKE 'schemalog%'") == []
+
+
+def test_models_carry_on_update_as_sqlalchemy_writes_it() -> None:
+    """SQLAlchemy's MySQL documentation puts ON UPDATE in the server default's text (server_onupdate
+    writes no DDL); a server_onupdate that gives its expression says it too."""
+    md = sa.MetaData()
+    sa.Table(
+        "films",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column(
+            "last_update",
+            sa.DateTime,
+            nullable=False,
+            server_default=sa.text("CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"),
+            server_onupdate=sa.FetchedValue(),
+        ),
+        sa.Column("seen", sa.DateTime, server_onupdate=sa.DefaultClause(sa.text("now()"), for_update=True)),
+        sa.Column("note", sa.Text, server_default=sa.text("'x ON UPDATE y'")),  # a literal, left whole
+    )
+    columns = {c.name: c for c in metadata_schema(md).tables["films"].columns}
+    assert (columns["last_update"].default, columns["last_update"].on_update) == ("current_timestamp",) * 2
+    assert (columns["seen"].default, columns["seen"].on_update) == (None, "current_timestamp")
+    assert (columns["note"].default, columns["note"].on_update) == ("'x ON UPDATE y'", None)

@@ -15,6 +15,7 @@ means something else on some target, so it is refused with a message asking for 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,37 +179,65 @@ _TIME_DEFAULTS = frozenset({"current_timestamp", "current_date"})
 
 
 def _default(column: sa.Column[Any]) -> str | None:
-    """A server default as the log keeps it. The clock (``func.now()``, ``text("CURRENT_TIMESTAMP")``,
-    ``current_timestamp()``) in the one spelling every dialect reads and every dialect's introspection
-    compares equal to (``current_timestamp``, as normalize.canonical_default writes it); numbers and
-    truth values likewise; anything else as written, since canonical forms lower-case (a literal inside a
-    call would change)."""
-    default = column.server_default
+    """A server default as the log keeps it (without the ON UPDATE SQLAlchemy's MySQL documentation has it
+    carry: that is :func:`_on_update`'s)."""
+    text = _server_text(column.server_default, column, "server_default")
+    if text is None:
+        return None
+    split = _WITH_ON_UPDATE.match(text)
+    return _log_default(split.group(1) if split else text, column, "server_default")
+
+
+_WITH_ON_UPDATE = re.compile(r"^([^'\"]*?)\s+ON\s+UPDATE\s+([\w()]+)$", re.IGNORECASE)
+"""``CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP``: how SQLAlchemy's MySQL documentation writes MariaDB's
+ON UPDATE (``server_onupdate`` writes no DDL); a default with a quote in it is left whole."""
+
+
+def _on_update(column: sa.Column[Any]) -> str | None:
+    """MariaDB's ON UPDATE: in the server default's text (see ``_WITH_ON_UPDATE``), or a
+    ``server_onupdate`` that says its expression (``FetchedValue()`` alone says none)."""
+    clause = column.server_onupdate
+    if clause is not None and getattr(clause, "arg", None) is not None:
+        return _log_default(_server_text(clause, column, "server_onupdate"), column, "server_onupdate")
+    text = _server_text(column.server_default, column, "server_default")
+    split = _WITH_ON_UPDATE.match(text) if text is not None else None
+    return _log_default(split.group(2), column, "server_default ON UPDATE") if split else None
+
+
+def _server_text(default: Any, column: sa.Column[Any], what: str) -> str | None:
+    """A server default (or on-update) clause as SQL text: a string quoted, text as written, an
+    expression rendered for PostgreSQL."""
     if default is None:
         return None
-    where = f"{column.table.name}.{column.name}: server_default"
+    where = f"{column.table.name}.{column.name}: {what}"
     arg = getattr(default, "arg", None)
     if isinstance(arg, str):
-        text = "'" + arg.replace("'", "''") + "'"
-    elif isinstance(arg, TextClause):
-        text = arg.text.strip()
-    elif isinstance(arg, sa.sql.ClauseElement):  # sa.true(), sa.func.now(), sa.literal(0) ...
+        return "'" + arg.replace("'", "''") + "'"
+    if isinstance(arg, TextClause):
+        return arg.text.strip()
+    if isinstance(arg, sa.sql.ClauseElement):  # sa.true(), sa.func.now(), sa.literal(0) ...
         try:
             compiled = arg.compile(dialect=_dialect("postgresql"), compile_kwargs={"literal_binds": True})
         except sa.exc.SQLAlchemyError as exc:
             raise ModelError(f"{where} cannot be rendered: {exc}") from None
-        text = str(compiled).strip()
-    else:
-        raise ModelError(f"{where} must be text, a string or an expression")
+        return str(compiled).strip()
+    raise ModelError(f"{where} must be text, a string or an expression")
+
+
+def _log_default(text: str | None, column: sa.Column[Any], what: str) -> str | None:
+    """The clock (``func.now()``, ``text("CURRENT_TIMESTAMP")``, ``current_timestamp()``) in the one
+    spelling every dialect reads and every dialect's introspection compares equal to
+    (``current_timestamp``, as normalize.canonical_default writes it); numbers and truth values likewise;
+    anything else as written, since canonical forms lower-case (a literal inside a call would change)."""
     canonical = canonical_default(text)
-    if canonical is None:
+    if text is None or canonical is None:
         return None
     if canonical in _TIME_DEFAULTS or canonical in ("true", "false") or _is_number(canonical):
         text = canonical
     try:
         check_expression(text, "default")
     except ExpressionError as exc:
-        raise ModelError(f"{where}: {exc}") from None
+        raise ModelError(f"{column.table.name}.{column.name}: {what}: {exc}") from None
     return text
 
 
@@ -275,6 +304,7 @@ def _column(table: sa.Table, col: sa.Column[Any], pk: tuple[str, ...]) -> Column
         collation=collation,
         generated=generated,
         identity_options=_identity_options(col) if identity else None,
+        on_update=None if identity or generated is not None else _on_update(col),
     )
 
 

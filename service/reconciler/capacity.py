@@ -14,6 +14,7 @@ some dialects cannot hold is refused here, for the target's dialect, by ``migrat
   65,535 bytes in utf8mb4, names of at most 64 characters from the Basic Multilingual Plane, no index
   named PRIMARY.
 - A type native to another dialect, or a portable type with no form in this one (MariaDB's interval).
+- PostgreSQL and SQLite: a column's ``on_update`` (MariaDB's ON UPDATE; they would need a trigger).
 
 One function per dialect takes the tables an event touched, as they are after it (the fold of the plan
 is replayed on a copy of the starting state); the namespace rules are checked on the plan's target.
@@ -68,6 +69,7 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
     for version, event in events:
         where = f"v{version} ({event.type})"
         problems.extend(f"{where}: {p}" for p in type_problems(dialect, event))
+        problems.extend(f"{where}: {p}" for p in on_update_problems(dialect, event))
         if dialect.name == "postgresql" and isinstance(event, EnumCreated):
             problems.extend(f"{where}: {p}" for p in postgresql_name("enum type", split_table_name(event.name)[1]))
         apply_event(event, state)
@@ -110,6 +112,31 @@ def type_problems(dialect: Dialect, event: Event) -> list[str]:
         except UnsupportedType as exc:
             out.append(f"column {event.table}.{name}: {exc}")
     return out
+
+
+ON_UPDATE_DIALECTS = ("mysql",)
+"""The dialects that hold a column's ``on_update`` (MariaDB's ON UPDATE); the others would need a trigger."""
+
+
+def on_update_problems(dialect: Dialect, event: Event) -> list[str]:
+    """The columns an event gives an ``on_update`` in a dialect without one: checked on the event that
+    gives it, so the refusal is one line however many later events touch the table."""
+    if dialect.name in ON_UPDATE_DIALECTS:
+        return []
+    if isinstance(event, TableCreated):
+        columns = [(c.name, c.on_update) for c in event.columns]
+    elif isinstance(event, ColumnAdded):
+        columns = [(event.column.name, event.column.on_update)]
+    elif isinstance(event, ColumnAltered):
+        columns = [(event.column, event.on_update)]
+    else:
+        return []
+    return [
+        f"column {event.table}.{name}: on_update {on_update!r} (MariaDB's ON UPDATE) has no form in {dialect.name}"
+        " (it would need a trigger)"
+        for name, on_update in columns
+        if on_update is not None
+    ]
 
 
 # --------------------------------------------------------------------------- folding case

@@ -113,6 +113,10 @@ def canonical_column(column: Column) -> Column:
         if expression != column.generated.expression:
             generated = construct(Generated, {**column.generated.__dict__, "expression": expression})
             column = construct(Column, {**column.__dict__, "generated": generated})
+    if column.on_update is not None:  # an expression of the kind a default is, read back the same ways
+        on_update = canonical_default(column.on_update)
+        if on_update != column.on_update:
+            column = construct(Column, {**column.__dict__, "on_update": on_update})
     if column.default is None:
         return column
     default = canonical_default(column.default)

@@ -14,6 +14,7 @@ can hold it, what introspection gives back):
 - AUTO_INCREMENT has no sequence options: those with no effect on the values (``cache``, and the
   defaults) are dropped; the rest are refused before a plan runs (service.reconciler.capacity).
 - A column's collation names its character set: where both are given the character set is dropped.
+- ``on_update`` is written ``ON UPDATE x`` after the column's default (SQLAlchemy has no clause for it).
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ class MysqlDialect(Dialect):
             kwargs["autoincrement"] = True
         if column.generated is not None:
             kwargs["nullable"] = True  # MariaDB takes neither NULL nor NOT NULL on a generated column
+        if column.on_update is not None and column.default is not None:
+            # SQLAlchemy has no ON UPDATE of its own (server_onupdate writes nothing): it follows the default
+            kwargs["server_default"] = sa.text(f"{column.default} ON UPDATE {column.on_update}")
         return kwargs
 
     def column_items(self, table: Table, column: Column) -> list[Any]:
@@ -145,13 +149,16 @@ class MysqlDialect(Dialect):
     def sa_type(self, column: Column) -> sa.types.TypeEngine[Any]:
         if column.identity and not column.type.portable:
             return NativeInteger(self.type_text(column.type))  # int(10) unsigned AUTO_INCREMENT (Sakila)
-        if column.identity or (column.charset is None and column.collation is None):
+        on_update = column.on_update is not None and column.default is None
+        if column.identity or (column.charset is None and column.collation is None and not on_update):
             return super().sa_type(column)
         text = self.type_text(column.type)
         if column.charset is not None:
             text += f" CHARACTER SET {self.quote(column.charset)}"
         if column.collation is not None:
             text += f" COLLATE {self.quote(column.collation)}"
+        if on_update:  # no default for it to follow (column_kwargs): MariaDB takes a column's attributes in any order
+            text += f" ON UPDATE {column.on_update}"
         return NativeType(text)
 
     # ---------------------------------------------------------------- what the dialect can hold

@@ -29,7 +29,7 @@ from events.model import (
 )
 from service.reconciler.introspect import SKIP_TABLES, live_native_type
 from service.reconciler.introspect import fk_action as _fk_action
-from service.reconciler.normalize import canonical_schema
+from service.reconciler.normalize import canonical_default, canonical_schema
 
 MYSQL_COLUMNS = """
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT,
@@ -186,8 +186,18 @@ def _column(row: Any, json_columns: set[str], table: tuple[str | None, str | Non
             "charset": own_charset,
             "generated": gen,
             "identity_options": None,
+            "on_update": _on_update(extra),
         },
     )
+
+
+_ON_UPDATE = re.compile(r"\bon update (\S+)")
+
+
+def _on_update(extra: str) -> str | None:
+    """``on update current_timestamp()`` of EXTRA (lower-cased), as the log writes it (canonical_default)."""
+    match = _ON_UPDATE.search(extra)
+    return canonical_default(match.group(1)) if match else None
 
 
 def _indexes(rows: list[Any], fk_columns: dict[str, tuple[str, ...]]) -> tuple[tuple[str, ...], list[Index]]:

@@ -918,6 +918,7 @@ def _pg_column(
         "charset": None,
         "generated": generated,
         "identity_options": options,
+        "on_update": None,  # MariaDB's ON UPDATE: PostgreSQL has none (a trigger does it there)
     }
 
 
