@@ -624,3 +624,35 @@ def test_statements_for_serial_columns() -> None:
     for name in ("mysql", "sqlite"):
         column = get_dialect(name).normalize(keyed).tables["t"].columns[0]
         assert column.identity and column.identity_options is None, name
+
+
+async def test_identity_options_change_in_place(log_store: EventStore, pg_url: str) -> None:
+    """column_altered identity_options: the identity's sequence changes in place, its rows and next values kept."""
+    from events.catalog import ColumnAltered as Altered
+    from tests.sqlexec import run_sql
+    from tests.test_reconciler import live_equals_projection
+
+    v1 = await append(
+        log_store,
+        TableCreated(
+            table="tickets",
+            columns=(
+                Column(name="id", type="integer", nullable=False, identity=True),
+                Column(name="what", type="text"),
+            ),
+            primary_key=("id",),
+        ),
+    )
+    assert (await migrate(log_store, req(pg_url))).status == "applied"
+    run_sql(pg_url, "INSERT INTO tickets (what) VALUES ('a'), ('b')")
+    options = {"always": True, "increment": 10, "maxvalue": 100000, "cycle": True, "cache": 5}
+    v2 = await append(log_store, Altered.of("tickets", "id", identity_options=options))
+    outcome = await migrate(log_store, req(pg_url))
+    assert outcome.status == "applied", outcome.detail
+    assert any("SET GENERATED ALWAYS" in s and "SET INCREMENT BY 10" in s for s in outcome.statements)
+    run_sql(pg_url, "INSERT INTO tickets (what) VALUES ('c')")
+    assert [r[0] for r in run_sql(pg_url, "SELECT id FROM tickets ORDER BY id")] == [1, 2, 12]
+    await live_equals_projection(log_store, pg_url, v2)
+    back = await migrate(log_store, req(pg_url, v1))
+    assert back.status == "applied", back.detail
+    await live_equals_projection(log_store, pg_url, v1)

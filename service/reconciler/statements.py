@@ -116,6 +116,7 @@ for _event, _kinds in (  # PostgreSQL's serial columns' sequences come and go wi
     ("table_dropped", {"drop_sequence"}),
     ("column_added", {"create_sequence", "alter_sequence"}),
     ("column_dropped", {"drop_sequence"}),
+    ("column_altered", {"alter_sequence"}),  # a serial column's options changed in place
 ):
     EVENT_KINDS[_event] |= _kinds
 
