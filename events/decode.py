@@ -161,6 +161,7 @@ def constraint(data: dict[str, Any]) -> Constraint:
             "on_update": data.get("on_update"),
             "deferrable": data.get("deferrable", False),
             "initially_deferred": data.get("initially_deferred", False),
+            "anonymous": data.get("anonymous", False),
         },
     )
 

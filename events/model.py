@@ -752,6 +752,10 @@ class Constraint(Frozen):
     on_update: FkAction | None = None
     deferrable: bool = False
     initially_deferred: bool = False
+    anonymous: bool = False
+    """The database keeps no name for it: the name is the log's handle, invented by the dialect's rule when
+    it was read (SQLite's unnamed constraints), or left to the tool that wrote it (an unnamed SQLAlchemy
+    constraint). A dialect that keeps every constraint's name (PostgreSQL, MariaDB) holds it named."""
 
     @model_validator(mode="after")
     def _shape(self) -> Constraint:

@@ -359,7 +359,7 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
     "table": {"primary_key_name": None},
     "column": {"collation": None, "charset": None, "generated": None, "identity_options": None, "on_update": None},
     "index": {"method": None, "elements": [], "where": None, "include": []},
-    "constraint": {"deferrable": False, "initially_deferred": False},
+    "constraint": {"deferrable": False, "initially_deferred": False, "anonymous": False},
 }
 """Fields added to the schema objects after markers began to keep a hash of this form: left out while they
 hold their default, so that a database migrated before they existed still matches its marker."""

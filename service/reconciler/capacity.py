@@ -322,9 +322,12 @@ def mysql_identity(table: Table, column: Column) -> list[str]:
     out = []
     if options.always:
         out.append(f"{where} GENERATED ALWAYS (an insert can always give the value): use always: false")
+    # a serial column's sequence (PostgreSQL's, options.sequence) may be wider than its column: a bigint
+    # sequence's maxvalue says no more than AUTO_INCREMENT's own limit does
+    widest = 2**63 - 1 if options.sequence is not None else None
     for option, harmless in (("start", 1), ("increment", 1), ("minvalue", 1), ("maxvalue", None)):
         value = getattr(options, option)
-        if value is not None and value != harmless:
+        if value is not None and value != harmless and not (option == "maxvalue" and value == widest):
             out.append(f"{where} {option} (it is {value})")
     if options.cycle:
         out.append(f"{where} cycle")
