@@ -32,13 +32,6 @@ from tests.model_history import BLOG_DESTRUCTIVE, BLOG_FILLS, BLOG_HINTS, BLOG_L
 from tests.sqlexec import engine_for, run_sql
 
 VERSIONS = range(1, 7)
-PENDING: dict[str, str] = {
-    "postgresql": "PostgreSQL DDL: migrating v6 back to v5 (enum_value_dropped, the type rebuilt) fails with"
-    " 'operator does not exist: post_status = schemalog_old_post_status': the partial index posts_published_ix"
-    " (WHERE status = 'published'), recreated just before, holds a literal of the old type; the rebuild must"
-    " drop and recreate the indexes (and checks) whose expressions use the column",
-}
-"""Dialect -> why its run cannot pass yet (the part of another area it waits for): marked xfail(strict)."""
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -118,11 +111,6 @@ def recorded_version(out: str) -> int:
     return int(match.group(1))
 
 
-def _dialect_param(name: str) -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=PENDING[name])] if name in PENDING else []
-    return pytest.param(name, marks=marks, id=name)
-
-
 @pytest.fixture
 def log_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     url = f"sqlite:///{tmp_path / 'log.db'}"
@@ -131,7 +119,7 @@ def log_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dialect", [_dialect_param(d) for d in ("postgresql", "mysql", "sqlite")])
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
 def test_blog_through_six_versions_and_back(
     dialect: str,
     request: pytest.FixtureRequest,

@@ -106,7 +106,7 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "enum_created": frozenset({"create_type"}),
     "enum_value_added": frozenset({"alter_type", "alter_table"})  # MariaDB: each column of the type restated
     | _REBUILD,  # SQLite: the tables of its columns rebuilt when the longest value changes
-    "enum_value_dropped": frozenset({"alter_type", "create_type", "alter_table", "drop_type"}) | _REBUILD,
+    "enum_value_dropped": frozenset({"alter_type", "create_type", "alter_table", "drop_type", "drop_index"}) | _REBUILD,
     "enum_dropped": frozenset({"drop_type"}),
     "sql_run": DATA_KINDS,
 }

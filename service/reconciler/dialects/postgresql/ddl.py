@@ -614,11 +614,23 @@ class PostgresqlDialect(Dialect):
         out = [f"ALTER TYPE {self.qualified(name)} RENAME TO {self.quote(aside)}"]
         out += self.create_enum(before, after, name)
         type_text = self.qualified(name)
+        again: list[str] = []
         for table_name in sorted(after.tables):
             table = after.tables[table_name]
-            for column in table.columns:
-                if not (column.type.is_enum and column.type.name == name):
-                    continue
+            columns = [c for c in table.columns if c.type.is_enum and c.type.name == name]
+            if not columns:
+                continue
+            # A partial index's predicate, an index expression and a check keep their constants typed as
+            # the old type: moving the column would fail on them ("operator does not exist"). They go
+            # first and come back last, written again against the new type.
+            for index in sorted(table.indexes, key=lambda i: i.name):
+                if index.where is not None or any(e.expression is not None for e in index.elements):
+                    out += self.drop_index(before, after, table_name, index.name)
+                    again.append(self.create_index_sql(table_name, index))
+            for check in sorted((c for c in table.constraints if c.kind == "check"), key=lambda c: c.name):
+                out += self.drop_constraint(before, after, table_name, check.name)
+                again += self.add_constraint(before, after, table_name, check.name)
+            for column in columns:
                 head = f"ALTER TABLE {self.qualified(table_name)} ALTER COLUMN {self.quote(column.name)}"
                 if column.default is not None:
                     out.append(f"{head} DROP DEFAULT")
@@ -626,7 +638,7 @@ class PostgresqlDialect(Dialect):
                 if column.default is not None:
                     out.append(f"{head} SET DEFAULT {column.default}")
         out.append(f"DROP TYPE {self.qualified(moved)}")
-        return out
+        return out + again
 
     def drop_enum(self, before: Schema, after: Schema, name: str) -> list[str]:
         return [f"DROP TYPE {self.qualified(name)}"]

@@ -34,9 +34,13 @@ What SQLite holds of the log's vocabulary, and how (each choice is what introspe
   name it: a foreign key ``<table>_<col>_<col>_fkey``, a unique constraint ``<table>_<col>_<col>_key``,
   a check in a column's definition ``<table>_<col>_check``, a check of the table ``<table>_check``
   (a second unnamed one of the same name gets ``1``, then ``2``, ... appended, skipping names the text
-  gives). The DDL writes a constraint whose name is that invented name without a name, in the same
-  place (a one-column unique constraint and a ``<table>_<col>_check`` check in the column's
-  definition), so that it reads back the same; any other name is written ``CONSTRAINT name``.
+  gives), and marks it ``anonymous``. The DDL writes an anonymous constraint without a name, in the
+  place its name says (a one-column unique constraint and a ``<table>_<col>_check`` check in the
+  column's definition, a one-column foreign key as the column's ``REFERENCES``), so that it reads back
+  the same; every other constraint is written ``CONSTRAINT name``, even one named as the rule would name
+  it (SQLAlchemy's ``name="tags_label_key"`` stays named). An anonymous constraint whose name the rule
+  would not give it back (its table was renamed, or an earlier one of the same name was dropped) is
+  written named too: normalized to not anonymous, which is what SQLite then holds.
   (A table-level ``UNIQUE (c)`` without a name therefore comes back in the column's definition.)
 """
 
@@ -97,26 +101,66 @@ def check_name(table: str, column: str | None) -> str:
     return f"{bare_table(table)}_{column}_check" if column is not None else f"{bare_table(table)}_check"
 
 
+def _rule_place(table: Table, constraint: Constraint) -> tuple[str, str]:
+    """The rule's name for an anonymous constraint (before any number is appended to it) and where the DDL
+    writes it: "" in the table, a column's name in that column's definition."""
+    if constraint.kind == "foreign_key":
+        return foreign_key_name(table.name, constraint.columns), ""
+    if constraint.kind == "unique":
+        column = table.column(constraint.columns[0]) if len(constraint.columns) == 1 else None
+        place = column.name if column is not None and not column.identity else ""
+        return unique_name(table.name, constraint.columns), place
+    prefix, suffix = f"{bare_table(table.name)}_", "_check"
+    name = constraint.name.rstrip("0123456789")
+    if name.startswith(prefix) and name.endswith(suffix):
+        column = name[len(prefix) : -len(suffix)]
+        if table.column(column) is not None:
+            return check_name(table.name, column), column
+    return check_name(table.name, None), ""
+
+
+def written_unnamed(table: Table) -> dict[str, str]:
+    """The anonymous constraints the DDL writes without a name, each with its place (see _rule_place):
+    those introspection names back as they are named. It invents names as introspection does (the rule,
+    then 1, 2, ... past the names taken), in the order the DDL writes them; one it would not name back
+    is written ``CONSTRAINT name``, which takes that name, so the rest are tried again."""
+    anonymous = [c for c in table.constraints if c.anonymous]
+    if not anonymous:
+        return {}
+    pk_name = None if has_rowid_alias(table) else table.primary_key_name
+    while True:
+        kept = {c.name for c in anonymous}
+        taken = {c.name for c in table.constraints if c.name not in kept}
+        if pk_name is not None:
+            taken.add(pk_name)
+        out: dict[str, str] = {}
+        inline_uniques: set[str] = set()
+        # the text has uniques and checks first (column definitions, then the table's), foreign keys last
+        for constraint in sorted(anonymous, key=lambda c: c.kind == "foreign_key"):
+            base, place = _rule_place(table, constraint)
+            if constraint.kind == "unique" and place:
+                if place in inline_uniques:
+                    continue  # a column's definition says UNIQUE once
+                inline_uniques.add(place)
+            name, n = base, 0
+            while name in taken:
+                n += 1
+                name = f"{base}{n}"
+            taken.add(name)
+            if name == constraint.name:
+                out[constraint.name] = place
+        if len(out) == len(anonymous):
+            return out
+        anonymous = [c for c in anonymous if c.name in out]
+
+
 def unnamed(table: Table, constraint: Constraint) -> str | None:
     """Where the DDL writes ``constraint`` without a name, so that introspection invents its name back:
-    "" in the table, a column's name in that column's definition; None when its name is not the invented
-    one (it is written ``CONSTRAINT name``)."""
-    if constraint.kind == "foreign_key":
-        return "" if constraint.name == foreign_key_name(table.name, constraint.columns) else None
-    if constraint.kind == "unique":
-        if constraint.name != unique_name(table.name, constraint.columns):
-            return None
-        return constraint.columns[0] if len(constraint.columns) == 1 else ""
-    if constraint.kind == "check":
-        if constraint.name == check_name(table.name, None):
-            return ""
-        prefix, suffix = f"{bare_table(table.name)}_", "_check"
-        name = constraint.name
-        if name.startswith(prefix) and name.endswith(suffix):
-            column = name[len(prefix) : -len(suffix)]
-            if table.column(column) is not None:
-                return column
-    return None
+    "" in the table, a column's name in that column's definition; None when it is written ``CONSTRAINT
+    name`` (it is not anonymous, or the rule would not give its name back)."""
+    if not constraint.anonymous:
+        return None
+    return written_unnamed(table).get(constraint.name)
 
 
 def inline_foreign_key(table: Table, constraint: Constraint) -> bool:
@@ -280,11 +324,18 @@ class SqliteDialect(Dialect):
         update: dict[str, Any] = {}
         if table.primary_key_name is not None and (not table.primary_key or has_rowid_alias(table)):
             update["primary_key_name"] = None
-        if any(c.kind == "unique" and c.deferrable for c in table.constraints):
-            update["constraints"] = tuple(
-                evolve(c, deferrable=False, initially_deferred=False) if c.kind == "unique" else c
-                for c in table.constraints
+        constraints = table.constraints
+        if any(c.kind == "unique" and c.deferrable for c in constraints):
+            constraints = tuple(
+                evolve(c, deferrable=False, initially_deferred=False) if c.kind == "unique" else c for c in constraints
             )
+        if any(c.anonymous for c in constraints):
+            unnamed_here = written_unnamed(table)  # names and places do not depend on deferrable
+            constraints = tuple(
+                evolve(c, anonymous=False) if c.anonymous and c.name not in unnamed_here else c for c in constraints
+            )
+        if constraints is not table.constraints:
+            update["constraints"] = constraints
         return evolve(table, **update) if update else table
 
     def normalize_column(self, table: Table, column: Column) -> Column:
@@ -342,8 +393,8 @@ class SqliteDialect(Dialect):
         )
 
     def sa_table(self, md: sa.MetaData, table: Table) -> sa.Table:
-        """One table (no foreign keys, no indexes); a constraint whose name is the one introspection invents
-        is written without a name, where introspection finds it (see the module's docstring)."""
+        """One table (no foreign keys, no indexes); an anonymous constraint is written without a name, where
+        introspection finds it and names it back (see the module's docstring)."""
         owner, bare = split_table_name(table.name)
         inline_unique: set[str] = set()
         inline_checks: dict[str, list[Any]] = {}
@@ -375,7 +426,7 @@ class SqliteDialect(Dialect):
         return out
 
     def metadata(self, schema: Schema, only: Iterable[str] | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
-        """Base's, but a foreign key whose name is the one introspection invents is written without a name:
+        """Base's, but an anonymous foreign key (unnamed()) is written without a name:
         in its column's definition (``REFERENCES t (c)``, as sa_table writes it) if it has one column, so
         that tools reading the table's text find it where the source had it, else in the table."""
         md, tables = super().metadata(schema, only)
