@@ -26,6 +26,7 @@ from events.catalog import (
     ColumnDropped,
     ColumnRenamed,
     ConstraintAdded,
+    ConstraintDropped,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
@@ -179,6 +180,30 @@ CASES: dict[str, list[Event]] = {
             ),
         ),
     ],
+    "anonymous constraints": [
+        users(
+            constraints=(
+                Constraint(name="users_mail_key", kind="unique", columns=("mail",), anonymous=True),
+                Constraint(name="users_check", kind="check", expression="age > 0", anonymous=True),
+            )
+        ),
+        ConstraintAdded(
+            table="users",
+            constraint=Constraint(name="users_age_key", kind="unique", columns=("age",)),  # named like the rule
+        ),
+        ConstraintAdded(
+            table="users",
+            constraint=Constraint(
+                name="users_id_fkey",
+                kind="foreign_key",
+                columns=("id",),
+                references=Reference(table="users", columns=("id",)),
+                anonymous=True,
+            ),
+        ),
+        TableRenamed(table="users", new_name="people"),
+        ConstraintDropped(table="people", name="users_check"),
+    ],
     "named primary keys": [
         users(primary_key_name="users_key"),
         TableRenamed(table="users", new_name="people"),
@@ -242,6 +267,27 @@ def test_each_inverse_gives_the_state_before_back(case: str) -> None:
         assert same_schema(undone.to_schema(), before.to_schema()), event
         assert undone.to_schema().enums == before.to_schema().enums, event  # values in their order too
         assert inverse(undo, state) == event
+
+
+def test_anonymous_is_kept_by_every_fold_and_is_part_of_a_schema() -> None:
+    events = CASES["anonymous constraints"]
+    people = fold(events).tables["people"]
+    assert [(c.name, c.anonymous) for c in sorted(people.constraints, key=lambda c: c.name)] == [
+        ("users_age_key", False),
+        ("users_id_fkey", True),
+        ("users_mail_key", True),
+    ]
+    undone = State()
+    for event in events[:-1]:
+        apply_event(event, undone)
+    undo = inverse(events[-1], undone.copy())
+    apply_event(events[-1], undone)
+    assert undo is not None
+    apply_event(undo, undone)  # the dropped check comes back as it was
+    check = undone.tables["people"].constraint("users_check")
+    assert check is not None and check.anonymous
+    named = fold([users(constraints=(Constraint(name="users_mail_key", kind="unique", columns=("mail",)),))])
+    assert not same_schema(named, fold(events[:1]))  # a name the database keeps is not a handle
 
 
 def test_what_the_folds_hold() -> None:

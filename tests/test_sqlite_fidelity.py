@@ -24,6 +24,7 @@ from events.catalog import (
     ColumnAltered,
     ColumnDropped,
     ConstraintAdded,
+    ConstraintDropped,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
@@ -650,6 +651,7 @@ def test_unnamed_constraints_and_declared_types_round_trip(tmp_path: Path) -> No
     }
     fk = child.constraint("child_parent_id_fkey")
     assert fk is not None and fk.deferrable and fk.initially_deferred
+    assert all(c.anonymous for t in live.tables.values() for c in t.constraints)  # the text names none
     assert {c.name for c in live.tables["parent"].constraints} == {"parent_code_key"}
     types = {c.name: str(c.type) for c in child.columns}
     assert types == {
@@ -694,8 +696,9 @@ def test_unnamed_constraints_and_declared_types_round_trip(tmp_path: Path) -> No
 
 
 def test_a_named_constraint_keeps_its_name_and_a_logged_null_default_is_no_drift(db: Database) -> None:
-    """A constraint whose name is not the invented one is written with it; a default "NULL" in the log is
-    written DEFAULT NULL and compares equal to what SQLite gives back."""
+    """A named constraint is written with its name, even the name the rule would invent (SQLAlchemy's
+    ``name="t_a_key"``), and reads back named; an anonymous one is written without; a default "NULL" in
+    the log is written DEFAULT NULL and compares equal to what SQLite gives back."""
     db.forward(
         TableCreated(
             table="t",
@@ -704,8 +707,51 @@ def test_a_named_constraint_keeps_its_name_and_a_logged_null_default_is_no_drift
         ),
         ConstraintAdded(table="t", constraint=Constraint(name="t_a_key", kind="unique", columns=("a",))),
         ConstraintAdded(table="t", constraint=Constraint(name="mine", kind="check", expression="a <> ''")),
-        ConstraintAdded(table="t", constraint=Constraint(name="t_id_check", kind="check", expression="id > 0")),
+        ConstraintAdded(
+            table="t", constraint=Constraint(name="t_id_check", kind="check", expression="id > 0", anonymous=True)
+        ),
     )
     (text,) = db.run("SELECT sql FROM sqlite_master WHERE name = 't'")[0]
-    assert "CONSTRAINT mine CHECK" in text and "t_a_key" not in text and "t_id_check" not in text
+    assert "CONSTRAINT mine CHECK" in text and "CONSTRAINT t_a_key UNIQUE" in text and "t_id_check" not in text
+    assert "id INTEGER NOT NULL CHECK (id > 0)" in text  # in its column's definition, where the rule puts it
+    live = db.live().tables["t"]
+    assert {c.name: c.anonymous for c in live.constraints} == {"t_a_key": False, "mine": False, "t_id_check": True}
+    uniques = sa.inspect(db.engine).get_unique_constraints("t")
+    assert [u["name"] for u in uniques] == ["t_a_key"]  # what Alembic compares a named UniqueConstraint with
     assert "DEFAULT NULL" in text
+
+
+def test_an_anonymous_constraint_the_rule_would_not_name_back_is_written_named(db: Database) -> None:
+    """Two unnamed checks of a table are t_check and t_check1; once t_check is dropped, an unnamed t_check1
+    would read back as t_check: it is written CONSTRAINT t_check1 (normalized to not anonymous), and the live
+    schema is the log's (db.forward compares after each event). An anonymous one of a name the rule never
+    gives (its table was renamed in the log) is written named too."""
+    first = Constraint(name="t_check", kind="check", expression="id > 0", anonymous=True)
+    second = Constraint(name="t_check1", kind="check", expression="id < 100", anonymous=True)
+    undo = db.forward(
+        table("t", constraints=(first, second)),
+        ConstraintAdded(
+            table="t",
+            constraint=Constraint(
+                name="u_id_fkey",
+                kind="foreign_key",
+                columns=("id",),
+                references=Reference(table="t", columns=("id",)),
+                anonymous=True,
+            ),
+        ),
+    )
+    (text,) = db.run("SELECT sql FROM sqlite_master WHERE name = 't'")[0]
+    assert "CONSTRAINT" not in text.replace("CONSTRAINT u_id_fkey", "")  # both checks unnamed, the key named
+    assert {c.name: c.anonymous for c in db.live().tables["t"].constraints} == {
+        "t_check": True,
+        "t_check1": True,
+        "u_id_fkey": False,
+    }
+    db.forward(ConstraintDropped(table="t", name="t_check"))
+    (text,) = db.run("SELECT sql FROM sqlite_master WHERE name = 't'")[0]
+    assert "CONSTRAINT t_check1 CHECK" in text
+    held = DIALECT.normalize(db.state.to_schema()).tables["t"].constraint("t_check1")
+    assert held is not None and not held.anonymous
+    db.back(ConstraintAdded(table="t", constraint=first), *undo)
+    assert db.live().tables == {}

@@ -355,35 +355,54 @@ def _deferrable(c: sa.ForeignKeyConstraint | sa.UniqueConstraint) -> dict[str, b
     return {"deferrable": bool(c.deferrable) or deferred, "initially_deferred": deferred}
 
 
+def _constraint_order(c: sa.Constraint) -> tuple[str, str, tuple[str, ...], str]:
+    """Named ones by name; unnamed ones by what they are, so that repeats are numbered the same each run
+    (a table's constraints are a set)."""
+    cols = tuple(str(col.name) for col in getattr(c, "columns", ()))
+    return (str(c.name or ""), type(c).__name__, cols, str(getattr(c, "sqltext", "")))
+
+
+def _name_for(c: sa.Constraint, rule: str, taken: set[str]) -> tuple[str, bool]:
+    """The constraint's name and whether it is anonymous: the model's name, or for an unnamed one the
+    name PostgreSQL would give it (``rule``, then ``rule1``, ``rule2``, ... past the names taken), which
+    is the name SQLite's introspection invents for it (dialects/sqlite/ddl.py)."""
+    if c.name:
+        return str(c.name), False
+    name, n = rule, 0
+    while name in taken:
+        n += 1
+        name = f"{rule}{n}"
+    taken.add(name)
+    return name, True
+
+
 def _constraints(table: sa.Table) -> list[Constraint]:
     out: list[Constraint] = []
-    for c in sorted(table.constraints, key=lambda c: str(c.name)):
+    constraints = sorted(table.constraints, key=_constraint_order)
+    taken = {str(c.name) for c in constraints if c.name}
+    for c in constraints:
         cols = tuple(col.name for col in getattr(c, "columns", ()))
         if isinstance(c, sa.PrimaryKeyConstraint):
             continue
         if isinstance(c, sa.UniqueConstraint):
-            out.append(
-                Constraint(
-                    name=str(c.name or f"{table.name}_{'_'.join(cols)}_key"),
-                    kind="unique",
-                    columns=cols,
-                    **_deferrable(c),
-                )
-            )
+            name, anonymous = _name_for(c, f"{table.name}_{'_'.join(cols)}_key", taken)
+            out.append(Constraint(name=name, kind="unique", columns=cols, anonymous=anonymous, **_deferrable(c)))
         elif isinstance(c, sa.CheckConstraint):
-            name = str(c.name or f"{table.name}_check")
+            name, anonymous = _name_for(c, f"{table.name}_check", taken)
             expression = expression_text(c.sqltext, "check", f"check {name} on {table.name}")
-            out.append(Constraint(name=name, kind="check", expression=expression))
+            out.append(Constraint(name=name, kind="check", expression=expression, anonymous=anonymous))
         elif isinstance(c, sa.ForeignKeyConstraint):
             target = c.elements[0].column.table
+            name, anonymous = _name_for(c, f"{table.name}_{'_'.join(cols)}_fkey", taken)
             out.append(
                 Constraint(
-                    name=str(c.name or f"{table.name}_{'_'.join(cols)}_fkey"),
+                    name=name,
                     kind="foreign_key",
                     columns=cols,
                     references=Reference(table=_name(target), columns=tuple(e.column.name for e in c.elements)),
                     on_delete=_fk_action(c.ondelete),
                     on_update=_fk_action(c.onupdate),
+                    anonymous=anonymous,
                     **_deferrable(c),
                 )
             )

@@ -202,6 +202,8 @@ class MysqlDialect(Dialect):
         update: dict[str, Any] = {}
         if constraint.deferrable or constraint.initially_deferred:
             update.update(deferrable=False, initially_deferred=False)
+        if constraint.anonymous:
+            update["anonymous"] = False  # MariaDB keeps the name the log gives it
         if constraint.on_delete == "restrict":
             update["on_delete"] = None
         if constraint.on_update == "restrict":

@@ -263,6 +263,7 @@ def _foreign_keys(rows: list[Any], database: str) -> list[Constraint]:
                     "on_update": _mysql_action(on_update),
                     "deferrable": False,
                     "initially_deferred": False,
+                    "anonymous": False,  # MariaDB keeps every constraint's name
                 },
             )
         )
@@ -309,6 +310,7 @@ def introspect_mysql(conn: sa.Connection, known: Collations | None = None) -> Sc
                         "on_update": None,
                         "deferrable": False,
                         "initially_deferred": False,
+                        "anonymous": False,
                     },
                 )
             )

@@ -351,14 +351,18 @@ class PostgresqlDialect(Dialect):
         return column
 
     def normalize(self, schema: Schema) -> Schema:
-        """The dialect's form (base), with the default operator classes left out of index elements, and the
-        enum types (PostgreSQL holds them as types of their own)."""
+        """The dialect's form (base), with the default operator classes left out of index elements, no
+        anonymous constraints (PostgreSQL keeps the name the log gives each), and the enum types
+        (PostgreSQL holds them as types of their own)."""
         out = super().normalize(schema)
         tables = out.tables
         for name, table in tables.items():
             if any(i.elements for i in table.indexes):
                 indexes = tuple(canonical_element_index(i) if i.elements else i for i in table.indexes)
-                tables[name] = evolve(table, indexes=indexes)
+                table = tables[name] = evolve(table, indexes=indexes)
+            if any(c.anonymous for c in table.constraints):
+                constraints = tuple(evolve(c, anonymous=False) if c.anonymous else c for c in table.constraints)
+                tables[name] = evolve(table, constraints=constraints)
         enums = getattr(schema, "enums", None) or {}
         if enums:
             out = evolve(out, enums=dict(enums))

@@ -688,6 +688,7 @@ class PgCatalogue:
                 "on_update": on_update,
                 "deferrable": deferrable,
                 "initially_deferred": deferred,
+                "anonymous": False,  # PostgreSQL keeps every constraint's name
             }
             constraints.append(construct(Constraint, values))
         defaults = self._by_number().get(oid)
@@ -833,6 +834,7 @@ class PgCatalogue:
                 or fields["on_update"] != on_update
                 or fields["deferrable"] != deferrable
                 or fields["initially_deferred"] != deferred
+                or fields["anonymous"]
                 or fields["columns"] != named(oid, nums)
             ):
                 return False

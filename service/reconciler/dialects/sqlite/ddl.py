@@ -107,8 +107,8 @@ def _rule_place(table: Table, constraint: Constraint) -> tuple[str, str]:
     if constraint.kind == "foreign_key":
         return foreign_key_name(table.name, constraint.columns), ""
     if constraint.kind == "unique":
-        column = table.column(constraint.columns[0]) if len(constraint.columns) == 1 else None
-        place = column.name if column is not None and not column.identity else ""
+        sole = table.column(constraint.columns[0]) if len(constraint.columns) == 1 else None
+        place = sole.name if sole is not None and not sole.identity else ""
         return unique_name(table.name, constraint.columns), place
     prefix, suffix = f"{bare_table(table.name)}_", "_check"
     name = constraint.name.rstrip("0123456789")

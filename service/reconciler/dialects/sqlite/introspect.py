@@ -185,6 +185,8 @@ class ForeignKeyText:
     on_update: str | None = None
     deferrable: bool = False
     initially_deferred: bool = False
+    anonymous: bool = False
+    """The text gives it no name: ``name`` is the one read_table_sql invented."""
 
 
 @dataclass
@@ -240,7 +242,8 @@ def _invent(base: str, taken: set[str]) -> str:
 
 def _name_constraints(out: TableText, table: str) -> None:
     """Every unique and check constraint of the text with its name: its own, or one invented from the table
-    and its columns (ddl.unique_name, ddl.check_name; ddl.unnamed writes such a name back as none)."""
+    and its columns (ddl.unique_name, ddl.check_name), and then anonymous (ddl.unnamed writes it back
+    without a name)."""
     taken = {c.name for c in out.written if c.name is not None}
     taken |= {k.name for k in out.foreign_keys if k.name is not None}
     if out.primary_key_name is not None:
@@ -254,14 +257,16 @@ def _name_constraints(out: TableText, table: str) -> None:
                 name = _invent(check_name(table, found.column), taken)
             else:
                 name = _invent(unique_name(table, found.columns), taken)
+        anonymous = found.name is None
         if found.expression:
-            out.checks.append(_check(name, found.expression))
+            out.checks.append(_check(name, found.expression, anonymous))
         else:
-            out.uniques.append(Constraint(name=name, kind="unique", columns=found.columns))
+            out.uniques.append(Constraint(name=name, kind="unique", columns=found.columns, anonymous=anonymous))
     if table:
         for fk in out.foreign_keys:
             if fk.name is None:
                 fk.name = _invent(foreign_key_name(table, fk.columns), taken)
+                fk.anonymous = True
 
 
 def _column_definition(sql: str, item: list[Token], out: TableText) -> None:
@@ -333,8 +338,9 @@ def _table_constraint(sql: str, item: list[Token], out: TableText) -> None:
         out.foreign_keys.append(_foreign_key(item, i, name))
 
 
-def _check(name: str, expression: str) -> Constraint:
-    return Constraint.model_validate({"name": name, "kind": "check", "expression": expression}, context=STORED)
+def _check(name: str, expression: str, anonymous: bool) -> Constraint:
+    data = {"name": name, "kind": "check", "expression": expression, "anonymous": anonymous}
+    return Constraint.model_validate(data, context=STORED)
 
 
 def _foreign_key(item: list[Token], i: int, name: str | None) -> ForeignKeyText:
@@ -440,8 +446,8 @@ def sqlite_unique_constraints(sql: str) -> list[Constraint]:
 def _foreign_keys(table: str, rows: list[Any], text: TableText) -> list[Constraint]:
     """Every foreign key (PRAGMA foreign_key_list is the truth), named as the CREATE TABLE text names it;
     an unnamed one (``FOREIGN KEY (a) REFERENCES t (b)`` or a column's ``REFERENCES``) has the name
-    read_table_sql invented, the one PostgreSQL would give it (ddl.foreign_key_name). DEFERRABLE is
-    read from the text."""
+    read_table_sql invented, the one PostgreSQL would give it (ddl.foreign_key_name), and is anonymous.
+    DEFERRABLE is read from the text."""
     written = {(k.columns, k.table, k.ref_columns): k for k in text.foreign_keys}
     groups: dict[int, list[Any]] = {}
     for r in rows:  # id, seq, table, from, to, on_update, on_delete
@@ -462,6 +468,7 @@ def _foreign_keys(table: str, rows: list[Any], text: TableText) -> list[Constrai
                 on_update=_fk_action(group[0][5]),
                 deferrable=found is not None and found.deferrable,
                 initially_deferred=found is not None and found.initially_deferred,
+                anonymous=found is None or found.anonymous or not found.name,
             )
         )
     return out
