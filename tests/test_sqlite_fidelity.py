@@ -755,3 +755,54 @@ def test_an_anonymous_constraint_the_rule_would_not_name_back_is_written_named(d
     assert held is not None and not held.anonymous
     db.back(ConstraintAdded(table="t", constraint=first), *undo)
     assert db.live().tables == {}
+
+
+async def test_renames_keep_anonymous_constraints_as_the_log_has_them(tmp_path: Path) -> None:
+    """SQLite invents an anonymous constraint's name from its table's and columns' names: after a rename
+    the rule gives another name, so the table is rebuilt with the log's names written out, and the
+    database matches the log at every version, forward and back."""
+    from events.catalog import ColumnRenamed, TableRenamed
+    from events.store import open_store
+    from service.reconciler.apply import migrate
+    from tests.test_reconciler import append, live_equals_projection, req
+
+    store = await open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    await store.init()
+    url = f"sqlite:///{tmp_path / 'target.db'}"
+    try:
+        v1 = await append(
+            store,
+            TableCreated(
+                table="owners",
+                columns=(Column(name="id", type="integer", nullable=False),),
+                primary_key=("id",),
+            ),
+            TableCreated(
+                table="pets",
+                columns=(
+                    Column(name="id", type="integer", nullable=False),
+                    Column(name="tag", type="varchar(20)"),
+                    Column(name="owner", type="integer"),
+                ),
+                primary_key=("id",),
+                constraints=(
+                    Constraint(name="pets_tag_key", kind="unique", columns=("tag",), anonymous=True),
+                    Constraint(name="pets_tag_check", kind="check", expression="tag <> ''", anonymous=True),
+                    Constraint(
+                        name="pets_owner_fkey",
+                        kind="foreign_key",
+                        columns=("owner",),
+                        references=Reference(table="owners", columns=("id",)),
+                        anonymous=True,
+                    ),
+                ),
+            ),
+        )
+        v2 = await append(store, TableRenamed(table="pets", new_name="animals"))
+        v3 = await append(store, ColumnRenamed(table="animals", column="tag", new_name="label"))
+        for version in (v1, v2, v3, v1, v3):
+            outcome = await migrate(store, req(url, version))
+            assert outcome.status in ("applied", "up_to_date"), outcome.detail
+            await live_equals_projection(store, url, version)
+    finally:
+        await store.close()

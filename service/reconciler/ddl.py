@@ -52,7 +52,8 @@ def _(event: TableDropped, dialect: Dialect, before: Schema, after: Schema) -> l
 
 @emit.register
 def _(event: TableRenamed, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
-    return dialect.rename_table(before, event.table, event.new_name)
+    renamed = dialect.rename_table(before, event.table, event.new_name)
+    return renamed + dialect.after_rename(before, after, event.table, event.new_name)
 
 
 @emit.register
@@ -72,7 +73,8 @@ def _(event: ColumnDropped, dialect: Dialect, before: Schema, after: Schema) -> 
 
 @emit.register
 def _(event: ColumnRenamed, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
-    return dialect.rename_column(before, after, event.table, event.column, event.new_name)
+    renamed = dialect.rename_column(before, after, event.table, event.column, event.new_name)
+    return renamed + dialect.after_rename(before, after, event.table, event.table)
 
 
 @emit.register

@@ -91,11 +91,11 @@ _REBUILD = frozenset({"create_table", "copy_rows", "drop_table", "alter_table", 
 EVENT_KINDS: dict[str, frozenset[str]] = {
     "table_created": frozenset({"create_table", "comment", "create_index", "alter_table"}),
     "table_dropped": frozenset({"drop_table"}),
-    "table_renamed": frozenset({"alter_table", "rename_table"}),
+    "table_renamed": frozenset({"alter_table", "rename_table"}) | _REBUILD,
     "table_altered": frozenset({"comment", "alter_table"}),
     "column_added": frozenset({"alter_table", "comment"}) | _REBUILD,
     "column_dropped": frozenset({"alter_table"}) | _REBUILD,
-    "column_renamed": frozenset({"alter_table"}),
+    "column_renamed": frozenset({"alter_table"}) | _REBUILD,
     "column_altered": frozenset({"alter_table", "comment", "update"}) | _REBUILD,
     "index_created": frozenset({"create_index"}),
     "index_dropped": frozenset({"drop_index", "alter_table"}),  # MariaDB: an index for a foreign key in its place

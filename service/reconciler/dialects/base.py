@@ -271,6 +271,11 @@ class Dialect:
     def rename_table(self, before: Schema, old: str, new: str) -> list[str]:
         return [f"ALTER TABLE {self.qualified(old)} RENAME TO {self.quote(split_table_name(new)[1])}"]
 
+    def after_rename(self, before: Schema, after: Schema, old: str, new: str) -> list[str]:
+        """What a rename of a table (``old`` to ``new``) or of one of its columns (``old == new``) needs
+        beyond the rename itself: nothing, but where a dialect derives something from the names (SQLite)."""
+        return []
+
     def column_spec(self, after: Schema, table: str, column: str) -> str:
         _, tables = self.metadata(after, only=[table])
         return self.compile(sa.schema.CreateColumn(tables[table].c[column]))

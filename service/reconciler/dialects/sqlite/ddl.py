@@ -533,6 +533,16 @@ class SqliteDialect(Dialect):
 
     TMP = "_schemalog_rebuild"
 
+    def after_rename(self, before: Schema, after: Schema, old: str, new: str) -> list[str]:
+        """SQLite keeps no name for an anonymous constraint: introspection invents it from the table's and
+        columns' names, so a rename changes the names it reads back. Where that changes which anonymous
+        constraints can be written without a name, the table is rebuilt as the log now has it (those the
+        rule no longer names back are written ``CONSTRAINT name``)."""
+        now = after.tables[new]
+        if not any(c.anonymous for c in now.constraints) or written_unnamed(before.tables[old]) == written_unnamed(now):
+            return []
+        return self.rebuild(after, after, new)
+
     def rebuild(self, before: Schema, after: Schema, table: str, fills: dict[str, str] | None = None) -> list[str]:
         """Rebuild ``table`` into its ``after`` shape, keeping the rows of the columns it keeps; a new
         column named in ``fills`` gets that expression in the rows already there."""
