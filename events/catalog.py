@@ -128,9 +128,7 @@ class ColumnAdded(Frozen):
                 f" {self.table}.{column.name}=EXPR), or a default, or make it nullable"
             )
         if self.fill is not None and not needs:
-            raise ValueError(
-                f"column {self.table}.{column.name}: fill is only for a NOT NULL column without a default"
-            )
+            raise ValueError(f"column {self.table}.{column.name}: fill is only for a NOT NULL column without a default")
         return self
 
 
