@@ -73,10 +73,13 @@ ORDER BY d.adrelid, d.adnum
 """
 
 # Exclusion constraints ('x') are read only for the index they own (index_oid), like primary keys and
-# unique constraints: those indexes are not indexes of the schema.
+# unique constraints: those indexes are not indexes of the schema. Column numbers come as text ("1 2"):
+# a text is nothing for the cycle collector to follow, where each array would be one more list it tracks
+# (see PgCatalogue.take_constraints).
 PG_CONSTRAINTS = f"""
 SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.conindid AS index_oid,
-       con.conkey AS columns, con.confrelid AS ref_oid, con.confkey AS ref_columns,
+       array_to_string(con.conkey, ' ') AS columns, con.confrelid AS ref_oid,
+       array_to_string(con.confkey, ' ') AS ref_columns,
        con.confdeltype::text AS on_delete, con.confupdtype::text AS on_update,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END AS expression,
        con.condeferrable AS deferrable, con.condeferred AS deferred
@@ -87,14 +90,16 @@ WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 
 # Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
 # in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
-# on conindid). Key columns (the first nkeys of columns; the rest are INCLUDE columns) with their order
-# options (bit 1: DESC); only for the rare index with expressions, the text of each key element
+# on conindid). Key columns (the first nkeys of columns, as text like PG_CONSTRAINTS'; the rest are INCLUDE
+# columns); only for the rare index with order options (bit 1: DESC), them; only for the rare index with
+# expressions, the text of each key element
 # (pg_get_indexdef's, whose numbered elements are the expressions); only for the rare one with an operator
 # class that is no default one, each key's class where it is not a default (the set of defaults is one
 # InitPlan, read once); the predicate of a partial index.
 PG_INDEXES = f"""
 SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
-       i.indkey::int2[] AS columns, i.indnkeyatts AS nkeys, am.amname AS method, i.indoption::int2[] AS options,
+       i.indkey::text AS columns, i.indnkeyatts AS nkeys, am.amname AS method,
+       CASE WHEN 0 <> ANY(i.indoption::int2[]) THEN i.indoption::int2[] END AS options,
        CASE WHEN i.indexprs IS NOT NULL THEN
             ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k ORDER BY k)
        END AS expressions,
@@ -147,8 +152,10 @@ JOIN pg_class sc ON sc.oid = s.seqrelid JOIN pg_namespace sn ON sn.oid = sc.reln
 WHERE d.classid = 'pg_attrdef'::regclass AND a.attidentity = '' AND a.attgenerated = ''
 """
 
-PG_QUERIES = (PG_ENUMS, PG_TABLES, PG_DEFAULTS, PG_CONSTRAINTS, PG_INDEXES, PG_IDENTITIES, PG_COLUMNS)
-"""Everything introspect_postgresql reads, in the order it reads them (see read_postgresql)."""
+PG_QUERIES = (PG_ENUMS, PG_TABLES, PG_DEFAULTS, PG_IDENTITIES, PG_CONSTRAINTS, PG_INDEXES, PG_COLUMNS)
+"""Everything introspect_postgresql reads, in the order it reads them (see read_postgresql). The identities,
+few rows, come while the defaults are taken in (a moment's work); the constraints' and indexes' rows, which
+take longer to take in and compare, while the next long query runs."""
 
 PG_STEP = 128
 """How many tables PgCatalogue's steps compare between two yields (PgCatalogue.readers)."""
@@ -370,8 +377,10 @@ class PgCatalogue:
 
     def take_constraints(self, rows: list[Any]) -> None:
         """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs.
-        Column numbers are kept as tuples: tuples of numbers and texts are left alone by the collector of
-        cycles, where lists are followed by it."""
+        Column numbers (read as text) are kept as tuples: tuples of numbers and texts are left alone by the
+        collector of cycles, where lists are followed by it. Every list (or row) that lives through two young
+        collections counts towards a full one, which in a process holding the expected schema costs more
+        than the whole comparison."""
         constraints, owned, names = self._constraints, self._owned, self._names
         for row in rows:
             (
@@ -388,8 +397,8 @@ class PgCatalogue:
                 deferrable,
                 deferred,
             ) = row
-            nums = None if key is None else tuple(key)
-            ref_nums = None if ref_key is None else tuple(ref_key)
+            nums = None if key is None else tuple(map(int, key.split()))
+            ref_nums = None if ref_key is None else tuple(map(int, ref_key.split()))
             if kind == "f":
                 entry: tuple[Any, ...] = (
                     name,
@@ -425,18 +434,21 @@ class PgCatalogue:
         plain columns in a B-tree (the usual one) is kept as its column numbers; any other with what else
         it has (_pg_index_detail)."""
         indexes, owned = self._indexes, self._owned
-        for oid, index_oid, name, unique, nums, nkeys, method, options, expressions, opclasses, predicate in rows:
-            if not nums or index_oid in owned:
+        for oid, index_oid, name, unique, text, nkeys, method, options, expressions, opclasses, predicate in rows:
+            if index_oid in owned:
                 continue
-            keys = tuple(nums[:nkeys])  # a tuple: see take_constraints
+            nums = tuple(map(int, text.split()))  # a tuple: see take_constraints
+            if not nums:
+                continue
+            keys = nums if len(nums) == nkeys else nums[:nkeys]
             detail = None
             if (
                 method != "btree"
                 or expressions is not None
                 or opclasses is not None
                 or predicate is not None
+                or options is not None
                 or len(nums) != nkeys
-                or any(options)
             ):
                 detail = _pg_index_detail(nums, nkeys, method, options, expressions, opclasses, predicate)
             entry = (name, unique, keys, detail)
@@ -979,6 +991,28 @@ def _copy_text(value: str) -> str:
     return value if value.isprintable() and "\\" not in value else value.translate(_COPY_ESCAPES)
 
 
+def _copy_tail(
+    nullable: bool, identity: bool, comment: str | None, always: bool, generated: bool, collation: str | None
+) -> str:
+    """A PG_COLUMNS line as COPY writes it from its not-null value on (tab first, newline last)."""
+    return (
+        f"\t{_COPY_NOT_NULL[nullable]}\t{_COPY_BOOLEAN[identity]}\t{_COPY_NULL if comment is None else _copy_text(comment)}"
+        f"\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated]}\t{_COPY_NULL if collation is None else _copy_text(collation)}\n"
+    )
+
+
+_COPY_PLAIN_TAILS = {
+    (nullable, identity): _copy_tail(nullable, identity, None, False, False, None)
+    for nullable in (False, True)
+    for identity in (False, True)
+}
+"""_copy_tail of a column with no comment, collation, generated expression or identity options (most
+columns), by (nullable, identity): written once, not per column."""
+
+_COPY_NAMES = _Memo(_copy_text)
+"""A column name -> as COPY writes it: names repeat from table to table."""
+
+
 def _pg_lines_of(
     oid: int,
     columns: tuple[Column, ...],
@@ -990,10 +1024,11 @@ def _pg_lines_of(
     values, \\N for NULL, t and f for booleans): one line each; None if a type's catalogue text is not
     known. Appends (table, column number, default) to ``defaults`` for each column with a default, and
     notes, by position, generated expressions and identity options but PostgreSQL's own in ``rare``'s
-    dicts (enum type texts first)."""
+    dicts (enum type texts first). Runs once per expected column on every told read: a column with none
+    of the rare attributes takes the short way (_COPY_PLAIN_TAILS)."""
     names: list[str] = []
     lines: list[str] = []
-    prefix, texts = f"{oid}\t", _PG_TYPE_TEXTS
+    prefix, texts, plain, copy_names = f"{oid}\t", _PG_TYPE_TEXTS, _COPY_PLAIN_TAILS, _COPY_NAMES
     enum_texts, want_generated, want_identities = rare
     written: list[str] | None = lines
     for num, column in enumerate(columns, 1):
@@ -1002,33 +1037,29 @@ def _pg_lines_of(
         names.append(name)
         if default is not None:
             defaults.append((oid, num, default))
-        generated, options, collation = c["generated"], c["identity_options"], c["collation"]
-        if generated is not None:
-            want_generated.setdefault(oid, {})[num] = generated.expression
-        always, identity = False, c["identity"]
-        if options is not None:
-            always = options.always
-            part = canonical_identity(evolve(options, always=False), found.name)
-            if part is not None:
-                want_identities.setdefault(oid, {})[num] = part
-            if options.sequence is not None:  # a serial column: no identity, and a default (nextval) read as None
-                identity = False
-                defaults.append((oid, num, None))
+        generated, options, collation, comment = c["generated"], c["identity_options"], c["collation"], c["comment"]
+        if generated is None and options is None and collation is None and comment is None:
+            tail = plain[c["nullable"], c["identity"]]
+        else:
+            if generated is not None:
+                want_generated.setdefault(oid, {})[num] = generated.expression
+            always, identity = False, c["identity"]
+            if options is not None:
+                always = options.always
+                part = canonical_identity(evolve(options, always=False), found.name)
+                if part is not None:
+                    want_identities.setdefault(oid, {})[num] = part
+                if options.sequence is not None:  # a serial column: no identity, and a default (nextval) read as None
+                    identity = False
+                    defaults.append((oid, num, None))
+            tail = _copy_tail(c["nullable"], identity, comment, always, generated is not None, collation)
         hit = texts.get(id(found))
         if hit is None or hit[0] is not found:
             hit = (found, *_pg_type_line(found, enum_texts))
         if hit[2] is None:
             written = None
         elif written is not None:
-            if not name.isprintable() or "\\" in name:
-                name = name.translate(_COPY_ESCAPES)
-            comment = c["comment"]
-            comment = _COPY_NULL if comment is None else _copy_text(comment)
-            lines.append(
-                f"{prefix}{num}\t{name}\t{hit[2]}\t{_COPY_NOT_NULL[c['nullable']]}\t{_COPY_BOOLEAN[identity]}"
-                f"\t{comment}\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated is not None]}"
-                f"\t{_COPY_NULL if collation is None else _copy_text(collation)}\n"
-            )
+            lines.append(f"{prefix}{num}\t{copy_names[name]}\t{hit[2]}{tail}")
     return names, written
 
 
@@ -1119,7 +1150,7 @@ def _pg_columns_placed(
 
 
 def _pg_index_detail(
-    nums: list[int],
+    nums: tuple[int, ...],
     nkeys: int,
     method: str | None,
     options: list[int] | None,
@@ -1138,7 +1169,7 @@ def _pg_index_detail(
         descending = bool(options[k] & 1) if options is not None and k < len(options) else False
         elements.append((num, expression, opclass, descending))
     where = canonical_expression(predicate) if predicate is not None else None
-    return (None if method == "btree" else method, tuple(elements), where, tuple(nums[nkeys:]))
+    return (None if method == "btree" else method, tuple(elements), where, nums[nkeys:])
 
 
 def _pg_index(
