@@ -3,8 +3,8 @@
 For each size (default 1,000 and 5,000 tables; 12 columns, 3 indexes and 1 foreign key each), one run:
 
 - raw asyncpg: the very catalog queries introspect_postgresql runs (PG_QUERIES: enum types, tables with
-  comments, column defaults and generated expressions, constraints with check expressions and
-  deferrability, indexes with methods, elements, predicates and INCLUDE columns, identity sequences,
+  comments, column defaults and generated expressions, identity and serial sequences, constraints with
+  check expressions and deferrability, indexes with methods, elements, predicates and INCLUDE columns,
   columns with types, identity, collations and comments), one after the other, rows fetched and nothing
   more: the floor for reading what schemalog needs.
 - raw asyncpg, the columns copied: the same queries, but the columns' as COPY ... TO STDOUT writes them

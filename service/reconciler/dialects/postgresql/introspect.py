@@ -91,11 +91,11 @@ WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 # Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
 # in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
 # on conindid). Key columns (the first nkeys of columns, as text like PG_CONSTRAINTS'; the rest are INCLUDE
-# columns); only for the rare index with order options (bit 1: DESC), them; only for the rare index with
-# expressions, the text of each key element
-# (pg_get_indexdef's, whose numbered elements are the expressions); only for the rare one with an operator
-# class that is no default one, each key's class where it is not a default (the set of defaults is one
-# InitPlan, read once); the predicate of a partial index.
+# columns); only for the rare index with order options (bit 1: DESC), them (else NULL, not a list of
+# zeros); only for the rare index with expressions, the text of each key element (pg_get_indexdef's, whose
+# numbered elements are the expressions); only for the rare one with an operator class that is no default
+# one, each key's class where it is not a default (the set of defaults is one InitPlan, read once); the
+# predicate of a partial index.
 PG_INDEXES = f"""
 SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
        i.indkey::text AS columns, i.indnkeyatts AS nkeys, am.amname AS method,
@@ -995,9 +995,11 @@ def _copy_tail(
     nullable: bool, identity: bool, comment: str | None, always: bool, generated: bool, collation: str | None
 ) -> str:
     """A PG_COLUMNS line as COPY writes it from its not-null value on (tab first, newline last)."""
+    comment_text = _COPY_NULL if comment is None else _copy_text(comment)
+    collation_text = _COPY_NULL if collation is None else _copy_text(collation)
     return (
-        f"\t{_COPY_NOT_NULL[nullable]}\t{_COPY_BOOLEAN[identity]}\t{_COPY_NULL if comment is None else _copy_text(comment)}"
-        f"\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated]}\t{_COPY_NULL if collation is None else _copy_text(collation)}\n"
+        f"\t{_COPY_NOT_NULL[nullable]}\t{_COPY_BOOLEAN[identity]}\t{comment_text}"
+        f"\t{_COPY_BOOLEAN[always]}\t{_COPY_BOOLEAN[generated]}\t{collation_text}\n"
     )
 
 
