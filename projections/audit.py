@@ -9,12 +9,11 @@ renamed since.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from events.aggregate import referenced_names
 from events.catalog import (
     ColumnAdded,
     ColumnAltered,
@@ -34,8 +33,10 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
 )
+from events.decode import event_from_text
 from events.envelope import RecordedEvent, format_time
 from events.model import Column, Constraint, Index
+from events.store.base import EventRow
 
 
 @dataclass
@@ -59,6 +60,8 @@ def _enum_of(column: Column) -> set[str]:
 
 def _index_names(index: Index) -> list[str]:
     """The names an index uses as columns: its columns, included columns, names in its expressions."""
+    from events.aggregate import referenced_names  # its expression parsers: only when an index has expressions
+
     names = list(index.column_names())
     texts = [e.expression for e in index.elements if e.expression is not None]
     if index.where is not None:
@@ -78,6 +81,10 @@ class Lineage:
         self.table_names: dict[int, set[str]] = {}  # identity -> every name it had
         self.column_names: dict[int, set[str]] = {}
         self.column_table: dict[int, int] = {}
+        # indexes that keep each step and each lookup independent of the schema's size (history at scale)
+        self._columns_of: dict[int, dict[str, int]] = {}  # table identity -> current name -> column identity
+        self._tables_called: dict[str, set[int]] = {}  # any name a table ever had -> identities
+        self._columns_called: dict[tuple[int, str], set[int]] = {}  # (table identity, any name) -> identities
 
     def _new(self) -> int:
         self._next += 1
@@ -88,6 +95,8 @@ class Lineage:
         self.column_ids[(tid, name)] = cid
         self.column_names[cid] = {name}
         self.column_table[cid] = tid
+        self._columns_of.setdefault(tid, {})[name] = cid
+        self._columns_called.setdefault((tid, name), set()).add(cid)
         return cid
 
     def _columns(self, tid: int, names: Sequence[str]) -> set[int]:
@@ -106,6 +115,7 @@ class Lineage:
             tid = self._new()
             self.table_ids[event.table] = tid
             self.table_names[tid] = {event.table}
+            self._tables_called.setdefault(event.table, set()).add(tid)
             touched.tables.add(tid)
             touched.own = tid
             touched.columns = {self._add_column(tid, c.name) for c in event.columns}
@@ -119,25 +129,31 @@ class Lineage:
         touched.own = tid
         if isinstance(event, TableDropped):
             del self.table_ids[table]
-            touched.columns = {cid for (t, _), cid in self.column_ids.items() if t == tid}
-            for key in [k for k in self.column_ids if k[0] == tid]:
-                del self.column_ids[key]
+            current = self._columns_of.pop(tid, {})
+            touched.columns = set(current.values())
+            for name in current:
+                del self.column_ids[(tid, name)]
         elif isinstance(event, TableRenamed):
             del self.table_ids[table]
             self.table_ids[event.new_name] = tid
             self.table_names[tid].add(event.new_name)
+            self._tables_called.setdefault(event.new_name, set()).add(tid)
         elif isinstance(event, ColumnAdded):
             touched.columns.add(self._add_column(tid, event.column.name))
             touched.enums |= _enum_of(event.column)
         elif isinstance(event, ColumnDropped):
             cid = self.column_ids.pop((tid, event.column), None)
             if cid is not None:
+                del self._columns_of[tid][event.column]
                 touched.columns.add(cid)
         elif isinstance(event, ColumnRenamed):
             cid = self.column_ids.pop((tid, event.column), None)
             if cid is not None:
+                del self._columns_of[tid][event.column]
                 self.column_ids[(tid, event.new_name)] = cid
+                self._columns_of[tid][event.new_name] = cid
                 self.column_names[cid].add(event.new_name)
+                self._columns_called.setdefault((tid, event.new_name), set()).add(cid)
                 touched.columns.add(cid)
         elif isinstance(event, ColumnAltered):
             touched.columns |= self._columns(tid, [event.column])
@@ -160,10 +176,15 @@ class Lineage:
             touched.columns |= self._columns(target, ref.columns)
 
     def tables_named(self, name: str) -> set[int]:
-        return {tid for tid, names in self.table_names.items() if name in names}
+        """Every table that was ever called ``name``."""
+        return set(self._tables_called.get(name, ()))
 
     def columns_named(self, tables: set[int], name: str) -> set[int]:
-        return {cid for cid, names in self.column_names.items() if name in names and self.column_table[cid] in tables}
+        """Every column of ``tables`` that was ever called ``name``."""
+        found: set[int] = set()
+        for tid in tables:
+            found |= self._columns_called.get((tid, name), set())
+        return found
 
 
 @dataclass(frozen=True)
@@ -176,37 +197,109 @@ class HistoryFilter:
     types: frozenset[str] | None = None
 
 
+NAMING_TYPES = frozenset(
+    {"table_created", "table_dropped", "table_renamed", "column_added", "column_dropped", "column_renamed"}
+)
+"""The events that change a lineage (the others only read it)."""
+
+
+class HistorySelection:
+    """A history filter applied event by event, in log order, so that a listing can stream.
+
+    Table and column filters follow renames, and find the events of every table (column) that was ever
+    so called, before and after its renames. With one (``follows_renames``) the log is read twice: first
+    ``learn`` is given every event of each stream listed, in order (the names the tables and columns
+    come to have: only the events that name something are decoded), then ``keep`` each again from the
+    stream's first. Both in time linear in the log, in memory of the size of the schemas. Without one,
+    ``keep`` alone, and no event is decoded.
+    """
+
+    def __init__(self, f: HistoryFilter) -> None:
+        self.filter = f
+        self.follows_renames = f.table is not None
+        self.active = f != HistoryFilter()
+        """False when nothing is filtered: every event is kept (``keep`` need not be asked)."""
+        # the chain's time text sorts as the times do: rows are compared without parsing their times
+        self._since = format_time(f.since) if f.since is not None else None
+        self._until = format_time(f.until) if f.until is not None else None
+        self._lineages: dict[str, Lineage] = {}
+        self._targets: dict[str, tuple[set[int], set[int]]] = {}  # stream -> (tables, columns) so called ever
+        self._learned = False
+
+    def _lineage(self, stream: str) -> Lineage:
+        lineage = self._lineages.get(stream)
+        if lineage is None:
+            lineage = self._lineages[stream] = Lineage()
+        return lineage
+
+    def learn(self, row: EventRow) -> None:
+        """The first reading (``follows_renames``): one event, in log order."""
+        if row.type in NAMING_TYPES:
+            self._lineage(row.stream).step(event_from_text(row.data))
+
+    def _learn_recorded(self, recorded: RecordedEvent) -> None:
+        if recorded.event.type in NAMING_TYPES:
+            self._lineage(recorded.stream).step(recorded.event)
+
+    def learned(self) -> None:
+        """The first reading is done: what the filter's names ever named is known; ``keep`` may begin."""
+        f = self.filter
+        for stream, lineage in self._lineages.items():
+            tables = lineage.tables_named(f.table) if f.table is not None else set()
+            columns = lineage.columns_named(tables, f.column) if f.column is not None else set()
+            self._targets[stream] = (tables, columns)
+        self._lineages = {}  # identities are given in the same order the second time
+        self._learned = True
+
+    def keep(self, row: EventRow) -> bool:
+        """Whether a stored row matches (its event decoded only when the lineage needs it)."""
+        return self._keep(row.stream, row.actor, row.recorded_at, row.type, lambda: event_from_text(row.data))
+
+    def keep_recorded(self, recorded: RecordedEvent) -> bool:
+        return self._keep(
+            recorded.stream,
+            recorded.actor,
+            format_time(recorded.recorded_at),
+            recorded.event.type,
+            lambda: recorded.event,
+        )
+
+    def _keep(self, stream: str, actor: str, recorded_at: str, event_type: str, event: Callable[[], Event]) -> bool:
+        f = self.filter
+        cheap = (
+            (f.actor is None or actor == f.actor)
+            and (self._since is None or recorded_at >= self._since)
+            and (self._until is None or recorded_at <= self._until)
+            and (f.types is None or event_type in f.types)
+        )
+        if not self.follows_renames:
+            return cheap
+        if not self._learned:
+            raise RuntimeError("a filter that follows renames needs learn() over the log, then learned()")
+        if not cheap:
+            if event_type in NAMING_TYPES:  # not listed, but the lineage must follow it
+                self._lineage(stream).step(event())
+            return False
+        touch = self._lineage(stream).step(event())
+        tables, columns = self._targets.get(stream, (set(), set()))
+        # a table's name, or an enum type's: its own events and the columns given its type
+        of_enum = f.column is None and f.table in touch.enums
+        if not touch.tables & tables and not of_enum:
+            return False
+        return f.column is None or bool(touch.columns & columns)
+
+
 def filter_history(events: Sequence[RecordedEvent], f: HistoryFilter) -> list[RecordedEvent]:
     """The events matching every given filter; table and column filters follow renames.
 
     ``events`` must be whole streams in version order (lineage needs every event).
     """
-    lineages: dict[str, Lineage] = {}
-    touched: list[Touched] = []
-    for recorded in events:
-        lineage = lineages.setdefault(recorded.stream, Lineage())
-        touched.append(lineage.step(recorded.event))
-    out = []
-    for recorded, touch in zip(events, touched, strict=True):
-        if f.actor is not None and recorded.actor != f.actor:
-            continue
-        if f.since is not None and recorded.recorded_at < f.since:
-            continue
-        if f.until is not None and recorded.recorded_at > f.until:
-            continue
-        if f.types is not None and recorded.event.type not in f.types:
-            continue
-        if f.table is not None:
-            lineage = lineages[recorded.stream]
-            tids = lineage.tables_named(f.table)
-            # a table's name, or an enum type's: its own events and the columns given its type
-            of_enum = f.column is None and f.table in touch.enums
-            if not touch.tables & tids and not of_enum:
-                continue
-            if f.column is not None and not touch.columns & lineage.columns_named(tids, f.column):
-                continue
-        out.append(recorded)
-    return out
+    selection = HistorySelection(f)
+    if selection.follows_renames:
+        for recorded in events:
+            selection._learn_recorded(recorded)
+        selection.learned()
+    return [recorded for recorded in events if selection.keep_recorded(recorded)]
 
 
 # --------------------------------------------------------------------------- blame

@@ -9,70 +9,34 @@ stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import pydantic
-import structlog
-
-from events.aggregate import InvalidChange, State, apply_event
-from events.catalog import TagCreated, parse_event, to_dict
-from events.checkpoint import KEY_ENV as CHECKPOINT_KEY_ENV
-from events.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    CheckpointProblem,
-    CheckpointRefused,
-    append_checkpoint,
-    check_checkpoints,
-    generate_keypair,
-    load_signing_key,
-    load_trusted_key,
-    parse_checkpoints,
-    read_checkpoint_file,
-    take_checkpoint,
-)
-from events.envelope import Changeset, RecordedEvent, check_json_nesting, format_time
-from events.expressions import ExpressionError, check_expression
-from events.log import EventLog
-from events.store import (
-    ChangesetIdConflict,
-    ConcurrencyError,
-    EventStore,
-    StoreError,
-    open_store,
-    verify_store,
-)
-from projections.audit import HistoryFilter, blame, filter_history
-from projections.diff import (
-    Renames,
-    changes_between,
-    needs_fill,
-    rename_candidates,
-    revert_changeset,
-    schema_diff,
-)
-from projections.schema import PointError, Projector, parse_point, parse_time_text
-from service import logging as service_logging
-from service.authoring.importer import import_database
-from service.authoring.models import ModelError, load_metadata, metadata_schema
-from service.config import Config, ConfigError, load_config
-from service.reconciler.apply import MigrateRequest, Outcome, migrate
-from service.reconciler.capacity import CannotHold
-from service.reconciler.dialects import UnsupportedType, get_dialect
-from service.reconciler.normalize import differences
-from service.reconciler.plan import PlanRefused, make_plan, undo_event
-from service.reconciler.targets import TargetError, dialect_of, display_url, open_target
-from service.reconciler.witness import check_databases
 from service.settings import DEFAULT_STORE, Settings
 
-log = structlog.get_logger("schemalog.cli")
+# Every command imports what it uses inside its function, so that `--help`, `--version` and the read
+# commands start without SQLAlchemy, the dialects, asyncpg or the reconciler (tests/test_cli_startup.py).
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    import pydantic
+
+    from events.checkpoint import Checkpoint, CheckpointProblem
+    from events.envelope import Changeset, RecordedEvent
+    from events.store import EventStore
+    from events.store.base import EventRow
+    from projections.audit import HistorySelection
+    from projections.diff import Renames
+    from service.config import Config
+    from service.reconciler.apply import Outcome
+
+    Command = Callable[[argparse.Namespace, EventStore], Awaitable[int]]
+
 
 _Key = TypeVar("_Key")
 
@@ -80,6 +44,8 @@ EXIT_OK = 0
 EXIT_DIFFERS = 1
 EXIT_USAGE = 2
 EXIT_CONFLICT = 3
+EXIT_INTERNAL = 70
+EXIT_PIPE = 141  # 128 + SIGPIPE: the reader closed the output early (`| head`), as Unix tools end
 
 
 class UsageError(Exception):
@@ -97,6 +63,23 @@ class Failure(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"schemalog: error: {message}\n")
+
+
+class _Version(argparse.Action):
+    """``--version``: ``schemalog <version>`` from the installed package's metadata, exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("schemalog")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        sys.stdout.write(f"schemalog {number}\n")
+        parser.exit(EXIT_OK)
 
 
 # --------------------------------------------------------------------------- output helpers
@@ -152,8 +135,24 @@ def describe(recorded: RecordedEvent) -> str:
     return describe_event(recorded.event)
 
 
+def plural(count: int, word: str) -> str:
+    """``1 change``, ``2 changes``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _change_text(key: str, value: Any) -> str:
+    """One field of a column_altered, in the log's words: ``default dropped``, ``nullable=false``."""
+    if value is None:
+        return f"{key} dropped"
+    if isinstance(value, bool):
+        return f"{key}={'true' if value else 'false'}"
+    return f"{key}={value!r}" if key in ("default", "comment") else f"{key}={value}"
+
+
 def describe_event(event: Any) -> str:
     """One event as a short line of text."""
+    from events.catalog import to_dict
+
     data = to_dict(event)
     kind = data["type"]
     table = data.get("table", "")
@@ -164,7 +163,7 @@ def describe_event(event: Any) -> str:
         detail = f".{data['column']}"
         if kind == "column_altered":
             changes = {k: v for k, v in data.items() if k in ("new_type", "nullable", "default", "comment")}
-            detail += " " + " ".join(f"{k}={v!r}" for k, v in changes.items())
+            detail += " " + " ".join(_change_text(k, v) for k, v in changes.items())
     elif kind == "column_renamed":
         detail = f".{data['column']} -> {data['new_name']}"
     elif kind == "table_renamed":
@@ -220,6 +219,10 @@ def _read_changeset_text(source: str) -> str:
 
 def parse_changeset(text: str, *, actor: str | None, stream: str | None) -> Changeset:
     """A changeset from its JSON text, with CLI defaults applied; UsageError if bad."""
+    import pydantic
+
+    from events.envelope import Changeset, check_json_nesting
+
     try:
         check_json_nesting(text)
         data = json.loads(text, parse_constant=_no_constant)
@@ -253,6 +256,9 @@ def default_actor() -> str:
 
 
 async def cmd_append(args: argparse.Namespace, store: EventStore) -> int:
+    from events.log import EventLog
+    from projections.schema import Projector
+
     changeset = parse_changeset(_read_changeset_text(args.file), actor=args.actor, stream=args.stream)
     await store.init()
     result = await EventLog(store, Projector(store)).append(changeset)
@@ -293,6 +299,8 @@ async def resolve_stream(args: argparse.Namespace, store: EventStore) -> str:
 
 
 def _time_arg(text: str | None) -> Any:
+    from projections.schema import PointError, parse_time_text
+
     if text is None:
         return None
     try:
@@ -301,18 +309,120 @@ def _time_arg(text: str | None) -> Any:
         raise UsageError(str(exc)) from None
 
 
+async def _check_names(store: EventStore, stream: str | None, table: str | None) -> None:
+    """A --stream or --table that never existed is an input error (exit 2) naming the nearest name."""
+    import difflib
+
+    def nearest(name: str, known: set[str]) -> str:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+    if stream is not None:
+        streams = {s.name for s in await store.streams()}
+        if stream not in streams:
+            raise UsageError(f"stream {stream!r} does not exist{nearest(stream, streams)}")
+    if table is not None:
+        events = await store.read(stream) if stream is not None else await store.read_all()
+        tables: set[str] = set()
+        for e in events:
+            named = getattr(e.event, "table", None)
+            if named is not None:  # the table's name, and a rename's new name
+                tables.update(str(n) for n in (named, getattr(e.event, "new_name", None)) if n is not None)
+        if table not in tables:
+            where = f" in stream {stream!r}" if stream is not None else ""
+            raise UsageError(f"table {table!r} does not exist{where}{nearest(table, tables)}")
+
+
+class _Stored:
+    """A stored event's public form handed to describe_event as it is (to_dict reads an event through
+    model_dump): a listed row needs no model built. column_altered's changes in to_dict's order."""
+
+    __slots__ = ("_data", "type")
+    _ALTERED = ("new_type", "nullable", "default", "comment")
+    _ALTERED_SET = frozenset(_ALTERED)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        if data["type"] == "column_altered" and len(self._ALTERED_SET & data.keys()) > 1:
+            # to_dict's order: the fields set to a value, then those set to null
+            moved = sorted((k for k in self._ALTERED if k in data), key=lambda k: data[k] is None)
+            data = {k: v for k, v in data.items() if k not in moved} | {k: data[k] for k in moved}
+        self._data = data
+        self.type = data["type"]
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return self._data
+
+
+async def _history_rows(
+    store: EventStore, selection: HistorySelection, args: argparse.Namespace
+) -> AsyncGenerator[list[EventRow], None]:
+    """The rows history lists, in its order, a chunk at a time, read as they are consumed (memory flat
+    whatever the log's size)."""
+    import array
+    import contextlib
+
+    after, stream = args.after, args.stream
+    if not selection.follows_renames:
+        if args.reverse:
+            chunks = store.scan(stream=stream, before_position=after, descending=True)
+        else:
+            chunks = store.scan(stream=stream, after_position=after or 0)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield [row for row in chunk if selection.keep(row)] if selection.active else chunk
+        return
+    # the lineage: the names the tables and columns ever had, from the whole log; then every event again
+    # from the streams' first (the listing only those past --after)
+    learning = store.scan(stream=stream)
+    async with contextlib.aclosing(learning):
+        async for chunk in learning:
+            for row in chunk:
+                selection.learn(row)
+    selection.learned()
+    chunks = store.scan(stream=stream, before_position=after if args.reverse else None)
+    if not args.reverse:
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield [row for row in chunk if selection.keep(row) and row.position > (after or 0)]
+        return
+    found = array.array("q")  # newest first: the matches' positions found going forward, then read back
+    async for chunk in chunks:
+        found.extend(row.position for row in chunk if selection.keep(row))
+    if not found:
+        return
+    back = store.scan(stream=stream, after_position=found[0] - 1, before_position=found[-1] + 1, descending=True)
+    i = len(found) - 1
+    async with contextlib.aclosing(back):
+        async for chunk in back:
+            kept = []
+            for row in chunk:
+                if i >= 0 and row.position == found[i]:
+                    kept.append(row)
+                    i -= 1
+            yield kept
+            if i < 0:
+                return
+
+
 async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
+    import contextlib
+
+    import orjson
+
+    from projections.audit import HistoryFilter, HistorySelection
+
     await store.init()
-    if args.stream:
-        events = await store.read(args.stream)
-    else:
-        events = await store.read_all()
-        events.sort(key=lambda e: (e.stream, e.version))
+    named_table = args.table or (args.column.rsplit(".", 1)[0] if args.column and "." in args.column else None)
+    await _check_names(store, args.stream, named_table)
     table, column = args.table, args.column
     if column and "." in column and not table:
         table, column = column.rsplit(".", 1)
     if column and not table:
         raise UsageError("--column needs --table (or write --column TABLE.COLUMN)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+    if args.after is not None and args.after < 0:
+        raise UsageError(f"--after must be a position (0 or more), not {args.after}")
     types = None
     if args.type:
         from events.catalog import EVENT_TYPES
@@ -321,8 +431,7 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
         if unknown:
             raise UsageError(f"unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")
         types = frozenset(args.type)
-    chosen = filter_history(
-        events,
+    selection = HistorySelection(
         HistoryFilter(
             table=table,
             column=column,
@@ -330,24 +439,40 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
             since=_time_arg(args.since),
             until=_time_arg(args.until),
             types=types,
-        ),
+        )
     )
-    if not args.stream:
-        chosen.sort(key=lambda e: e.position)
+    write = sys.stdout.write
+    listed, last, more = 0, 0, False
+    rows = _history_rows(store, selection, args)
+    async with contextlib.aclosing(rows):
+        async for chunk in rows:
+            if args.limit is not None and listed + len(chunk) > args.limit:
+                chunk, more = chunk[: args.limit - listed], True
+            for row in chunk:
+                if args.json:  # one element of the array at a time, as json.dumps(list, indent=2) writes them
+                    text = json.dumps(row.to_recorded().public(), indent=2, ensure_ascii=False)
+                    write(("[\n  " if not listed else ",\n  ") + text.replace("\n", "\n  "))
+                else:
+                    when = row.recorded_at[:19].replace("T", " ")
+                    message = f"  {row.message}" if row.message else ""
+                    what = describe_event(_Stored(orjson.loads(row.data)))
+                    write(f"{row.stream} v{row.version}  {when}  {row.actor}  {what}{message}\n")
+                listed += 1
+                last = row.position
+            if more:
+                break
     if args.json:
-        out_json([e.public() for e in chosen])
-        return EXIT_OK
-    if not chosen:
+        write("\n]\n" if listed else "[]\n")
+    elif not listed:
         out("no events" + (f" in stream {args.stream!r}" if args.stream else ""))
-        return EXIT_OK
-    for e in chosen:
-        when = format_time(e.recorded_at)[:19].replace("T", " ")
-        message = f"  {e.message}" if e.message else ""
-        out(f"{e.stream} v{e.version}  {when}  {e.actor}  {describe(e)}{message}")
+    if more:
+        sys.stderr.write(f"schemalog: more events: the next page is --after {last}\n")
     return EXIT_OK
 
 
 def _point(text: str | None) -> Any:
+    from projections.schema import PointError, parse_point
+
     try:
         return parse_point(text)
     except PointError as exc:
@@ -355,6 +480,13 @@ def _point(text: str | None) -> Any:
 
 
 async def cmd_tag(args: argparse.Namespace, store: EventStore) -> int:
+    import pydantic
+
+    from events.catalog import TagCreated
+    from events.envelope import Changeset
+    from events.log import EventLog
+    from projections.schema import Projector
+
     await store.init()
     stream = await resolve_stream(args, store)
     projector = Projector(store)
@@ -409,12 +541,16 @@ def schema_text(schema: Any) -> list[str]:
 
 
 async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
+    from projections.schema import Projector
+
     await store.init()
     stream = await resolve_stream(args, store)
     version, schema = await Projector(store).schema(stream, _point(args.at))
     if args.format == "json":
         out_json({"stream": stream, "version": version, **schema.sorted().model_dump(mode="json")})
     elif args.format == "sql":
+        from service.reconciler.dialects import UnsupportedType, get_dialect
+
         try:
             dialect = get_dialect(args.dialect)
         except ValueError as exc:
@@ -434,6 +570,10 @@ async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
+    from events.catalog import to_dict
+    from projections.diff import changes_between
+    from projections.schema import Projector
+
     await store.init()
     stream = await resolve_stream(args, store)
     va, vb, steps = await changes_between(Projector(store), stream, _point(args.from_), _point(args.to))
@@ -464,6 +604,9 @@ async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
 def _revertible(recorded: Sequence[RecordedEvent], changeset_id: str) -> None:
     """UsageError naming the version if an event of the changeset cannot be undone (an irreversible data
     step, or an inverse that would make again what the log's rules now refuse)."""
+    from events.aggregate import State, apply_event
+    from service.reconciler.plan import PlanRefused, undo_event
+
     state = State()
     for r in recorded:
         if r.changeset_id == changeset_id:
@@ -479,6 +622,10 @@ def _revertible(recorded: Sequence[RecordedEvent], changeset_id: str) -> None:
 def _new_input(undo: Any, version: int, changeset_id: str) -> None:
     """A revert appends new events, so each meets the rules of new input: UsageError naming the version if
     it would make again what the log allowed when it was recorded but refuses now (a name, a default)."""
+    import pydantic
+
+    from events.catalog import parse_event, to_dict
+
     try:
         parse_event(to_dict(undo))
     except pydantic.ValidationError as exc:
@@ -494,6 +641,11 @@ def _new_input(undo: Any, version: int, changeset_id: str) -> None:
 
 
 async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
+    from events.envelope import Changeset
+    from events.log import EventLog
+    from projections.diff import revert_changeset
+    from projections.schema import Projector
+
     await store.init()
     stream = await resolve_stream(args, store)
     recorded = await store.read(stream)
@@ -529,13 +681,23 @@ async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
+    from events.envelope import format_time
+    from projections.audit import blame
+    from projections.schema import Projector
+
     await store.init()
     stream = await resolve_stream(args, store)
+    if args.stream:
+        await _check_names(store, stream, None)
     projector = Projector(store)
     version, schema = await projector.schema(stream, _point(args.at))
     table = schema.tables.get(args.table)
     if table is None:
-        raise UsageError(f"no table {args.table!r} in stream {stream!r} at version {version}")
+        import difflib
+
+        close = difflib.get_close_matches(args.table, sorted(schema.tables), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"no table {args.table!r} in stream {stream!r} at version {version}{hint}")
     lines = blame(await store.read(stream, to_version=version), args.table) or []
     order = {c.name: i for i, c in enumerate(table.columns)}
     kinds = {"column": 0, "primary_key": 1, "index": 2, "constraint": 3}
@@ -544,18 +706,35 @@ async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
         out_json({"stream": stream, "version": version, "table": args.table, "lines": [b.public() for b in lines]})
         return EXIT_OK
     out(f"-- {stream} {args.table} at version {version}")
+    rows = []
     for b in lines:
         created = f"v{b.created.version} {b.created.actor} {format_time(b.created.recorded_at)[:10]}"
         changed = f"v{b.changed.version} {b.changed.actor} {format_time(b.changed.recorded_at)[:10]}"
         former = f" (was {', '.join(b.names)})" if b.names else ""
         why = f"  {b.changed.message}" if b.changed.message else ""
-        out(f"{b.kind:<11} {b.name}{former}  created {created}  last changed {changed}{why}")
+        rows.append((b.kind, f"{b.name}{former}", created, changed, why))
+    kind_w = max((len(r[0]) for r in rows), default=0)
+    name_w = max((len(r[1]) for r in rows), default=0)
+    created_w = max((len(r[2]) for r in rows), default=0)
+    for kind, name, created, changed, why in rows:
+        out(f"{kind:<{kind_w}}  {name:<{name_w}}  created {created:<{created_w}}  last changed {changed}{why}")
     return EXIT_OK
 
 
 async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     """The chains; with --checkpoints, the signed heads; with --databases, the markers; with --deep, the
     snapshots. Every input is read before the store is: bad input writes nothing and exits 2."""
+    from events.checkpoint import (
+        CheckpointError,
+        check_checkpoints,
+        load_trusted_key,
+        parse_checkpoints,
+        read_checkpoint_file,
+    )
+    from events.store import verify_store
+    from projections.schema import Projector
+    from service.reconciler.witness import check_databases
+
     checkpoints: list[Checkpoint] = []
     line_problems: list[CheckpointProblem] = []
     if args.checkpoints:
@@ -631,6 +810,9 @@ def _found(check: str, problem: Any, **where: Any) -> dict[str, Any]:
 
 def _checkpoint_key(given: str | None, load: Callable[[str], _Key]) -> _Key:
     """A checkpoint key from --key, else $SCHEMALOG_CHECKPOINT_KEY; UsageError if missing or bad."""
+    from events.checkpoint import KEY_ENV as CHECKPOINT_KEY_ENV
+    from events.checkpoint import CheckpointError
+
     source = given or os.environ.get(CHECKPOINT_KEY_ENV)
     if not source:
         raise UsageError(f"give --key FILE (or set ${CHECKPOINT_KEY_ENV})")
@@ -641,6 +823,8 @@ def _checkpoint_key(given: str | None, load: Callable[[str], _Key]) -> _Key:
 
 
 async def cmd_keygen(args: argparse.Namespace, store: EventStore | None) -> int:
+    from events.checkpoint import CheckpointError, generate_keypair
+
     try:
         private, public, key = generate_keypair(args.out)
     except CheckpointError as exc:
@@ -650,6 +834,14 @@ async def cmd_keygen(args: argparse.Namespace, store: EventStore | None) -> int:
 
 
 async def cmd_checkpoint(args: argparse.Namespace, store: EventStore) -> int:
+    from events.checkpoint import (
+        CheckpointError,
+        CheckpointRefused,
+        append_checkpoint,
+        load_signing_key,
+        take_checkpoint,
+    )
+
     key = _checkpoint_key(args.key, load_signing_key)
     await store.init()
     try:
@@ -672,6 +864,8 @@ async def cmd_checkpoint(args: argparse.Namespace, store: EventStore) -> int:
 
 def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None, str, str, str, bool, float]]:
     """(name, url, stream, target point, allow_destructive, lock timeout) for each database asked for."""
+    from service.reconciler.targets import dialect_of, display_url
+
     for url in [args.url] + [db.url for db in config.databases.values()]:
         if url and dialect_of(url) not in ("postgresql", "mysql", "sqlite"):
             raise UsageError(
@@ -740,7 +934,45 @@ def _exit_for(outcomes: list[Outcome]) -> int:
     return EXIT_DIFFERS
 
 
+def _check_outcomes(outcomes: list[Outcome], *, as_json: bool) -> int:
+    """``migrate --check``: one line per database; 0 when every one is at its target, 1 when one is behind
+    (or ahead: migrate would move it), drifted or unreachable, 2 when migrate would refuse."""
+    results = []
+    for o in outcomes:
+        if o.status == "planned" and o.from_version == o.to_version and not o.statements and not o.detail:
+            state, text = "up_to_date", f"{o.database}: up to date at {o.stream} version {o.to_version}"
+        elif o.status == "planned":
+            moves = len(o.statements)
+            direction = "behind" if o.to_version >= o.from_version else "ahead of its target"
+            text = (
+                f"{o.database}: {direction}: at {o.stream} v{o.from_version}, target v{o.to_version}"
+                f" ({plural(moves, 'statement')} to run)" + (f"; {o.detail}" if o.detail else "")
+            )
+            state = "behind"
+        else:
+            state = o.status
+            counted = f" ({plural(len(o.drift), 'difference')})" if o.drift else ""
+            text = f"{o.database}: {o.status}: {o.detail}{counted}"
+        results.append({**o.public(), "check": state})
+        if not as_json:
+            if state in ("up_to_date", "behind"):
+                out(one_line(text))
+            else:
+                sys.stderr.write(f"schemalog: {one_line(text)}\n")
+    if as_json:
+        out_json(results)
+    if all(r["check"] == "up_to_date" for r in results):
+        return EXIT_OK
+    if all(r["check"] in ("up_to_date", "refused") for r in results):
+        return EXIT_USAGE
+    return EXIT_DIFFERS
+
+
 async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
+    import asyncio
+
+    from service.reconciler.apply import MigrateRequest, migrate
+
     await store.init()
     config: Config = args.config_obj
     targets = _targets(args, config)
@@ -754,14 +986,18 @@ async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
                 database=name,
                 to=_point(args.to or point),
                 fake=args.fake,
-                plan_only=args.plan,
+                plan_only=args.plan or args.check,  # --check: read as a plan; nothing applied, nothing recorded
                 allow_destructive=args.allow_destructive or allow,
                 lock_timeout=args.lock_timeout or timeout,
             )
         )
     if args.plan and args.fake:
         raise UsageError("--plan and --fake do not go together")
+    if args.check and (args.plan or args.fake):
+        raise UsageError("--check reads only: it does not go with --plan or --fake")
     outcomes = list(await asyncio.gather(*(migrate(store, r) for r in requests)))
+    if args.check:
+        return _check_outcomes(outcomes, as_json=args.json)
     if args.json:
         out_json([o.public() for o in outcomes])
     else:
@@ -771,6 +1007,12 @@ async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
+    from projections.schema import Projector
+    from service.reconciler.apply import MigrateRequest, Outcome, migrate
+    from service.reconciler.capacity import CannotHold
+    from service.reconciler.dialects import UnsupportedType, get_dialect
+    from service.reconciler.plan import PlanRefused, make_plan
+
     await store.init()
     if args.dialect:
         if args.database or args.url:
@@ -825,7 +1067,22 @@ async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
     return _exit_for(outcomes)
 
 
+def _database_error(exc: BaseException) -> str | None:
+    """A database driver's error as one line (``Type: first line``); None for anything else (a bug)."""
+    import asyncpg
+    import sqlalchemy as sa
+
+    if not isinstance(exc, (sa.exc.SQLAlchemyError, asyncpg.PostgresError, OSError)):
+        return None
+    first = (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).splitlines()[0]
+    return f"{type(exc).__name__}: {first}"
+
+
 async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int:
+    from projections.schema import PointError, Projector
+    from service.reconciler.normalize import differences
+    from service.reconciler.targets import ConnectFailed, TargetError, display_url, open_target
+
     await store.init()
     config: Config = args.config_obj
     if not args.url and not args.database:
@@ -858,15 +1115,21 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
                     row["status"] = "unmanaged" if live.tables else "empty"
             finally:
                 await target.close()
-        except (TargetError, PointError) as exc:
+        except ConnectFailed as exc:
             row.update(status="unreachable", error=str(exc))
+        except (TargetError, PointError) as exc:
+            row.update(status="failed", error=str(exc))
+        except Exception as exc:
+            if not _database_error(exc):
+                raise
+            row.update(status="failed", error=_database_error(exc))
         rows.append(row)
     if args.json:
         out_json(rows)
     else:
         for r in rows:
-            if r["status"] == "unreachable":
-                out(f"{r['database']}: unreachable: {r['error']}")
+            if r["status"] in ("unreachable", "failed"):
+                sys.stderr.write(f"schemalog: {r['database']}: {r['status']}: {one_line(r['error'])}\n")
                 continue
             where = "no marker" if r["marker_version"] is None else f"at v{r['marker_version']}"
             out(
@@ -879,6 +1142,8 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
 
 
 def _parse_renames(hints: list[str] | None) -> Renames:
+    from projections.diff import Renames
+
     tables: dict[str, str] = {}
     columns: dict[tuple[str, str], str] = {}
     for hint in hints or []:
@@ -906,6 +1171,8 @@ def _ask(question: str) -> bool:
 
 def _parse_fills(given: list[str] | None) -> dict[tuple[str, str], str]:
     """``--default table.col=EXPR`` (repeatable) -> {(table, column): expression}, each checked."""
+    from events.expressions import ExpressionError, check_expression
+
     fills: dict[tuple[str, str], str] = {}
     for item in given or []:
         target, sep, expression = item.partition("=")
@@ -924,6 +1191,8 @@ def _fills_needed(head: Any, models: Any, renames: Renames) -> tuple[list[tuple[
     """The columns whose rows already in the table need a one-off value, by the models' names: (NOT NULL
     columns added to an existing table without a default, {nullable columns made NOT NULL: their new
     default or None})."""
+    from projections.diff import needs_fill
+
     added: list[tuple[str, str]] = []
     tightened: dict[tuple[str, str], Any] = {}
     old_table_of = {new: old for old, new in renames.tables.items()}
@@ -944,6 +1213,8 @@ def _fills_needed(head: Any, models: Any, renames: Renames) -> tuple[list[tuple[
 
 def _ask_fill(table: str, column: str) -> str:
     """Django's one-off default: an expression read from the terminal, asked again until it is one."""
+    from events.expressions import ExpressionError, check_expression
+
     while True:
         sys.stdout.write(
             f"{table}.{column} is NOT NULL without a default: a one-off value for the rows already in {table}"
@@ -981,6 +1252,13 @@ def _resolve_fills(
 
 
 async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int:
+    from events.catalog import to_dict
+    from events.envelope import Changeset
+    from events.log import EventLog
+    from projections.diff import Renames, rename_candidates, schema_diff
+    from projections.schema import Projector
+    from service.authoring.models import ModelError, load_metadata, metadata_schema
+
     await store.init()
     try:
         models = metadata_schema(load_metadata(args.models))
@@ -1030,7 +1308,7 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
         out(f"No changes detected in {args.models} against {stream} version {version}")
         return EXIT_OK
     if args.check:
-        out(f"{len(events)} change(s) between {args.models} and {stream} version {version}:")
+        out(f"{plural(len(events), 'change')} between {args.models} and {stream} version {version}:")
         for e in events:
             out(f"  {describe_event(e)}")
         if candidates:
@@ -1054,13 +1332,15 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
         )
         return EXIT_OK
     result = await EventLog(store, Projector(store)).append(changeset)
-    out(f"recorded {len(events)} change(s) in {stream} v{result.first_version}..v{result.last_version}:")
+    out(f"recorded {plural(len(events), 'change')} in {stream} v{result.first_version}..v{result.last_version}:")
     for e in events:
         out(f"  {describe_event(e)}")
     return EXIT_OK
 
 
 async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
+    from service.authoring.importer import import_database
+
     await store.init()
     config: Config = args.config_obj
     if args.url and args.database and args.database in config.databases:
@@ -1083,9 +1363,6 @@ async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK
 
 
-Command = Callable[[argparse.Namespace, EventStore], Awaitable[int]]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="schemalog",
@@ -1097,6 +1374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="the config file (default: $SCHEMALOG_CONFIG or ./schemalog.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("init", help="create the store's tables (idempotent)")
@@ -1118,6 +1396,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="recorded at or before this time (ISO 8601)")
     p.add_argument("--type", action="append", help="events of this type (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per event, in an array")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N events (the next page's --after: on stderr)")
+    p.add_argument("--reverse", action="store_true", help="newest first")
+    p.add_argument(
+        "--after",
+        type=int,
+        metavar="POSITION",
+        help="only events past this global position in the listing's order (before it with --reverse)",
+    )
     p.set_defaults(run=cmd_history)
 
     point_help = "a version (12), a time (2026-11-20T10:00Z), a tag, or head"
@@ -1169,6 +1455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help=f"the target point (default: the config's target, else head): {point_help}")
     p.add_argument("--fake", action="store_true", help="move the marker only; run nothing (recorded as faked)")
     p.add_argument("--plan", action="store_true", help="show what would run; run nothing")
+    p.add_argument(
+        "--check", action="store_true", help="CI: exit 1 if a database is behind its target or drifted; run nothing"
+    )
     p.add_argument("--allow-destructive", action="store_true", help="let drops, narrowing and NOT NULL through")
     p.add_argument("--lock-timeout", type=float, help="seconds to wait for another migrator (default 60)")
     p.add_argument("--actor")
@@ -1240,6 +1529,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    from events.store import StoreError, open_store
+    from service.config import load_config
+
     if getattr(args, "no_store", False):  # keygen: no store, no config
         no_store: Callable[[argparse.Namespace, None], Awaitable[int]] = args.run
         return await no_store(args, None)
@@ -1267,17 +1559,70 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+REPORT_TO = "the schemalog issue tracker (schemalog issues)"
+
+
+def _write_error_details(exc: BaseException) -> str | None:
+    """The traceback of an internal error, written to a new file under ~/.cache/schemalog/ (or
+    $XDG_CACHE_HOME/schemalog/), else the system temp folder; its path, or None if neither could be written."""
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    text = "".join(traceback.format_exception(exc))
+    header = f"schemalog internal error, {time.strftime('%Y-%m-%d %H:%M:%S')}\nargv: {sys.argv!r}\n\n"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "schemalog"
+    for folder in (cache, Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="schemalog-error-", suffix=".txt", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(header + text)
+            return name
+        except OSError:
+            continue
+    return None
+
+
+class _NeverRaised(Exception):
+    """Stands for the error class of a module this run never imported: nothing can have raised it."""
+
+
+def _error_of(module: str, name: str) -> type[Exception]:
+    """``module.name`` if this run imported ``module``, else a class nothing raises (so that catching
+    a reconciler error does not import the reconciler for a command that never used it)."""
+    loaded = sys.modules.get(module)
+    found: type[Exception] = getattr(loaded, name) if loaded is not None else _NeverRaised
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        settings = Settings()
-    except pydantic.ValidationError as exc:
-        sys.stderr.write(f"schemalog: error: bad setting: {pydantic_message(exc)}\n")
-        return EXIT_USAGE
+    # imported after parsing, so that --help, --version and usage errors need none of them
+    import asyncio
+
+    import pydantic
+
+    from events.aggregate import InvalidChange
+    from events.store import ChangesetIdConflict, ConcurrencyError, StoreError
+    from projections.schema import PointError
+    from service import logging as service_logging
+    from service.config import ConfigError
+
+    settings = Settings.from_env()
     service_logging.configure("info" if args.verbose else settings.log_level)
     try:
-        return asyncio.run(run(args, settings))
+        code = asyncio.run(run(args, settings))
+        sys.stdout.flush()  # a reader that closed our output is found here, not in an error at exit
+        return code
+    except BrokenPipeError:  # the reader closed our output (`| head`): quiet, 141 as if SIGPIPE ended us
+        try:  # what is still buffered goes nowhere, not into a second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_PIPE
     except UsageError as exc:
         message = str(exc)
     except InvalidChange as exc:
@@ -1287,20 +1632,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConcurrencyError as exc:
         sys.stderr.write(f"schemalog: conflict: {one_line(str(exc))}; current version {exc.current}\n")
         return EXIT_CONFLICT
-    except (PointError, ConfigError, TargetError) as exc:
+    # the database could not be reached (import): exit 1, as migrate says it
+    except _error_of("service.reconciler.targets", "ConnectFailed") as exc:
+        sys.stderr.write(f"schemalog: error: {one_line(str(exc))}\n")
+        return EXIT_DIFFERS
+    except (PointError, ConfigError, _error_of("service.reconciler.targets", "TargetError")) as exc:
         message = str(exc)
     except (ChangesetIdConflict, StoreError) as exc:
         message = str(exc)
     except KeyboardInterrupt:
         sys.stderr.write("schemalog: interrupted\n")
         return 130
-    except Exception as exc:  # a bug: one line, the traceback only with -v
+    except Exception as exc:  # a bug: one line naming the file with the traceback; -v prints it
         if args.verbose:
             raise
+        where = _write_error_details(exc)
+        details = f"details in {where}" if where else "run with -v for details"
         sys.stderr.write(
-            f"schemalog: internal error: {type(exc).__name__}: {one_line(str(exc))} (run with -v for details)\n"
+            f"schemalog: internal error: {type(exc).__name__}: {one_line(str(exc))}; {details};"
+            f" please report it at {REPORT_TO} with that file\n"
         )
-        return 70
+        return EXIT_INTERNAL
     sys.stderr.write(f"schemalog: error: {one_line(message)}\n")
     return EXIT_USAGE
 

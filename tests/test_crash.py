@@ -1,4 +1,8 @@
-"""A migrator killed with SIGKILL at random moments of apply, 20 times per dialect.
+"""A migrator killed with SIGKILL inside apply, at 20 points it reported, per dialect.
+
+The worker (tests/crash_worker.py) says where its run is (a statement or batch started, a MariaDB statement
+done but not yet recorded, the final marker about to be written) and waits there for the test, which kills it
+at chosen points: every kill interrupts a run, whatever the machine's speed.
 
 PostgreSQL and SQLite (transactional DDL): after every kill the database is exactly at the old or the
 new version and its marker says which. MariaDB (DDL commits by itself): the marker records each statement
@@ -7,10 +11,6 @@ done, and the next run resumes to the target.
 
 from __future__ import annotations
 
-import random
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,10 +27,10 @@ from service.reconciler.marker import state_hash
 from service.reconciler.normalize import differences
 from service.reconciler.plan import make_plan
 from service.reconciler.targets import open_target
+from tests.crash_worker import Worker
 from tests.servers import mariadb_database_url
 from tests.sqlexec import run_sql
 
-ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20
 TABLES = 14
 
@@ -113,24 +113,26 @@ async def state_of(store: EventStore, url: str) -> tuple[int, bool, list[str]]:
         await target.close()
 
 
-def start_worker(store_url: str, target_url: str, version: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_worker", store_url, target_url, str(version)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr
-    return proc
+def spread(points: int, count: int) -> list[int]:
+    """``count`` points out of ``1..points``, evenly, the first and the last among them."""
+    if points <= count:
+        return list(range(1, points + 1))
+    return sorted({1 + round(i * (points - 1) / (count - 1)) for i in range(count)})
 
 
-def go(proc: subprocess.Popen[str]) -> float:
-    assert proc.stdin is not None
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    return time.monotonic()
+async def migrate_to(store: EventStore, target_url: str, version: int) -> None:
+    request = MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=version), allow_destructive=True)
+    outcome = await migrate(store, request)
+    assert outcome.status in ("applied", "up_to_date"), (outcome.status, outcome.detail, outcome.drift)
+
+
+def whole_run(store_url: str, target_url: str, version: int) -> int:
+    """One run of the worker to ``version``, answering every point: how many points it reported."""
+    worker = Worker(store_url, target_url, str(version))
+    worker.ready()
+    points, code, out, err = worker.finish()
+    assert code == 0 and out.startswith("applied"), (code, out, err)
+    return points
 
 
 @pytest.mark.slow
@@ -139,47 +141,29 @@ async def test_killed_migrator_leaves_old_or_new_or_resumes(log: tuple[str, Even
     head = await build_history(store)
     transactional = not target_url.startswith("mysql")
 
-    # calibrate: how long a whole forward run takes after "go" on this machine
-    proc = start_worker(store_url, target_url, head)
-    began = go(proc)
-    out, err = proc.communicate(timeout=300)
-    forward = time.monotonic() - began
-    assert out.startswith("applied"), (out, err)
-    assert (
-        await migrate(
-            store, MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=0), allow_destructive=True)
-        )
-    ).status == "applied"
+    # how many points a run reports forward and back (counted, not timed): the kills are chosen among them
+    points = {head: whole_run(store_url, target_url, head), 0: whole_run(store_url, target_url, 0)}
+    assert points[head] >= KILLS // 2 and points[0] >= KILLS // 2, points
     run_sql(target_url, "SELECT 1")
 
-    rng = random.Random(20261124)
-    interrupted = 0
-    for attempt in range(KILLS):
-        before, _, _ = await state_of(store, target_url)
-        goal = 0 if before == head else head
-        proc = start_worker(store_url, target_url, goal)
-        delay = rng.uniform(0.0, forward * 1.1)
-        go(proc)
-        time.sleep(delay)
-        proc.kill()
-        proc.wait(timeout=60)
+    kills = [(goal, k) for goal in (head, 0) for k in spread(points[goal], KILLS // 2)]
+    for attempt, (goal, k) in enumerate(kills):
+        before = head - goal  # 0 going forward, head going back
+        await migrate_to(store, target_url, before)
+        worker = Worker(store_url, target_url, str(goal))
+        worker.ready()
+        where = worker.until(k)
+        worker.kill()  # SIGKILL, while the run waits at point k: inside the run, by construction
         version, in_progress, diffs = await state_of(store, target_url)
         if transactional:
-            assert not in_progress
-            assert version in (before, goal), (attempt, before, goal, version)
-            assert diffs == [], (attempt, version, diffs)
-            interrupted += version == before
+            # killed before its commit: exactly the old version
+            assert (version, in_progress, diffs) == (before, False, []), (attempt, where, version, diffs)
         else:
-            interrupted += version != goal
-            outcome = await migrate(
-                store,
-                MigrateRequest(url=target_url, stream="app", actor="t", to=Point(version=goal), allow_destructive=True),
-            )
-            assert outcome.status in ("applied", "up_to_date"), (attempt, outcome.status, outcome.detail, outcome.drift)
+            # killed with statements still to run or to record: the marker says the run is in progress
+            assert (version, in_progress) == (before, True), (attempt, where, version, in_progress)
+            await migrate_to(store, target_url, goal)
             version, in_progress, diffs = await state_of(store, target_url)
-            assert (version, in_progress, diffs) == (goal, False, []), attempt
-    # the kills must have landed before the end of a run at least sometimes, or this proved nothing
-    assert interrupted >= 3, f"only {interrupted} of {KILLS} kills interrupted a run (forward run {forward:.2f}s)"
+            assert (version, in_progress, diffs) == (goal, False, []), (attempt, where, diffs)
 
 
 @pytest.mark.mariadb

@@ -8,10 +8,10 @@ events against the schema: events.log does that before appending.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from events import decode
 from events.catalog import parse_event
@@ -67,6 +67,39 @@ class RawRow:
     data: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+class EventRow(NamedTuple):
+    """An event row as stored, its event still JSON text and its time the chain's text: what ``history``
+    lists (nothing parsed that a listing does not need)."""
+
+    position: int
+    stream: str
+    version: int
+    changeset_id: str
+    actor: str
+    message: str
+    recorded_at: str
+    """``format_time``'s text (``2026-11-24T10:00:00.000000Z``): sorts as the times do."""
+    type: str
+    data: str
+    prev_hash: str
+    hash: str
+
+    def to_recorded(self) -> RecordedEvent:
+        """The row as a RecordedEvent (its event decoded, its time parsed)."""
+        return recorded(
+            position=self.position,
+            stream=self.stream,
+            version=self.version,
+            changeset_id=self.changeset_id,
+            actor=self.actor,
+            message=self.message,
+            recorded_at=datetime.fromisoformat(self.recorded_at),  # the chain's text is ISO 8601: no strptime
+            data=self.data,
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+        )
 
 
 @dataclass
@@ -132,6 +165,19 @@ class EventStore(Protocol):
 
     def raw_rows(self, stream: str) -> AsyncIterator[RawRow]:
         """A stream's rows as stored, in version order."""
+
+    def scan(
+        self,
+        *,
+        stream: str | None = None,
+        after_position: int = 0,
+        before_position: int | None = None,
+        descending: bool = False,
+        chunk: int = 5000,
+    ) -> AsyncGenerator[list[EventRow], None]:
+        """Event rows with ``after_position < position < before_position`` (of one stream, or all), in
+        position order (``descending``: newest first), in chunks of at most ``chunk``, read as they are
+        consumed: memory stays flat whatever the log's size (``history``)."""
 
     async def stream_heads(self) -> dict[str, tuple[int, str]]:
         """What the stream table says each stream's head is: (version, hash)."""

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from events.store.base import (
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
+    EventRow,
     RawRow,
     StoreError,
     StreamInfo,
@@ -474,6 +475,35 @@ class PostgresStore:
                     prev_hash=row["prev_hash"],
                     hash=row["hash"],
                 )
+
+    async def scan(
+        self,
+        *,
+        stream: str | None = None,
+        after_position: int = 0,
+        before_position: int | None = None,
+        descending: bool = False,
+        chunk: int = 5000,
+    ) -> AsyncGenerator[list[EventRow], None]:
+        sql = (
+            "SELECT position, stream, version, changeset_id, actor, message, recorded_at, type, data::text,"
+            " prev_hash, hash FROM schemalog_events WHERE position > $1 AND position < $2"
+        )
+        args: list[Any] = [after_position, before_position if before_position is not None else 2**62]
+        if stream is not None:
+            sql += " AND stream = $3"
+            args.append(stream)
+        sql += " ORDER BY position DESC" if descending else " ORDER BY position"
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            cursor = await conn.cursor(sql, *args)
+            while True:
+                rows = await cursor.fetch(chunk)
+                if not rows:
+                    return
+                yield [
+                    EventRow(r[0], r[1], r[2], r[3], r[4], r[5], format_time(r[6]), r[7], r[8], r[9], r[10])
+                    for r in rows
+                ]
 
     async def stream_heads(self) -> dict[str, tuple[int, str]]:
         rows = await self._pool.fetch("SELECT stream, version, hash FROM schemalog_streams")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from events.store.base import (
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
+    EventRow,
     RawRow,
     StoreError,
     StreamInfo,
@@ -144,6 +145,8 @@ def _init_script(store_id: str, created_at: str) -> str:
 
 
 SELECT_COLUMNS = "position, stream, version, changeset_id, actor, message, recorded_at, data, prev_hash, hash"
+SCAN_COLUMNS = "position, stream, version, changeset_id, actor, message, recorded_at, type, data, prev_hash, hash"
+"""EventRow's fields, in its order."""
 
 
 TABLES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -432,6 +435,26 @@ class SqliteStore:
                 prev_hash=row["prev_hash"],
                 hash=row["hash"],
             )
+
+    async def scan(
+        self,
+        *,
+        stream: str | None = None,
+        after_position: int = 0,
+        before_position: int | None = None,
+        descending: bool = False,
+        chunk: int = 5000,
+    ) -> AsyncGenerator[list[EventRow], None]:
+        sql = f"SELECT {SCAN_COLUMNS} FROM schemalog_events WHERE position > ? AND position < ?"
+        args: list[Any] = [after_position, before_position if before_position is not None else 2**62]
+        if stream is not None:
+            sql += " AND stream = ?"
+            args.append(stream)
+        sql += " ORDER BY position DESC" if descending else " ORDER BY position"
+        async with self._conn.execute(sql, tuple(args)) as cur:
+            cur.row_factory = None  # plain tuples, in EventRow's order
+            while rows := await cur.fetchmany(chunk):
+                yield list(map(EventRow._make, rows))
 
     async def stream_heads(self) -> dict[str, tuple[int, str]]:
         rows = await self._fetch("SELECT stream, version, hash FROM schemalog_streams")

@@ -5,8 +5,8 @@ says whether that is true (drift stops the run); the plan is the history
 between the marker and the target (inverted going back); destructive steps need
 permission; the statements run under the database's lock, transactionally
 where the dialect allows, and the result is introspected again and must equal
-the target state. Every run appends an outcome event to the database's own
-stream (``db:NAME``).
+the target state. Every run that reached its database appends an outcome
+event to the database's own stream (``db:NAME``); one that never connected records nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from service.reconciler.normalize import differences
 from service.reconciler.plan import Plan, PlanRefused, make_plan
 from service.reconciler.statements import UnsafeStatement
 from service.reconciler.targets import (
+    ConnectFailed,
     LockBusy,
     StatementFailed,
     Target,
@@ -61,7 +62,8 @@ class Outcome:
     database: str
     stream: str
     status: str
-    """applied, faked, up_to_date, planned, drift, refused, locked, failed"""
+    """applied, faked, up_to_date, planned, drift, refused, locked, failed, unreachable (never connected:
+    not recorded)"""
     from_version: int = 0
     to_version: int = 0
     statements: list[str] = field(default_factory=list)
@@ -124,7 +126,10 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
         try:
             target = await open_target(request.url)
         except TargetError as exc:
+            # never reached the database: nothing is recorded (no db: stream for a mistyped URL)
+            outcome.status = "unreachable" if isinstance(exc, ConnectFailed) else "failed"
             outcome.detail = str(exc)
+            log.info("migrate_done", status=outcome.status)
             return outcome
         try:
             await _run(store, target, request, outcome)

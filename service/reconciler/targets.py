@@ -44,6 +44,16 @@ class TargetError(Exception):
     """A target database problem worth a clear message."""
 
 
+class ConnectFailed(TargetError):
+    """The database could not be reached (no server, wrong credentials, no such folder): one line."""
+
+
+def connect_message(url: str, exc: BaseException) -> str:
+    """``cannot connect to URL: the driver's first line`` (the password left out)."""
+    detail = str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__
+    return f"cannot connect to {display_url(url)}: {' '.join(detail.splitlines()[0].split())}"
+
+
 class LockBusy(TargetError):
     """Another migrator holds the database's lock."""
 
@@ -139,6 +149,14 @@ class _SyncTarget(Target):
             return fn(self.conn)
 
         return await asyncio.to_thread(call)
+
+    async def connect(self) -> None:
+        """Connect now, so that an unreachable database is a ConnectFailed before anything else runs."""
+        try:
+            await self._run(lambda conn: None)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            self.engine.dispose()
+            raise ConnectFailed(connect_message(self.url, exc)) from exc
 
     async def close(self) -> None:
         def shut() -> None:

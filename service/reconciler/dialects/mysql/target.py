@@ -99,7 +99,9 @@ class MysqlTarget(_SyncTarget):
         engine = sa.create_engine(
             parts._replace(scheme="mysql+pymysql").geturl(), poolclass=NullPool, isolation_level="AUTOCOMMIT"
         )
-        return cls(url, engine, "mysql")
+        target = cls(url, engine, "mysql")
+        await target.connect()
+        return target
 
     async def acquire(self, stream: str, timeout: float) -> None:
         name = f"schemalog:{stream}"

@@ -26,11 +26,12 @@ from service.reconciler.normalize import differences
 from service.reconciler.plan import Plan
 from service.reconciler.statements import check_steps
 from service.reconciler.targets import (
+    ConnectFailed,
     LockBusy,
     StatementFailed,
     Target,
-    TargetError,
     VerifyFailed,
+    connect_message,
     display_url,
     lock_key,
     log,
@@ -96,7 +97,7 @@ class PostgresTarget(Target):
         try:
             conn = await asyncpg.connect(normalise_url(url))
         except (OSError, asyncpg.PostgresError, ValueError) as exc:
-            raise TargetError(f"cannot connect to {display_url(url)}: {exc}") from exc
+            raise ConnectFailed(connect_message(url, exc)) from exc
         return cls(url, conn)
 
     async def close(self) -> None:

@@ -20,9 +20,9 @@ from service.reconciler.normalize import differences
 from service.reconciler.plan import Plan
 from service.reconciler.statements import check_statement, check_steps
 from service.reconciler.targets import (
+    ConnectFailed,
     LockBusy,
     StatementFailed,
-    TargetError,
     VerifyFailed,
     _SyncTarget,
 )
@@ -35,11 +35,13 @@ class SqliteTarget(_SyncTarget):
 
         path = path_from_url(url)
         if path != ":memory:" and not Path(path).parent.exists():
-            raise TargetError(f"cannot open {url}: folder {Path(path).parent} does not exist")
+            raise ConnectFailed(f"cannot open {url}: folder {Path(path).parent} does not exist")
         engine = sa.create_engine(
             f"sqlite:///{path}", poolclass=NullPool, connect_args={"isolation_level": None, "timeout": 1}
         )
-        return cls(url, engine, "sqlite")
+        target = cls(url, engine, "sqlite")
+        await target.connect()
+        return target
 
     async def acquire(self, stream: str, timeout: float) -> None:
         def begin(conn: sa.Connection) -> None:

@@ -1,0 +1,91 @@
+"""Start-up: `--help`, `--version` and the read commands import only what they use (issue 14).
+
+Structural, not timed: each case runs the CLI in a fresh interpreter and lists the heavy packages
+left in sys.modules afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("sqlalchemy", "asyncpg", "pymysql", "pglast", "sqlglot", "pydantic", "pydantic_settings", "cryptography")
+# the read commands fold events (pydantic, sqlglot, pglast), but never touch a target database
+NEVER_FOR_READS = ("sqlalchemy", "asyncpg", "pymysql", "pydantic_settings", "cryptography", "service.reconciler")
+
+PROBE = """
+import json, sys
+from service.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+mods = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r} or m.startswith("service.reconciler"))
+sys.stderr.write("\\nMODULES " + json.dumps({{"code": code, "modules": mods}}) + "\\n")
+"""
+
+
+def probe(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
+    """Run the CLI with ``args`` in a new interpreter: (exit code, stdout, heavy modules imported)."""
+    heavy = tuple({m.split(".")[0] for m in HEAVY + NEVER_FOR_READS})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=heavy), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        timeout=120,
+    )
+    line = done.stderr.rsplit("MODULES ", 1)[-1]
+    report = json.loads(line)
+    return report["code"], done.stdout, report["modules"]
+
+
+def heavy_in(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["show", "--help"], ["migrate", "--help"]])
+def test_help_and_version_import_nothing_heavy(args: list[str], tmp_path: Path) -> None:
+    code, _out, modules = probe(args, tmp_path)
+    assert code == 0
+    assert heavy_in(modules, (*HEAVY, "service.reconciler")) == []
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    code, out, _modules = probe(["--version"], tmp_path)
+    assert code == 0
+    assert out == f"schemalog {version('schemalog')}\n"
+
+
+def test_usage_error_imports_nothing_heavy(tmp_path: Path) -> None:
+    code, _out, modules = probe(["no-such-command"], tmp_path)
+    assert code == 2
+    assert heavy_in(modules, HEAVY) == []
+
+
+def test_read_commands_skip_the_reconciler_and_sqlalchemy(tmp_path: Path) -> None:
+    assert probe(["init"], tmp_path)[0] == 0
+    assert probe(["append", str(ROOT / "examples" / "first-changeset.json")], tmp_path)[0] == 0
+    for args in (["show"], ["history"]):
+        code, out, modules = probe(args, tmp_path)
+        assert code == 0, args
+        assert "users" in out
+        assert heavy_in(modules, NEVER_FOR_READS) == [], args
+
+
+def test_show_as_sql_still_loads_its_dialect(tmp_path: Path) -> None:
+    assert probe(["init"], tmp_path)[0] == 0
+    assert probe(["append", str(ROOT / "examples" / "first-changeset.json")], tmp_path)[0] == 0
+    code, out, modules = probe(["show", "--format", "sql", "--dialect", "sqlite"], tmp_path)
+    assert code == 0
+    assert "CREATE TABLE" in out.upper()
+    assert any(m.startswith("service.reconciler.dialects") for m in modules)
