@@ -322,12 +322,17 @@ async def _check_names(store: EventStore, stream: str | None, table: str | None)
         if stream not in streams:
             raise UsageError(f"stream {stream!r} does not exist{nearest(stream, streams)}")
     if table is not None:
-        events = await store.read(stream) if stream is not None else await store.read_all()
+        import orjson
+
+        # every name a table (or an enum type) ever had comes from the events that give one: only those
+        # rows are decoded, as the log streams by (the history filter follows enums too)
+        giving = {"table_created": "table", "table_renamed": "new_name", "enum_created": "name"}
         tables: set[str] = set()
-        for e in events:
-            named = getattr(e.event, "table", None)
-            if named is not None:  # the table's name, and a rename's new name
-                tables.update(str(n) for n in (named, getattr(e.event, "new_name", None)) if n is not None)
+        async for rows in store.scan(stream=stream):
+            for row in rows:
+                key = giving.get(row.type)
+                if key is not None:
+                    tables.add(str(orjson.loads(row.data)[key]))
         if table not in tables:
             where = f" in stream {stream!r}" if stream is not None else ""
             raise UsageError(f"table {table!r} does not exist{where}{nearest(table, tables)}")

@@ -223,6 +223,21 @@ def test_history_of_a_table_that_never_existed(store: str, capsys: pytest.Captur
     assert cli(capsys, store, "history", "--table", "users")[0] == 0  # one that exists still lists
 
 
+def test_history_of_an_enum_type_and_a_renamed_table(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An enum type's name and a table's later name exist too (the filter follows both)."""
+    changeset = {
+        "stream": "app",
+        "events": [
+            {"type": "enum_created", "name": "mood", "values": ["ok", "sad"]},
+            {"type": "table_renamed", "table": "users", "new_name": "people"},
+        ],
+    }
+    assert cli(capsys, store, "append", "-", stdin=json.dumps(changeset))[0] == 0
+    for name in ("mood", "people", "users"):
+        code, out, err = cli(capsys, store, "history", "--table", name)
+        assert code == 0 and out and not err, (name, out, err)
+
+
 def test_blame_of_a_stream_that_never_existed(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, store, "blame", "users", "--stream", "apps")
     assert code == 2 and "stream 'apps' does not exist" in err and "did you mean 'app'?" in err, err
