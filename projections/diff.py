@@ -45,7 +45,7 @@ from events.envelope import RecordedEvent
 from events.expressions import STORED
 from events.model import Column, EnumType, Index, Schema, Table
 from events.store.base import EventStore
-from projections.audit import Lineage
+from projections.audit import Lineage, Touched
 from projections.schema import Point, Projector
 
 
@@ -312,22 +312,87 @@ async def changes_between(projector: Projector, stream: str, a: Point, b: Point)
     return va, vb, back
 
 
-TABLE_LEVEL = frozenset({"table_created", "table_dropped", "table_renamed"})
+@dataclass
+class _Taken:
+    """What a revert takes away or renames back, by identity (a lineage's), as the changeset left it."""
+
+    tables: set[int] = field(default_factory=set)
+    """Tables the changeset created: the revert drops them."""
+    renamed_tables: set[int] = field(default_factory=set)
+    columns: set[int] = field(default_factory=set)
+    """Columns the changeset added or renamed: the revert drops them or gives them their old names."""
+    altered: dict[int, set[str]] = field(default_factory=dict)
+    """Column -> the attributes the changeset changed: the revert sets them back."""
+    enums: set[str] = field(default_factory=set)
+
+
+def _column_name(lineage: Lineage, cid: int, event: Event) -> str:
+    """The column's name after ``event`` (the one it dropped, if it dropped it)."""
+    for (tid, name), column in lineage.column_ids.items():
+        if column == cid:
+            return f"{_table_name(lineage, tid, event)}.{name}"
+    return f"{getattr(event, 'table', '?')}.{getattr(event, 'column', '?')}"
+
+
+def _table_name(lineage: Lineage, tid: int, event: Event) -> str:
+    return next((t for t, i in lineage.table_ids.items() if i == tid), getattr(event, "table", "?"))
+
+
+def _dependency(event: Event, touched: Touched, taken: _Taken, lineage: Lineage) -> str | None:
+    """What a later event uses that the revert takes away or renames back (None: nothing)."""
+    for cid in sorted(touched.columns & taken.columns):
+        return f"column {_column_name(lineage, cid, event)}"
+    for tid in sorted(touched.tables & taken.tables):
+        return f"table {_table_name(lineage, tid, event)}"
+    for tid in sorted((touched.tables - {touched.own}) & taken.renamed_tables):
+        return f"the name of table {_table_name(lineage, tid, event)}"  # a reference to it by its new name
+    if isinstance(event, ColumnAltered):
+        for cid in sorted(touched.columns & taken.altered.keys()):
+            same = sorted(taken.altered[cid] & event.changes().keys())
+            if same:
+                return f"{', '.join(same)} of column {_column_name(lineage, cid, event)}"
+    for name in sorted(touched.enums & taken.enums):
+        return f"enum type {name}"
+    return None
+
+
+def _take(event: Event, touched: Touched, taken: _Taken) -> None:
+    if isinstance(event, TableCreated):
+        taken.tables |= touched.tables
+    elif isinstance(event, TableRenamed):
+        taken.renamed_tables |= touched.tables
+    elif isinstance(event, (ColumnAdded, ColumnRenamed)):
+        taken.columns |= touched.columns
+    elif isinstance(event, ColumnAltered):
+        for cid in touched.columns:
+            taken.altered.setdefault(cid, set()).update(event.changes().keys())
+    elif isinstance(event, (EnumCreated, EnumValueAdded)):
+        taken.enums.add(event.name)  # dropped (the value taken away) by the revert
+
+
+def _applies(undo: Sequence[Event], state: State) -> InvalidChange | None:
+    trial = state.copy()
+    try:
+        for event in undo:
+            apply_event(event, trial)
+    except InvalidChange as exc:
+        return exc
+    return None
 
 
 def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> list[Event]:
     """The events that undo one changeset, if no later change depends on it.
 
-    ``recorded`` is the whole stream up to its head, in order. Raises InvalidChange
-    naming the later events that touch what the changeset touched (following renames).
+    ``recorded`` is the whole stream up to its head, in order. Each inverse is computed from the state
+    before the event it undoes (it needs the old definitions); together they must apply to the head, and
+    no later event may use what they take away or rename back (a later index on a renamed column, a later
+    foreign key to a created table). Later changes that touched the same table in other ways stay.
+    Raises InvalidChange naming the later events it would break, and what each depends on.
     """
     lineage = Lineage()
     state = State()
     undo: list[Event] = []
-    mine_tables: set[int] = set()
-    mine_columns: set[int] = set()
-    mine_enums: set[str] = set()
-    mine_table_level = False
+    taken = _Taken()
     seen = False
     blockers: list[str] = []
     for r in recorded:
@@ -337,25 +402,39 @@ def revert_changeset(recorded: Sequence[RecordedEvent], changeset_id: str) -> li
             back = inverse(r.event, state)
             if back is not None:
                 undo.append(back)
-            mine_tables |= touched.tables
-            mine_columns |= touched.columns
-            mine_enums |= touched.enums
-            mine_table_level = mine_table_level or r.event.type in TABLE_LEVEL
+            _take(r.event, touched, taken)
         elif seen:
-            overlap_columns = touched.columns & mine_columns
-            overlap_tables = touched.tables & mine_tables
-            depends = overlap_columns or (overlap_tables and (mine_table_level or r.event.type in TABLE_LEVEL))
-            if depends or touched.enums & mine_enums:
-                on = getattr(r.event, "table", None) or getattr(r.event, "name", "?")
-                blockers.append(f"v{r.version} {r.event.type} on {on}")
+            on = _dependency(r.event, touched, taken, lineage)
+            if on is not None:
+                blockers.append(f"v{r.version} {r.event.type} uses {on}")
         apply_event(r.event, state)
     if not seen:
         raise InvalidChange(f"no changeset {changeset_id!r} in this stream")
+    undo.reverse()
+    if not blockers:
+        failed = _applies(undo, state)
+        if failed is not None:
+            blockers.append(_breaker(undo, recorded, changeset_id, failed))
     if blockers:
         shown = ", ".join(blockers[:5]) + (f" and {len(blockers) - 5} more" if len(blockers) > 5 else "")
         raise InvalidChange(f"cannot revert changeset {changeset_id}: later changes depend on it: {shown}")
-    undo.reverse()
     return undo
+
+
+def _breaker(undo: Sequence[Event], recorded: Sequence[RecordedEvent], changeset_id: str, failed: InvalidChange) -> str:
+    """The first later event after which ``undo`` no longer applies, and why (it applied right after the
+    changeset: it is that changeset's exact inverse)."""
+    state = State()
+    seen = False
+    for r in recorded:
+        apply_event(r.event, state)
+        if r.changeset_id == changeset_id:
+            seen = True
+        elif seen:
+            exc = _applies(undo, state)
+            if exc is not None:
+                return f"v{r.version} {r.event.type} ({exc.reason})"
+    return f"the head ({failed.reason})"
 
 
 # --------------------------------------------------------------------------- state A -> state B
