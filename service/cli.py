@@ -1645,8 +1645,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc)
     except (ChangesetIdConflict, StoreError) as exc:
         message = str(exc)
-    except KeyboardInterrupt:
-        sys.stderr.write("schemalog: interrupted\n")
+    except KeyboardInterrupt:  # a migrate stops between statements, its marker saying how far it got
+        resumes = "; the next migrate resumes where this one stopped" if args.command == "migrate" else ""
+        sys.stderr.write(f"schemalog: interrupted{resumes}\n")
         return 130
     except Exception as exc:  # a bug: one line naming the file with the traceback; -v prints it
         if args.verbose:

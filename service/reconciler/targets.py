@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -141,14 +142,29 @@ class _SyncTarget(Target):
         self.engine = engine
         self.dialect = get_dialect(dialect)
         self.conn: sa.Connection | None = None
+        self.interrupted = threading.Event()
 
     async def _run(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn`` on the connection, in a thread. Cancelled (Ctrl-C), it waits for the thread to be done
+        with the connection before it says so: what runs next (release, close) uses that connection, and
+        two threads on one connection break it. ``interrupted`` tells a long ``fn`` to stop at its next
+        safe point (the MySQL apply loop: between statements)."""
+
         def call() -> T:
             if self.conn is None:
                 self.conn = self.engine.connect()
             return fn(self.conn)
 
-        return await asyncio.to_thread(call)
+        running = asyncio.ensure_future(asyncio.to_thread(call))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            self.interrupted.set()
+            try:
+                await running
+            except Exception as exc:  # the cancel is what is said; the statement's own error is logged
+                log.info("interrupted_statement_failed", error=str(exc))
+            raise
 
     async def connect(self) -> None:
         """Connect now, so that an unreachable database is a ConnectFailed before anything else runs."""

@@ -150,6 +150,8 @@ class MysqlTarget(_SyncTarget):
             check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
             conn.exec_driver_sql(MYSQL_SESSION_SQL)
             for index, step in enumerate(plan.steps[start:], start=start):
+                if self.interrupted.is_set():  # Ctrl-C: stop between statements; the marker says how far
+                    return
                 check_statement(self.dialect.name, step.sql, step.kind)
                 try:
                     conn.execution_options(no_parameters=True).exec_driver_sql(step.sql)
