@@ -146,6 +146,9 @@ class ColumnRenamed(Frozen):
 
 
 ALTERABLE = ("type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
+"""The Column fields a column_altered can change."""
+ALTERED_FIELDS = tuple("new_type" if name == "type" else name for name in ALTERABLE)
+"""The same, by their names in column_altered's public form (in its field order)."""
 
 
 class ColumnAltered(Frozen):
@@ -194,8 +197,7 @@ class ColumnAltered(Frozen):
     def changes(self) -> dict[str, Any]:
         """The changed attributes, by Column field name, with their new values."""
         out: dict[str, Any] = {}
-        fields = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
-        for field in fields:
+        for field in ALTERED_FIELDS:
             if field in self.model_fields_set:
                 out["type" if field == "new_type" else field] = getattr(self, field)
         return out

@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel
 
 from events.catalog import (
+    ALTERED_FIELDS,
     EVENT_ADAPTER,
     EVENT_TYPES,
     ColumnAdded,
@@ -204,11 +205,8 @@ def _event(cls: type[E], values: dict[str, Any], fields_set: set[str] | None = N
     return construct(cls, values, fields_set)
 
 
-_ALTERED = ("new_type", "nullable", "default", "comment", "collation", "charset", "identity_options", "on_update")
-
-
 def _altered(d: dict[str, Any]) -> ColumnAltered:
-    present = {k for k in _ALTERED if k in d}
+    present = {k for k in ALTERED_FIELDS if k in d}
     return _event(
         ColumnAltered,
         {

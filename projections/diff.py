@@ -15,6 +15,7 @@ from functools import singledispatch
 
 from events.aggregate import InvalidChange, State, apply_event, expression_columns, index_columns
 from events.catalog import (
+    ALTERABLE,
     SCHEMA_EVENT_TYPES,
     ColumnAdded,
     ColumnAltered,
@@ -711,19 +712,6 @@ def _rebuilds(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     return out
 
 
-ALTERED_ATTRIBUTES = (
-    "type",
-    "nullable",
-    "default",
-    "comment",
-    "collation",
-    "charset",
-    "identity_options",
-    "on_update",
-)
-"""What schema_diff changes in place (column_altered); a generated column's expression is rebuilt."""
-
-
 def _alterations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     out: list[Event] = []
     for name, table in sorted(new.tables.items()):
@@ -737,9 +725,7 @@ def _alterations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
             was = before.column(col.name)
             if was is None or was == col or col.name in rebuilt:
                 continue
-            changes: dict[str, object] = {
-                k: getattr(col, k) for k in ALTERED_ATTRIBUTES if getattr(was, k) != getattr(col, k)
-            }
+            changes: dict[str, object] = {k: getattr(col, k) for k in ALTERABLE if getattr(was, k) != getattr(col, k)}
             if not (was.identity and col.identity):
                 changes.pop("identity_options", None)  # identity itself is not altered in place
             if changes.get("nullable") is False and (name, col.name) in fills:

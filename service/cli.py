@@ -151,7 +151,7 @@ def _change_text(key: str, value: Any) -> str:
 
 def describe_event(event: Any) -> str:
     """One event as a short line of text."""
-    from events.catalog import to_dict
+    from events.catalog import ALTERED_FIELDS, to_dict
 
     data = to_dict(event)
     kind = data["type"]
@@ -162,8 +162,9 @@ def describe_event(event: Any) -> str:
     elif kind in ("column_dropped", "column_altered"):
         detail = f".{data['column']}"
         if kind == "column_altered":
-            changes = {k: v for k, v in data.items() if k in ("new_type", "nullable", "default", "comment")}
-            detail += " " + " ".join(_change_text(k, v) for k, v in changes.items())
+            # the fields given a value first, then those given null, each in the event's field order
+            changed = sorted((k for k in ALTERED_FIELDS if k in data), key=lambda k: data[k] is None)
+            detail += " " + " ".join(_change_text(k, data[k]) for k in changed)
     elif kind == "column_renamed":
         detail = f".{data['column']} -> {data['new_name']}"
     elif kind == "table_renamed":
@@ -340,17 +341,11 @@ async def _check_names(store: EventStore, stream: str | None, table: str | None)
 
 class _Stored:
     """A stored event's public form handed to describe_event as it is (to_dict reads an event through
-    model_dump): a listed row needs no model built. column_altered's changes in to_dict's order."""
+    model_dump): a listed row needs no model built."""
 
     __slots__ = ("_data", "type")
-    _ALTERED = ("new_type", "nullable", "default", "comment")
-    _ALTERED_SET = frozenset(_ALTERED)
 
     def __init__(self, data: dict[str, Any]) -> None:
-        if data["type"] == "column_altered" and len(self._ALTERED_SET & data.keys()) > 1:
-            # to_dict's order: the fields set to a value, then those set to null
-            moved = sorted((k for k in self._ALTERED if k in data), key=lambda k: data[k] is None)
-            data = {k: v for k, v in data.items() if k not in moved} | {k: data[k] for k in moved}
         self._data = data
         self.type = data["type"]
 

@@ -255,6 +255,25 @@ def test_history_says_a_default_was_dropped_in_plain_words(store: str, capsys: p
     assert altered and "None" not in altered[0] and "default dropped" in altered[0], out
 
 
+def test_history_names_every_attribute_a_column_altered_changes(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The newer attributes (collation, on_update, ...) are named in a history line as the older ones are,
+    the same whether the line is built from the stored row or from the event."""
+    from events.catalog import parse_event
+    from service.cli import describe_event
+
+    changeset = {
+        "stream": "app",
+        "events": [
+            {"type": "column_altered", "table": "users", "column": "email_address", "collation": "C", "comment": None}
+        ],
+    }
+    assert cli(capsys, store, "append", "-", stdin=json.dumps(changeset))[0] == 0
+    code, out, _ = cli(capsys, store, "history", "--stream", "app", "--type", "column_altered")
+    last = out.strip().splitlines()[-1]
+    assert code == 0 and last.endswith(".email_address collation=C comment dropped"), out
+    assert describe_event(parse_event(changeset["events"][0])) in last
+
+
 def test_blame_columns_line_up(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, store, "blame", "users", "--stream", "app")
     assert code == 0

@@ -40,7 +40,7 @@ from events.model import (
     Table,
 )
 from events.store import EventStore
-from projections.schema import HEAD, Point, Projector, normalized
+from projections.schema import HEAD, Projector, normalized
 from service.authoring.models import metadata_schema
 from service.reconciler.apply import migrate
 from service.reconciler.capacity import mysql_table, plan_problems
@@ -48,22 +48,9 @@ from service.reconciler.dialects import get_dialect
 from service.reconciler.dialects.mysql.introspect import introspect_mysql
 from service.reconciler.targets import open_target
 from tests.sqlexec import engine_for, run_sql
-from tests.test_reconciler import append, req
+from tests.test_reconciler import append, live_equals_projection, req
 
 MYSQL = get_dialect("mysql")
-
-
-async def assert_at(store: EventStore, url: str, version: int) -> None:
-    """The database is at ``version``, not in progress, and introspects to exactly its state."""
-    target = await open_target(url)
-    try:
-        live = await target.introspect()
-        marker = await target.read_marker("app")
-        _, schema = await Projector(store).schema("app", Point(version=version))
-        assert normalized(live) == normalized(target.expected(schema))
-        assert marker is not None and marker.version == version and not marker.in_progress
-    finally:
-        await target.close()
 
 
 async def forward_and_back(store: EventStore, url: str, *versions: int) -> None:
@@ -71,10 +58,10 @@ async def forward_and_back(store: EventStore, url: str, *versions: int) -> None:
     for version in versions:
         outcome = await migrate(store, req(url, version, allow_destructive=True))
         assert outcome.status in ("applied", "up_to_date"), (outcome.detail, outcome.statements)
-        await assert_at(store, url, version)
+        await live_equals_projection(store, url, version)
     back = await migrate(store, req(url, 0, allow_destructive=True))
     assert back.status == "applied", (back.detail, back.statements)
-    await assert_at(store, url, 0)
+    await live_equals_projection(store, url, 0)
 
 
 def build_and_read(url: str, schema: Schema) -> Schema:
@@ -240,7 +227,7 @@ async def test_bug3_keys_sharing_an_index_migrate_back(log_store: EventStore, ma
     for version in reversed([0, *versions[:-1]]):
         outcome = await migrate(log_store, req(mariadb_url, version, allow_destructive=True))
         assert outcome.status == "applied", (version, outcome.detail, outcome.statements)
-        await assert_at(log_store, mariadb_url, version)
+        await live_equals_projection(log_store, mariadb_url, version)
 
 
 def test_bug3_the_undo_gives_the_key_an_index_of_its_own() -> None:
@@ -561,7 +548,7 @@ async def test_fills_give_the_rows_already_there_a_value(log_store: EventStore, 
     run_sql(mariadb_url, "INSERT INTO items (id, note) VALUES (1, 'a'), (2, NULL)")
     filled = await migrate(log_store, req(mariadb_url, v3, allow_destructive=True))
     assert filled.status == "applied", filled.detail
-    await assert_at(log_store, mariadb_url, v3)
+    await live_equals_projection(log_store, mariadb_url, v3)
     assert run_sql(mariadb_url, "SELECT id, note, code, qty FROM items ORDER BY id") == [
         (1, "a", "none", 7),
         (2, "empty", "none", 7),
@@ -625,7 +612,7 @@ async def test_a_check_named_like_its_column_is_the_columns(log_store: EventStor
     v5 = await append(log_store, ConstraintDropped(table="log", name="flag"))
     for version, levels in ((v1, {"flag"}), (v3, {"flag", "n"}), (v4, {"flag", "n"}), (v5, {"n"})):
         await migrate(log_store, req(mariadb_url, version))
-        await assert_at(log_store, mariadb_url, version)
+        await live_equals_projection(log_store, mariadb_url, version)
         rows = run_sql(
             mariadb_url,
             "SELECT CONSTRAINT_NAME, LEVEL FROM information_schema.CHECK_CONSTRAINTS"
@@ -692,7 +679,7 @@ async def test_on_update_round_trips_and_is_what_an_update_does(log_store: Event
     assert last_update.year > 2000 and seen.year > 2000 and touched is not None
     # going back to v2 takes the ON UPDATE off seen again
     assert (await migrate(log_store, req(mariadb_url, v2, allow_destructive=True))).status == "applied"
-    await assert_at(log_store, mariadb_url, v2)
+    await live_equals_projection(log_store, mariadb_url, v2)
     run_sql(mariadb_url, "UPDATE films SET seen = '2000-01-01'", "UPDATE films SET title = 'c'")
     assert run_sql(mariadb_url, "SELECT year(seen) FROM films") == [(2000,)]
 
