@@ -9,10 +9,12 @@ renamed since.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from events.catalog import (
     ColumnAdded,
@@ -175,6 +177,10 @@ class Lineage:
             touched.tables.add(target)
             touched.columns |= self._columns(target, ref.columns)
 
+    def names_ever(self) -> Iterable[str]:
+        """Every name a table has had."""
+        return self._tables_called.keys()
+
     def tables_named(self, name: str) -> set[int]:
         """Every table that was ever called ``name``."""
         return set(self._tables_called.get(name, ()))
@@ -225,6 +231,7 @@ class HistorySelection:
         self._lineages: dict[str, Lineage] = {}
         self._targets: dict[str, tuple[set[int], set[int]]] = {}  # stream -> (tables, columns) so called ever
         self._learned = False
+        self._enums: set[str] = set()  # enum types created (a table filter may name one)
 
     def _lineage(self, stream: str) -> Lineage:
         lineage = self._lineages.get(stream)
@@ -236,10 +243,21 @@ class HistorySelection:
         """The first reading (``follows_renames``): one event, in log order."""
         if row.type in NAMING_TYPES:
             self._lineage(row.stream).step(event_from_text(row.data))
+        elif row.type == "enum_created":
+            self._enums.add(str(orjson.loads(row.data)["name"]))
 
     def _learn_recorded(self, recorded: RecordedEvent) -> None:
         if recorded.event.type in NAMING_TYPES:
             self._lineage(recorded.stream).step(recorded.event)
+        elif isinstance(recorded.event, EnumCreated):
+            self._enums.add(recorded.event.name)
+
+    def names(self) -> set[str]:
+        """After the first reading: every name a table or an enum type ever had in the streams read."""
+        out = set(self._enums)
+        for lineage in self._lineages.values():
+            out.update(lineage.names_ever())
+        return out
 
     def learned(self) -> None:
         """The first reading is done: what the filter's names ever named is known; ``keep`` may begin."""

@@ -310,33 +310,19 @@ def _time_arg(text: str | None) -> Any:
         raise UsageError(str(exc)) from None
 
 
-async def _check_names(store: EventStore, stream: str | None, table: str | None) -> None:
-    """A --stream or --table that never existed is an input error (exit 2) naming the nearest name."""
+def _nearest(name: str, known: set[str]) -> str:
     import difflib
 
-    def nearest(name: str, known: set[str]) -> str:
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        return f"; did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
+
+async def _check_stream(store: EventStore, stream: str | None) -> None:
+    """A --stream that never existed is an input error (exit 2) naming the nearest name."""
     if stream is not None:
         streams = {s.name for s in await store.streams()}
         if stream not in streams:
-            raise UsageError(f"stream {stream!r} does not exist{nearest(stream, streams)}")
-    if table is not None:
-        import orjson
-
-        # every name a table (or an enum type) ever had comes from the events that give one: only those
-        # rows are decoded, as the log streams by (the history filter follows enums too)
-        giving = {"table_created": "table", "table_renamed": "new_name", "enum_created": "name"}
-        tables: set[str] = set()
-        async for rows in store.scan(stream=stream):
-            for row in rows:
-                key = giving.get(row.type)
-                if key is not None:
-                    tables.add(str(orjson.loads(row.data)[key]))
-        if table not in tables:
-            where = f" in stream {stream!r}" if stream is not None else ""
-            raise UsageError(f"table {table!r} does not exist{where}{nearest(table, tables)}")
+            raise UsageError(f"stream {stream!r} does not exist{_nearest(stream, streams)}")
 
 
 class _Stored:
@@ -378,6 +364,10 @@ async def _history_rows(
         async for chunk in learning:
             for row in chunk:
                 selection.learn(row)
+    table, known = selection.filter.table, selection.names()
+    if table is not None and table not in known:  # a --table that never existed is an input error
+        where = f" in stream {stream!r}" if stream is not None else ""
+        raise UsageError(f"table {table!r} does not exist{where}{_nearest(table, known)}")
     selection.learned()
     chunks = store.scan(stream=stream, before_position=after if args.reverse else None)
     if not args.reverse:
@@ -412,8 +402,7 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
     from projections.audit import HistoryFilter, HistorySelection
 
     await store.init()
-    named_table = args.table or (args.column.rsplit(".", 1)[0] if args.column and "." in args.column else None)
-    await _check_names(store, args.stream, named_table)
+    await _check_stream(store, args.stream)
     table, column = args.table, args.column
     if column and "." in column and not table:
         table, column = column.rsplit(".", 1)
@@ -688,7 +677,7 @@ async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
     await store.init()
     stream = await resolve_stream(args, store)
     if args.stream:
-        await _check_names(store, stream, None)
+        await _check_stream(store, stream)
     projector = Projector(store)
     version, schema = await projector.schema(stream, _point(args.at))
     table = schema.tables.get(args.table)
