@@ -18,10 +18,6 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache, singledispatch
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
-
 from events.catalog import (
     ColumnAdded,
     ColumnAltered,
@@ -48,6 +44,7 @@ from events.catalog import (
     TableRenamed,
     TagCreated,
 )
+from events.fleet import DatabaseChanged, DatabaseRegistered, DatabaseRetired, RolloutHalted, RolloutResumed
 from events.model import (
     MAX_COLUMNS,
     Column,
@@ -262,7 +259,13 @@ def referenced_names(expression: str) -> tuple[tuple[str, bool], ...]:
 
     Read by sqlglot as PostgreSQL, else SQLite, else MySQL reads it (an expression is one in at least
     one of them: events.expressions); nothing when none reads it (then nothing is checked here).
+    sqlglot is imported here, on the first expression read: a fold without one (every read command's)
+    never loads it.
     """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
     for reader in ("postgres", "sqlite", "mysql"):
         try:
             tree = sqlglot.parse_one(f"SELECT ({expression})", read=reader)
@@ -772,8 +775,14 @@ def _tag_created(event: TagCreated, state: State) -> None:
 @apply_event.register(MigrationFaked)
 @apply_event.register(MigrationFailed)
 @apply_event.register(DriftFound)
+@apply_event.register(DatabaseRegistered)
+@apply_event.register(DatabaseChanged)
+@apply_event.register(DatabaseRetired)
+@apply_event.register(RolloutHalted)
+@apply_event.register(RolloutResumed)
 def _outcome(event: object, state: State) -> None:
-    """Outcomes of the reconciler describe a database, not a schema change."""
+    """Outcomes of the reconciler and the fleet's events describe databases, not a schema change
+    (the fleet's own rules are checked by projections.fleet when they are written)."""
 
 
 # --------------------------------------------------------------------------- folds

@@ -15,6 +15,14 @@ from pydantic import AfterValidator, Field, TypeAdapter, ValidationInfo, field_v
 
 from events.datasteps import check_sql_run, normalize_dialects
 from events.expressions import STORED, expression_field
+from events.fleet import (
+    FLEET_TYPES,
+    DatabaseChanged,
+    DatabaseRegistered,
+    DatabaseRetired,
+    RolloutHalted,
+    RolloutResumed,
+)
 from events.model import (
     INT64_MAX,
     MAX_COLUMNS,
@@ -368,6 +376,10 @@ class _Outcome(Frozen):
     statements: tuple[str, ...] = ()
     duration_ms: Int64 = 0
     detail: str | None = None
+    replica: str | None = None
+    """The daemon replica that ran it (None: the command line)."""
+    lease_epoch: Int64 | None = None
+    """The epoch of the replica's lease on the database when the outcome was recorded (fenced)."""
 
 
 class MigrationApplied(_Outcome):
@@ -422,6 +434,11 @@ Event = Annotated[
         MigrationFaked,
         MigrationFailed,
         DriftFound,
+        DatabaseRegistered,
+        DatabaseChanged,
+        DatabaseRetired,
+        RolloutHalted,
+        RolloutResumed,
     ],
     Field(discriminator="type"),
 ]
@@ -452,6 +469,11 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         MigrationFaked,
         MigrationFailed,
         DriftFound,
+        DatabaseRegistered,
+        DatabaseChanged,
+        DatabaseRetired,
+        RolloutHalted,
+        RolloutResumed,
     )
 }
 
@@ -490,6 +512,9 @@ def to_dict(event: Event) -> dict[str, Any]:
 SCHEMA_EVENT_TYPES = frozenset(
     name
     for name in EVENT_TYPES
-    if name not in {"tag_created"} | {c.model_fields["type"].default for c in OUTCOME_TYPES}
+    if name
+    not in {"tag_created"}
+    | {c.model_fields["type"].default for c in OUTCOME_TYPES}
+    | {c.model_fields["type"].default for c in FLEET_TYPES}
 )
-"""The event types that change a schema (not tags, not reconciler outcomes)."""
+"""The event types that change a schema (not tags, not reconciler outcomes, not the fleet's events)."""

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-import sqlglot
-from pglast import parser as pg_parser
-from sqlglot import TokenType, exp
-from sqlglot.errors import SqlglotError
 
 from events.expressions import ALLOWED_FUNCTIONS, SQLGLOT_FUNCTIONS
+
+if TYPE_CHECKING:  # imported by _load_parsers, on the first statement checked
+    import sqlglot
+    from pglast import parser as pg_parser
+    from sqlglot import TokenType, exp
+    from sqlglot.errors import SqlglotError
 
 DataKind = Literal["insert", "update", "delete"]
 
@@ -102,23 +104,41 @@ _PG_REFUSED_TOKENS = {
 }
 
 _SQLGLOT_READERS = {"mysql": "mysql", "sqlite": "sqlite"}
-_SQLGLOT_HEADS: dict[TokenType, DataKind] = {
-    TokenType.INSERT: "insert",
-    TokenType.UPDATE: "update",
-    TokenType.DELETE: "delete",
-}
-_SQLGLOT_ROOTS: dict[type[exp.Expr], DataKind] = {
-    exp.Insert: "insert",
-    exp.Update: "update",
-    exp.Delete: "delete",
-}
-_SQLGLOT_REFUSED_TOKENS = {
-    TokenType.SEMICOLON: "it holds a ';' (one statement per entry)",
-    TokenType.PARAMETER: "it holds a variable or parameter",
-    TokenType.SESSION_PARAMETER: "it holds a session variable",
-    TokenType.PLACEHOLDER: "it holds a parameter placeholder",
-    TokenType.COLON_EQ: "it holds an assignment (:=)",
-}
+
+
+def _load_parsers() -> None:
+    """pglast and sqlglot as this module's globals, imported on the first statement checked (a command
+    that only reads the log never checks one, as events.expressions.load_parsers)."""
+    global sqlglot, pg_parser, TokenType, exp, SqlglotError
+    if "SqlglotError" in globals():
+        return
+    import sqlglot
+    from pglast import parser as pg_parser
+    from sqlglot import TokenType, exp
+    from sqlglot.errors import SqlglotError
+
+
+@lru_cache(maxsize=1)
+def _sqlglot_kinds() -> tuple[dict[TokenType, DataKind], dict[type[exp.Expr], DataKind], dict[TokenType, str]]:
+    """The statement heads and roots sqlglot reads as data statements, and the tokens refused."""
+    heads: dict[TokenType, DataKind] = {
+        TokenType.INSERT: "insert",
+        TokenType.UPDATE: "update",
+        TokenType.DELETE: "delete",
+    }
+    roots: dict[type[exp.Expr], DataKind] = {
+        exp.Insert: "insert",
+        exp.Update: "update",
+        exp.Delete: "delete",
+    }
+    refused = {
+        TokenType.SEMICOLON: "it holds a ';' (one statement per entry)",
+        TokenType.PARAMETER: "it holds a variable or parameter",
+        TokenType.SESSION_PARAMETER: "it holds a session variable",
+        TokenType.PLACEHOLDER: "it holds a parameter placeholder",
+        TokenType.COLON_EQ: "it holds an assignment (:=)",
+    }
+    return heads, roots, refused
 
 
 class DataStepError(ValueError):
@@ -183,6 +203,7 @@ def check_data_statement(sql: str, dialect: str) -> DataKind:
     for ch in sql:
         if (ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) == 127:
             raise DataStepError(f"{shown(sql)} holds the control character {ch!r}")
+    _load_parsers()
     try:
         if dialect == "postgresql":
             return _postgresql(sql)
@@ -273,12 +294,12 @@ def _sqlglot(sql: str, reader: str) -> DataKind:
     for token in tokens:
         if token.comments:
             raise DataStepError("it holds a comment")
-        problem = _SQLGLOT_REFUSED_TOKENS.get(token.token_type)
+        problem = _sqlglot_kinds()[2].get(token.token_type)
         if token.token_type == TokenType.VAR and token.text.startswith("$"):
             problem = "it holds a parameter ($name, as SQLite reads it)"
         if problem is not None:
             raise DataStepError(problem)
-    kind = _SQLGLOT_HEADS.get(tokens[0].token_type) if tokens else None
+    kind = _sqlglot_kinds()[0].get(tokens[0].token_type) if tokens else None
     if kind is None:
         raise DataStepError("it does not begin with INSERT, UPDATE or DELETE")
     try:
@@ -289,7 +310,7 @@ def _sqlglot(sql: str, reader: str) -> DataKind:
     if len(trees) != 1 or trees[0] is None:
         raise DataStepError(f"it is {len(trees)} statements, where one was given")
     root = trees[0]
-    if _SQLGLOT_ROOTS.get(type(root)) != kind:
+    if _sqlglot_kinds()[1].get(type(root)) != kind:
         raise DataStepError(f"it reads as a {type(root).__name__}, not as one {kind.upper()}")
     for node in root.walk():
         if node is not root:

@@ -46,6 +46,7 @@ from events.catalog import (
     TagCreated,
 )
 from events.expressions import STORED
+from events.fleet import FLEET_TYPES
 from events.model import (
     Column,
     Constraint,
@@ -240,6 +241,8 @@ def _outcome(cls: type[E], d: dict[str, Any], **own: Any) -> E:
         "statements": tuple(d.get("statements", ())),
         "duration_ms": d.get("duration_ms", 0),
         "detail": d.get("detail"),
+        "replica": d.get("replica"),
+        "lease_epoch": d.get("lease_epoch"),
         **own,
     }
     return _event(cls, values)
@@ -293,6 +296,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "migration_faked": lambda d: _outcome(MigrationFaked, d),
     "migration_failed": lambda d: _outcome(MigrationFailed, d, statement=d.get("statement")),
     "drift_found": lambda d: _outcome(DriftFound, d, drift=tuple(d.get("drift", ()))),
+    # the fleet's events are few and small: validated as input is
+    **{cls.model_fields["type"].default: cls.model_validate for cls in FLEET_TYPES},
 }
 
 

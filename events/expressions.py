@@ -31,14 +31,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlglot
-from pglast import ast as pg_ast
-from pglast import enums as pg_enums
-from pglast import parser as pg_parser
-from sqlglot import TokenType, exp
-from sqlglot.errors import SqlglotError
+if TYPE_CHECKING:  # imported by load_parsers, on the first text checked
+    import sqlglot
+    from pglast import ast as pg_ast
+    from pglast import enums as pg_enums
+    from pglast import parser as pg_parser
+    from sqlglot import TokenType, exp
+    from sqlglot.errors import SqlglotError
 
 ExpressionKind = Literal["default", "check", "generated"]
 """default: a scalar without column references; check: a boolean over the row's columns (also a partial
@@ -233,9 +234,30 @@ def expression_field(text: str | None, kind: ExpressionKind, context: Any = None
     return text
 
 
+def load_parsers() -> None:
+    """Import pglast and sqlglot, binding them as this module's globals, on the first text checked.
+
+    They take tens of milliseconds to import, and a command that only reads the log (``show``,
+    ``history``: events.decode) checks no text, so it never loads them (tests/test_cli_startup.py).
+    Every function here that parses is reached through :func:`examine`, which calls this first
+    (events.datasteps does the same for its statements). ``SqlglotError`` is bound last: a thread
+    that finds it finds every other name bound.
+    """
+    global sqlglot, pg_ast, pg_enums, pg_parser, TokenType, exp, SqlglotError
+    if "SqlglotError" in globals():
+        return
+    import sqlglot
+    from pglast import ast as pg_ast
+    from pglast import enums as pg_enums
+    from pglast import parser as pg_parser
+    from sqlglot import TokenType, exp
+    from sqlglot.errors import SqlglotError
+
+
 @lru_cache(maxsize=16384)
 def examine(text: str, kind: ExpressionKind) -> Verdict:
     """Parse ``text`` in every dialect and judge it (cached: the same texts come back again and again)."""
+    load_parsers()
     refused = _lexical(text)
     if refused is not None:
         return Verdict(text, kind, frozenset(), refused, ())
@@ -592,55 +614,60 @@ SQLGLOT_FUNCTIONS = frozenset(
     }
 )
 
-_SQLGLOT_OPERATORS: tuple[type[exp.Expression], ...] = (
-    exp.Add,
-    exp.Sub,
-    exp.Mul,
-    exp.Div,
-    exp.IntDiv,
-    exp.Mod,
-    exp.DPipe,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-    exp.And,
-    exp.Or,
-    exp.Xor,
-    exp.Is,
-    exp.Like,
-    exp.ILike,
-    exp.Glob,
-    exp.SimilarTo,
-    exp.RegexpLike,
-    exp.Escape,
-    exp.BitwiseAnd,
-    exp.BitwiseOr,
-    exp.BitwiseXor,
-    exp.BitwiseLeftShift,
-    exp.BitwiseRightShift,
-)
-_SQLGLOT_LITERALS: tuple[type[exp.Expression], ...] = (
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.HexString,
-    exp.BitString,
-    exp.National,
-    exp.ByteString,
-)
-_SQLGLOT_UNSAFE_TOKENS = {
-    TokenType.SEMICOLON: "it holds a ';', which ends a statement",
-    TokenType.PARAMETER: "it holds a variable or parameter",
-    TokenType.SESSION_PARAMETER: "it holds a session variable",
-    TokenType.PLACEHOLDER: "it holds a parameter placeholder",
-    TokenType.COLON_EQ: "it holds an assignment (:=)",
-    TokenType.HEREDOC_STRING: "it holds a dollar-quoted string (write a plain 'literal')",
-}
+
+@lru_cache(maxsize=1)
+def _sqlglot_kinds() -> tuple[tuple[type[exp.Expression], ...], tuple[type[exp.Expression], ...], dict[TokenType, str]]:
+    """sqlglot's operator and literal classes, and the tokens refused (built once sqlglot is loaded)."""
+    operators: tuple[type[exp.Expression], ...] = (
+        exp.Add,
+        exp.Sub,
+        exp.Mul,
+        exp.Div,
+        exp.IntDiv,
+        exp.Mod,
+        exp.DPipe,
+        exp.EQ,
+        exp.NEQ,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.NullSafeEQ,
+        exp.NullSafeNEQ,
+        exp.And,
+        exp.Or,
+        exp.Xor,
+        exp.Is,
+        exp.Like,
+        exp.ILike,
+        exp.Glob,
+        exp.SimilarTo,
+        exp.RegexpLike,
+        exp.Escape,
+        exp.BitwiseAnd,
+        exp.BitwiseOr,
+        exp.BitwiseXor,
+        exp.BitwiseLeftShift,
+        exp.BitwiseRightShift,
+    )
+    literals: tuple[type[exp.Expression], ...] = (
+        exp.Literal,
+        exp.Boolean,
+        exp.Null,
+        exp.HexString,
+        exp.BitString,
+        exp.National,
+        exp.ByteString,
+    )
+    unsafe = {
+        TokenType.SEMICOLON: "it holds a ';', which ends a statement",
+        TokenType.PARAMETER: "it holds a variable or parameter",
+        TokenType.SESSION_PARAMETER: "it holds a session variable",
+        TokenType.PLACEHOLDER: "it holds a parameter placeholder",
+        TokenType.COLON_EQ: "it holds an assignment (:=)",
+        TokenType.HEREDOC_STRING: "it holds a dollar-quoted string (write a plain 'literal')",
+    }
+    return operators, literals, unsafe
 
 
 def _sqlglot(text: str, kind: ExpressionKind, dialect: str) -> None:
@@ -652,7 +679,7 @@ def _sqlglot(text: str, kind: ExpressionKind, dialect: str) -> None:
     for token in tokens:
         if token.comments:
             raise _Unsafe("it holds a comment")
-        unsafe = _SQLGLOT_UNSAFE_TOKENS.get(token.token_type)
+        unsafe = _sqlglot_kinds()[2].get(token.token_type)
         if unsafe is not None:
             raise _Unsafe(unsafe)
         if token.token_type == TokenType.DCOLON:
@@ -693,7 +720,7 @@ def _sqlglot_node(node: Any, kind: ExpressionKind, depth: int) -> None:
             _sqlglot_node(item, kind, depth + 1)
         return
     below = depth + 1
-    if isinstance(node, _SQLGLOT_LITERALS):
+    if isinstance(node, _sqlglot_kinds()[1]):
         return
     if isinstance(node, exp.Query | exp.Subquery | exp.Exists | exp.SubqueryPredicate):
         raise _Unsafe("it holds a sub-select")
@@ -703,7 +730,7 @@ def _sqlglot_node(node: Any, kind: ExpressionKind, depth: int) -> None:
         raise _Unsafe("it holds a variable, parameter or assignment")
     if isinstance(node, exp.Paren | exp.Neg | exp.Not | exp.BitwiseNot):
         _sqlglot_node(node.this, kind, below)
-    elif isinstance(node, _SQLGLOT_OPERATORS):
+    elif isinstance(node, _sqlglot_kinds()[0]):
         _sqlglot_node(node.this, kind, below)
         _sqlglot_node(node.expression, kind, below)
     elif isinstance(node, exp.In):

@@ -22,7 +22,7 @@ import structlog
 from events.aggregate import InvalidChange, State, apply_events
 from events.catalog import TagCreated
 from events.envelope import Changeset
-from events.store.base import AppendResult, ConcurrencyError, EventStore
+from events.store.base import AppendResult, ConcurrencyError, EventStore, Fence
 
 log = structlog.get_logger("schemalog.log")
 
@@ -60,8 +60,11 @@ class EventLog:
             self._heads[stream] = (version, state)
         return version, state
 
-    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
-        """Validate and append; InvalidChange (nothing written) if an event does not fit."""
+    async def append(
+        self, changeset: Changeset, *, now: datetime | None = None, fence: Fence | None = None
+    ) -> AppendResult:
+        """Validate and append; InvalidChange (nothing written) if an event does not fit. With ``fence``,
+        LeaseLost (nothing written) unless that lease is still held when the store writes."""
         earlier = await self.store.find_changeset(changeset.changeset_id)
         if earlier is not None:
             log.info("changeset_already_recorded", changeset_id=changeset.changeset_id)
@@ -75,7 +78,9 @@ class EventLog:
             apply_events(working, changeset.events)
             _check_tags(changeset, version)
             try:
-                result = await self.store.append(changeset.model_copy(update={"expected_version": version}), now=now)
+                result = await self.store.append(
+                    changeset.model_copy(update={"expected_version": version}), now=now, fence=fence
+                )
             except ConcurrencyError:
                 if expected is not None:
                     raise

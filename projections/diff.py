@@ -44,6 +44,7 @@ from events.catalog import (
 )
 from events.envelope import RecordedEvent
 from events.expressions import STORED
+from events.fleet import DatabaseChanged, DatabaseRegistered, DatabaseRetired, RolloutHalted, RolloutResumed
 from events.model import Column, EnumType, Index, Schema, Table
 from events.store.base import EventStore
 from projections.audit import Lineage, Touched
@@ -260,6 +261,11 @@ def _(event: SqlRun, before: State) -> Event:
 @inverse.register(MigrationFaked)
 @inverse.register(MigrationFailed)
 @inverse.register(DriftFound)
+@inverse.register(DatabaseRegistered)
+@inverse.register(DatabaseChanged)
+@inverse.register(DatabaseRetired)
+@inverse.register(RolloutHalted)
+@inverse.register(RolloutResumed)
 def _(event: object, before: State) -> None:
     return None  # no schema change to undo
 

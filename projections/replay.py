@@ -344,4 +344,9 @@ _CHANGES: dict[str, Callable[[Replay, Json], None]] = {
     "migration_faked": _outcome,
     "migration_failed": _outcome,
     "drift_found": _outcome,
+    "database_registered": _outcome,
+    "database_changed": _outcome,
+    "database_retired": _outcome,
+    "rollout_halted": _outcome,
+    "rollout_resumed": _outcome,
 }

@@ -72,14 +72,40 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the version and exit", **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> NoReturn:
-        from importlib.metadata import PackageNotFoundError, version
+        number = _dist_info_version()
+        if number is None:  # not a plain dist-info on sys.path (an egg, a zip): what importlib.metadata finds
+            from importlib.metadata import PackageNotFoundError, version
 
-        try:
-            number = version("schemalog")
-        except PackageNotFoundError:  # run from a source tree that was never installed
-            number = "unknown"
+            try:
+                number = version("schemalog")
+            except PackageNotFoundError:  # run from a source tree that was never installed
+                number = "unknown"
         sys.stdout.write(f"schemalog {number}\n")
         parser.exit(EXIT_OK)
+
+
+def _dist_info_version() -> str | None:
+    """The ``Version:`` of the first ``schemalog-*.dist-info/METADATA`` on sys.path (the one
+    importlib.metadata would read), without importing importlib.metadata (email, zipfile, ...: a third
+    of ``--version``'s time); None if there is none."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not (name.startswith("schemalog-") and name.endswith(".dist-info")):
+                continue
+            try:
+                with open(os.path.join(entry, name, "METADATA"), encoding="utf-8") as f:
+                    for line in f:
+                        if not line.strip():
+                            break
+                        if line.startswith("Version:"):
+                            return line.split(":", 1)[1].strip()
+            except OSError:
+                continue
+    return None
 
 
 # --------------------------------------------------------------------------- output helpers
@@ -202,6 +228,33 @@ def describe_event(event: Any) -> str:
 async def cmd_init(args: argparse.Namespace, store: EventStore) -> int:
     await store.init()
     out(f"store ready: {store.url}")
+    return EXIT_OK
+
+
+def _write_config(args: argparse.Namespace) -> None:
+    """``init --config [PATH]``: a commented schemalog.toml; an existing file is kept unless --force."""
+    from service.config import write_config_template
+
+    out(f"config written: {write_config_template(args.write_config, force=args.force)}")
+
+
+# the arguments that name a file or a path prefix: completed as paths
+_PATH_ARGS = frozenset({"file", "config", "write_config", "checkpoints", "key", "out"})
+
+
+async def cmd_completion(args: argparse.Namespace, _store: None) -> int:
+    """A static completion script generated from the parser (shtab), imported here only."""
+    import shtab
+
+    parser = build_parser()
+    actions = list(parser._actions)
+    while actions:
+        action = actions.pop()
+        if action.dest in _PATH_ARGS:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            actions.extend(a for command in action.choices.values() for a in command._actions)
+    out(shtab.complete(parser, shell=args.shell).rstrip("\n"))
     return EXIT_OK
 
 
@@ -960,11 +1013,13 @@ def _check_outcomes(outcomes: list[Outcome], *, as_json: bool) -> int:
 async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
     import asyncio
 
+    from service.progress import display_for
     from service.reconciler.apply import MigrateRequest, migrate
 
     await store.init()
     config: Config = args.config_obj
     targets = _targets(args, config)
+    display = display_for(verbose=args.verbose, quiet=args.quiet)
     requests = []
     for name, url, stream, point, allow, timeout in targets:
         requests.append(
@@ -978,13 +1033,18 @@ async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
                 plan_only=args.plan or args.check,  # --check: read as a plan; nothing applied, nothing recorded
                 allow_destructive=args.allow_destructive or allow,
                 lock_timeout=args.lock_timeout or timeout,
+                progress=display,
             )
         )
     if args.plan and args.fake:
         raise UsageError("--plan and --fake do not go together")
     if args.check and (args.plan or args.fake):
         raise UsageError("--check reads only: it does not go with --plan or --fake")
-    outcomes = list(await asyncio.gather(*(migrate(store, r) for r in requests)))
+    try:
+        outcomes = list(await asyncio.gather(*(migrate(store, r) for r in requests)))
+    finally:
+        if display is not None:
+            display.close()  # the bar ends before anything is printed
     if args.check:
         return _check_outcomes(outcomes, as_json=args.json)
     if args.json:
@@ -1329,6 +1389,7 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
 
 async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
     from service.authoring.importer import import_database
+    from service.progress import display_for
 
     await store.init()
     config: Config = args.config_obj
@@ -1338,7 +1399,12 @@ async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
         url, name, stream = args.url, args.database, args.stream or "default"
     else:
         ((name, url, stream, _p, _a, _t),) = _targets(args, config)
-    result = await import_database(store, url, stream, database=name, actor=args.actor)
+    display = display_for(verbose=args.verbose, quiet=args.quiet)
+    try:
+        result = await import_database(store, url, stream, database=name, actor=args.actor, progress=display)
+    finally:
+        if display is not None:
+            display.close()
     if result.kind == "nothing":
         out(f"{result.database}: matches {stream}; nothing to import")
         return EXIT_OK
@@ -1362,11 +1428,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="the event log URL (default: $SCHEMALOG_STORE or sqlite:///schemalog.db)",
     )
     parser.add_argument("--config", help="the config file (default: $SCHEMALOG_CONFIG or ./schemalog.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens on stderr, each statement as it starts"
+    )
+    talk.add_argument("-q", "--quiet", action="store_true", help="no progress bar on a terminal")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("init", help="create the store's tables (idempotent)")
+    p.add_argument(
+        "--config",
+        dest="write_config",
+        nargs="?",
+        const="schemalog.toml",
+        metavar="PATH",
+        help="first write a commented config file there (default ./schemalog.toml)",
+    )
+    p.add_argument("--force", action="store_true", help="with --config: overwrite the file if it exists")
     p.set_defaults(run=cmd_init)
 
     p = sub.add_parser("append", help="append a changeset (JSON file, or - for stdin)")
@@ -1514,6 +1593,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="the private key (PREFIX.key; default: $SCHEMALOG_CHECKPOINT_KEY)")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint file (one JSON line appended)")
     p.set_defaults(run=cmd_checkpoint)
+
+    from service.cli_fleet import add_parsers as add_fleet_parsers  # (imports nothing heavy)
+
+    add_fleet_parsers(sub)
+
+    p = sub.add_parser("completion", help="print a shell completion script: bash or zsh")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p.set_defaults(run=cmd_completion, no_store=True)
     return parser
 
 
@@ -1524,6 +1611,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "no_store", False):  # keygen: no store, no config
         no_store: Callable[[argparse.Namespace, None], Awaitable[int]] = args.run
         return await no_store(args, None)
+    if getattr(args, "write_config", None):  # init --config: the file first, so that a refusal makes no store
+        _write_config(args)
     args.config_obj = load_config(args.config)
     url = args.store or os.environ.get("SCHEMALOG_STORE") or args.config_obj.store or DEFAULT_STORE
     store = await open_store(url, create=args.command == "init")  # only init makes a store
@@ -1589,6 +1678,9 @@ def _error_of(module: str, name: str) -> type[Exception]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from service.progress import keep_rich_lazy
+
+    keep_rich_lazy()  # before structlog is imported: a progress bar's rich is imported only for a bar
     # imported after parsing, so that --help, --version and usage errors need none of them
     import asyncio
 

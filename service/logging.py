@@ -1,4 +1,5 @@
-"""structlog set-up: key-value lines on stderr (JSON with SCHEMALOG_LOG_FORMAT=json)."""
+"""structlog set-up: on stderr, JSON lines when stderr is not a terminal (a daemon under systemd or
+Kubernetes, a CI log), key-value lines on a terminal; SCHEMALOG_LOG_FORMAT=json or console decides."""
 
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
 def configure(level: str = "warning") -> None:
     numeric = getattr(logging, level.upper(), logging.WARNING)
     renderer: structlog.typing.Processor
-    if os.environ.get("SCHEMALOG_LOG_FORMAT") == "json":
+    chosen = os.environ.get("SCHEMALOG_LOG_FORMAT", "").lower()
+    terminal = sys.stderr is not None and sys.stderr.isatty()
+    if chosen == "json" or (chosen != "console" and not terminal):
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # plain tracebacks whether or not rich is installed (structlog would pick rich's otherwise)
+        renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

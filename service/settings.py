@@ -1,20 +1,20 @@
 """Configuration from the environment (SCHEMALOG_*); the command-line flags win over it.
 
-A plain dataclass, not pydantic-settings: every command reads it, and it must cost nothing at start-up.
+A NamedTuple, not pydantic-settings nor a dataclass: every command reads it, and it must cost nothing at
+start-up (``dataclasses`` alone imports ``inspect`` and ``ast``, a few milliseconds that ``--help`` would pay).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_STORE = "sqlite:///schemalog.db"
 ENV_PREFIX = "SCHEMALOG_"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     store: str = DEFAULT_STORE
     """The event log: ``sqlite:///path.db`` (embedded, the default) or ``postgresql://...``."""
 

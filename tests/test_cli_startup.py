@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sqlalchemy", "asyncpg", "pymysql", "pglast", "sqlglot", "pydantic", "pydantic_settings", "cryptography")
 # the read commands fold events (pydantic, sqlglot, pglast), but never touch a target database
 NEVER_FOR_READS = ("sqlalchemy", "asyncpg", "pymysql", "pydantic_settings", "cryptography", "service.reconciler")
+# a read command folds the log's own events (events.decode): no expression is parsed, so no parser is loaded
+PARSERS = ("sqlglot", "pglast")
+# --help and --version: not even the package metadata machinery, nor dataclasses (settings are a NamedTuple)
+NEVER_AT_START = ("importlib.metadata", "dataclasses")
 
 PROBE = """
 import json, sys
@@ -33,7 +37,7 @@ sys.stderr.write("\\nMODULES " + json.dumps({{"code": code, "modules": mods}}) +
 
 def probe(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
     """Run the CLI with ``args`` in a new interpreter: (exit code, stdout, heavy modules imported)."""
-    heavy = tuple({m.split(".")[0] for m in HEAVY + NEVER_FOR_READS})
+    heavy = tuple({m.split(".")[0] for m in HEAVY + NEVER_FOR_READS + NEVER_AT_START})
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=heavy), *args],
         cwd=cwd,
@@ -89,3 +93,58 @@ def test_show_as_sql_still_loads_its_dialect(tmp_path: Path) -> None:
     assert code == 0
     assert "CREATE TABLE" in out.upper()
     assert any(m.startswith("service.reconciler.dialects") for m in modules)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_skip_package_metadata(args: list[str], tmp_path: Path) -> None:
+    code, out, modules = probe(args, tmp_path)
+    assert code == 0
+    assert out.startswith("schemalog ") if args == ["--version"] else "usage:" in out
+    assert heavy_in(modules, NEVER_AT_START) == []
+
+
+# a log whose fold meets every kind of expression: a default, a generated column, a check, an expression
+# index, and a rename that rewrites the check
+EXPRESSIONS = {
+    "stream": "app",
+    "message": "expressions",
+    "events": [
+        {
+            "type": "table_created",
+            "table": "items",
+            "columns": [
+                {"name": "id", "type": "bigint", "nullable": False},
+                {"name": "price", "type": "integer", "nullable": False, "default": "0"},
+                {"name": "total", "type": "integer", "generated": {"expression": "price * 2"}},
+            ],
+            "primary_key": ["id"],
+            "constraints": [{"name": "price_positive", "kind": "check", "expression": "price >= 0"}],
+        },
+        {
+            "type": "index_created",
+            "table": "items",
+            "index": {"name": "items_next", "elements": [{"expression": "price + 1"}]},
+        },
+        {"type": "column_renamed", "table": "items", "column": "price", "new_name": "cost"},
+    ],
+}
+
+
+def test_read_commands_load_no_expression_parser(tmp_path: Path) -> None:
+    changeset = tmp_path / "expressions.json"
+    changeset.write_text(json.dumps(EXPRESSIONS))
+    assert probe(["init"], tmp_path)[0] == 0
+    code, _out, modules = probe(["append", str(changeset)], tmp_path)
+    assert code == 0
+    # the write path checks each expression with both parsers: the probe sees them when they are loaded
+    assert heavy_in(modules, PARSERS) != []
+    code, out, modules = probe(["show"], tmp_path)
+    assert code == 0
+    assert "check price_positive (cost >= 0)" in out  # the fold rewrote the check, without a parser
+    assert heavy_in(modules, PARSERS) == []
+    # (``history --table`` follows the table's lineage: an expression index's columns are read by sqlglot there)
+    for args in (["history"], ["history", "--json"], ["history", "--actor", "nobody-else"]):
+        code, out, modules = probe(args, tmp_path)
+        assert code == 0, args
+        assert ("cost" in out) == (args[-1] != "nobody-else"), args
+        assert heavy_in(modules, PARSERS) == [], args

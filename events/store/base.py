@@ -37,6 +37,28 @@ class ChangesetIdConflict(StoreError):
 
 
 @dataclass(frozen=True)
+class Fence:
+    """A lease an append is made under (the daemon's outcome events): the append writes only if
+    ``schemalog_leases`` still gives ``resource`` to ``holder`` at ``epoch``, unexpired by the store
+    database's clock, checked in the append's own transaction."""
+
+    resource: str
+    holder: str
+    epoch: int
+
+
+class LeaseLost(StoreError):
+    """A fenced append whose lease is no longer held (taken over, expired or released): nothing written."""
+
+    def __init__(self, fence: Fence):
+        self.fence = fence
+        super().__init__(
+            f"the lease on {fence.resource!r} (replica {fence.holder}, epoch {fence.epoch}) is no longer held:"
+            " nothing written"
+        )
+
+
+@dataclass(frozen=True)
 class AppendResult:
     stream: str
     changeset_id: str
@@ -133,11 +155,15 @@ class EventStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+    async def append(
+        self, changeset: Changeset, *, now: datetime | None = None, fence: Fence | None = None
+    ) -> AppendResult:
         """Record the changeset atomically. ``changeset.actor`` must be set.
 
         Raises ConcurrencyError when ``expected_version`` is given and stale. A changeset
-        id already recorded returns the earlier result with ``duplicate=True``.
+        id already recorded returns the earlier result with ``duplicate=True``. With ``fence``,
+        LeaseLost (nothing written) unless the lease is still held, checked under the stream's
+        lock in the append's transaction (a duplicate is reported as one whatever the fence).
         """
 
     async def version(self, stream: str) -> int:

@@ -33,6 +33,8 @@ from events.store.base import (
     ChangesetIdConflict,
     ConcurrencyError,
     EventRow,
+    Fence,
+    LeaseLost,
     RawRow,
     StoreError,
     StreamInfo,
@@ -214,6 +216,16 @@ SELECT head.version, head.hash, head.recorded_at,
 FROM head LEFT JOIN schemalog_changesets cs ON cs.changeset_id = $3
 """
 
+# A fenced append's check, under the stream's lock: the lease row still names this holder and epoch and
+# has not expired by the server's clock (clock_timestamp: the transaction may have waited for the lock).
+# FOR SHARE conflicts with the row lock a takeover or a renewal takes: a takeover waits for this append
+# to commit, or this append waits for the takeover and then finds the row no longer matching.
+FENCE_SQL = """
+SELECT 1 FROM schemalog_leases
+WHERE resource = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
+FOR SHARE
+"""
+
 FIND_CHANGESET_SQL = """
 SELECT stream, first_version, last_version FROM schemalog_changesets WHERE changeset_id = $1
 """
@@ -299,6 +311,11 @@ class PostgresStore:
             raise StoreError(f"cannot open the store {url}: {problem}")
         return cls(url, pool)
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The store's connection pool (the daemon's leases share it)."""
+        return self._pool
+
     async def close(self) -> None:
         await self._pool.close()
 
@@ -318,13 +335,15 @@ class PostgresStore:
             return False
         return bool(await conn.fetchval(READY_SQL, [trigger for _, trigger in GUARDS], STORE_SCHEMA))
 
-    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+    async def append(
+        self, changeset: Changeset, *, now: datetime | None = None, fence: Fence | None = None
+    ) -> AppendResult:
         actor = require_actor(changeset)
         stream = changeset.stream
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    return await self._append(conn, changeset, actor, now)
+                    return await self._append(conn, changeset, actor, now, fence)
             except asyncpg.UniqueViolationError:
                 # A concurrent retry of the same changeset id won; report it as such.
                 existing = await conn.fetchrow(FIND_CHANGESET_SQL, changeset.changeset_id)
@@ -346,7 +365,7 @@ class PostgresStore:
         )
 
     async def _append(
-        self, conn: asyncpg.Connection, changeset: Changeset, actor: str, now: datetime | None
+        self, conn: asyncpg.Connection, changeset: Changeset, actor: str, now: datetime | None, fence: Fence | None
     ) -> AppendResult:
         stream = changeset.stream
         head = await conn.fetchrow(LOCK_STREAM_SQL, stream, GENESIS_HASH, changeset.changeset_id)
@@ -361,6 +380,8 @@ class PostgresStore:
                 },
                 stream,
             )
+        if fence is not None:
+            await self._check_fence(conn, fence)
         current = head["version"]
         if changeset.expected_version is not None and changeset.expected_version != current:
             # A retry of a changeset that committed while we waited is a duplicate, not a conflict.
@@ -406,6 +427,16 @@ class PostgresStore:
             first_version=current + 1,
             last_version=last.version,
         )
+
+    @staticmethod
+    async def _check_fence(conn: asyncpg.Connection, fence: Fence) -> None:
+        """LeaseLost unless the fence's lease is still held (a store without a lease table holds none)."""
+        try:
+            held = await conn.fetchval(FENCE_SQL, fence.resource, fence.holder, fence.epoch)
+        except asyncpg.UndefinedTableError:
+            held = None
+        if held is None:
+            raise LeaseLost(fence)
 
     async def find_changeset(self, changeset_id: str) -> AppendResult | None:
         row = await self._pool.fetchrow(FIND_CHANGESET_SQL, changeset_id)

@@ -33,6 +33,8 @@ from events.store.base import (
     ChangesetIdConflict,
     ConcurrencyError,
     EventRow,
+    Fence,
+    LeaseLost,
     RawRow,
     StoreError,
     StreamInfo,
@@ -151,6 +153,15 @@ SCAN_COLUMNS = "position, stream, version, changeset_id, actor, message, recorde
 
 TABLES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
 
+UNIX_NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+"""The database's clock in seconds since 1970 (SQLite before 3.42 has no ``unixepoch('subsec')``): the
+leases keep their times so (service/daemon/leases.py)."""
+
+# A fenced append's check, under the write lock the append holds (a takeover writes, so it waits).
+FENCE_SQL = (
+    f"SELECT 1 FROM schemalog_leases WHERE resource = ? AND holder = ? AND epoch = ? AND expires_at > {UNIX_NOW_SQL}"
+)
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -262,19 +273,23 @@ class SqliteStore:
                 await self._conn.execute("ROLLBACK")
             raise StoreError(f"cannot initialise the store {self.url}: {exc}") from exc
 
-    async def append(self, changeset: Changeset, *, now: datetime | None = None) -> AppendResult:
+    async def append(
+        self, changeset: Changeset, *, now: datetime | None = None, fence: Fence | None = None
+    ) -> AppendResult:
         actor = require_actor(changeset)
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            result = await self._append(changeset, actor, now)
+            result = await self._append(changeset, actor, now, fence)
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
         return result
 
-    async def _append(self, changeset: Changeset, actor: str, now: datetime | None) -> AppendResult:
+    async def _append(
+        self, changeset: Changeset, actor: str, now: datetime | None, fence: Fence | None
+    ) -> AppendResult:
         conn = self._conn
         stream = changeset.stream
         async with conn.execute(
@@ -298,6 +313,8 @@ class SqliteStore:
             "SELECT version, hash, recorded_at FROM schemalog_streams WHERE stream = ?", (stream,)
         ) as cur:
             head = await cur.fetchone()
+        if fence is not None:
+            await self._check_fence(fence)
         current = head["version"] if head else 0
         prev_hash = head["hash"] if head else GENESIS_HASH
         if changeset.expected_version is not None and changeset.expected_version != current:
@@ -357,6 +374,17 @@ class SqliteStore:
             first_version=current + 1,
             last_version=last_version,
         )
+
+    async def _check_fence(self, fence: Fence) -> None:
+        """LeaseLost unless the fence's lease is still held (a store without a lease table holds none)."""
+        try:
+            rows = await self._fetch(FENCE_SQL, (fence.resource, fence.holder, fence.epoch))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            rows = []
+        if not rows:
+            raise LeaseLost(fence)
 
     async def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         async with self._conn.execute(sql, args) as cur:

@@ -22,6 +22,7 @@ from events.model import Column, Constraint, Generated, Index, IndexElement, Sch
 from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
+from service import progress as report
 from service.reconciler.dialects.sqlite.introspect import sqlite_check_texts
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import (
@@ -322,14 +323,27 @@ async def import_database(
     database: str | None = None,
     actor: str | None = None,
     lock_timeout: float = 60.0,
+    progress: report.Observer | None = None,
 ) -> ImportResult:
+    """``progress``: told each phase as the import goes (service/progress.py)."""
     label = database or display_url(url)
-    who = actor or f"import:{label}"
+    with report.reporting(progress, label) as reporter:
+        result = await _import(store, url, stream, label, actor or f"import:{label}", lock_timeout, reporter)
+        reporter.phase("done", detail=result.kind)
+        return result
+
+
+async def _import(
+    store: EventStore, url: str, stream: str, label: str, who: str, lock_timeout: float, reporter: report.Reporter
+) -> ImportResult:
     target = await open_target(url)
     try:
         await target.acquire(stream, lock_timeout)
+        reporter.phase("locked")
         await refuse_inheritance(target)
+        reporter.phase("introspecting")
         live = await target.introspect()
+        reporter.phase("introspected", len(live.tables))
         others = [s for s in await target.marker_streams() if s != stream]
         if others:
             raise ImportRefused(f"this database follows stream {others[0]!r}, not {stream!r}")
@@ -360,6 +374,7 @@ async def import_database(
         result = await EventLog(store, Projector(store)).append(
             Changeset(stream=stream, actor=who, message=message, expected_version=head, events=tuple(events))
         )
+        reporter.phase("recorded", len(events), detail=f"{stream} v{result.first_version}..v{result.last_version}")
         _, state = await projector.schema(stream)
         await target.write_marker(
             Marker(
@@ -373,6 +388,7 @@ async def import_database(
         )
         out = ImportResult(label, stream, kind, len(events), result.first_version, result.last_version)
         want = target.expected(state)
+        reporter.phase("checking")
         out.warnings = differences(want, await target.introspect(want))
         return out
     finally:

@@ -23,8 +23,9 @@ import structlog
 from events.catalog import DriftFound, MigrationApplied, MigrationFailed, MigrationFaked
 from events.envelope import GENESIS_HASH, Changeset
 from events.log import EventLog
-from events.store.base import EventStore
+from events.store.base import EventStore, Fence
 from projections.schema import HEAD, Point, Projector
+from service import progress as report
 from service.reconciler.capacity import CannotHold
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import differences
@@ -55,6 +56,19 @@ class MigrateRequest:
     plan_only: bool = False
     allow_destructive: bool = False
     lock_timeout: float = 60.0
+    progress: report.Observer | None = field(default=None, compare=False, repr=False)
+    """Told each phase and each statement as the run goes (service/progress.py); None: no one."""
+    # What the daemon passes (None for a run from the command line):
+    fence: Fence | None = None
+    """The lease the outcome is recorded under: a replica that lost it records nothing (LeaseLost)."""
+    outcome_version: int | None = None
+    """The outcome stream's version the caller last saw: the outcome is appended expecting it."""
+    known_at: int | None = None
+    """The version the log's outcomes say the database is at: a marker elsewhere (a run whose outcome
+    was lost with its process) is recorded, from the marker, before this run's outcome."""
+    known_drift: tuple[str, ...] | None = None
+    """The drift last recorded: the same drift again is not recorded again; none where some was, is."""
+    replica: str | None = None
 
 
 @dataclass
@@ -73,6 +87,9 @@ class Outcome:
     drift: list[str] = field(default_factory=list)
     destructive: list[str] = field(default_factory=list)
     failed_statement: str | None = None
+    recovered: tuple[int, int, str] | None = None
+    """(from, to, by): what the database's marker shows was applied without a recorded outcome."""
+    recorded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -122,7 +139,10 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
     database = database_label(request)
     started = time.monotonic()
     outcome = Outcome(database=database, stream=request.stream, status="failed")
-    with structlog.contextvars.bound_contextvars(database=database, stream=request.stream):
+    with (
+        structlog.contextvars.bound_contextvars(database=database, stream=request.stream),
+        report.reporting(request.progress, database) as reporter,
+    ):
         try:
             target = await open_target(request.url)
         except TargetError as exc:
@@ -130,6 +150,7 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
             outcome.status = "unreachable" if isinstance(exc, ConnectFailed) else "failed"
             outcome.detail = str(exc)
             log.info("migrate_done", status=outcome.status)
+            reporter.phase("done", detail=outcome.status)
             return outcome
         try:
             await _run(store, target, request, outcome)
@@ -148,16 +169,29 @@ async def migrate(store: EventStore, request: MigrateRequest) -> Outcome:
             finally:
                 await target.close()
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
-        if not request.plan_only and outcome.status in ("applied", "faked", "failed", "drift"):
+        if not request.plan_only and _worth_recording(request, outcome):
             await _record(store, request, outcome)
+            outcome.recorded = True
+            reporter.phase("recorded", 1, detail=outcome_stream(outcome.database))
         log.info(
             "migrate_done", status=outcome.status, from_version=outcome.from_version, to_version=outcome.to_version
         )
+        reporter.phase("done", detail=f"{outcome.status} in {outcome.duration_ms / 1000:.2f}s")
     return outcome
 
 
+def _worth_recording(request: MigrateRequest, outcome: Outcome) -> bool:
+    if outcome.recovered is not None:
+        return True
+    if outcome.status == "drift":
+        return request.known_drift is None or tuple(outcome.drift) != request.known_drift
+    if outcome.status == "up_to_date":
+        return bool(request.known_drift)  # the drift recorded before is gone
+    return outcome.status in ("applied", "faked", "failed")
+
+
 async def _record(store: EventStore, request: MigrateRequest, outcome: Outcome) -> None:
-    common = {
+    common: dict[str, Any] = {
         "database": outcome.database,
         "stream": outcome.stream,
         "from_version": outcome.from_version,
@@ -165,9 +199,31 @@ async def _record(store: EventStore, request: MigrateRequest, outcome: Outcome) 
         "statements": tuple(outcome.statements),
         "duration_ms": outcome.duration_ms,
         "detail": outcome.detail,
+        "replica": request.replica,
+        "lease_epoch": request.fence.epoch if request.fence else None,
     }
+    events: list[Any] = []
+    if outcome.recovered is not None:
+        start, end, by = outcome.recovered
+        events.append(
+            MigrationApplied(
+                database=outcome.database,
+                stream=outcome.stream,
+                from_version=start,
+                to_version=end,
+                detail=f"recorded from the database's marker (applied by {by}); that run's outcome was lost",
+                replica=request.replica,
+                lease_epoch=common["lease_epoch"],
+            )
+        )
     event: Any
-    if outcome.status == "applied":
+    if outcome.status == "up_to_date" and outcome.recovered is not None and not request.known_drift:
+        event = None
+    elif outcome.status == "up_to_date":
+        event = DriftFound(
+            **{**common, "detail": f"the drift recorded before is gone: the database matches v{outcome.to_version}"}
+        )
+    elif outcome.status == "applied":
         event = MigrationApplied(**common)
     elif outcome.status == "faked":
         event = MigrationFaked(**common)
@@ -175,9 +231,18 @@ async def _record(store: EventStore, request: MigrateRequest, outcome: Outcome) 
         event = DriftFound(**common, drift=tuple(outcome.drift))
     else:
         event = MigrationFailed(**common, statement=outcome.failed_statement)
+    if event is not None:
+        events.append(event)
     message = f"migrate {outcome.stream} {outcome.from_version} -> {outcome.to_version}: {outcome.status}"
     await EventLog(store, Projector(store)).append(
-        Changeset(stream=outcome_stream(outcome.database), actor=request.actor, message=message, events=(event,))
+        Changeset(
+            stream=outcome_stream(outcome.database),
+            actor=request.actor,
+            message=message,
+            expected_version=request.outcome_version,
+            events=tuple(events),
+        ),
+        fence=request.fence,
     )
 
 
@@ -213,12 +278,33 @@ async def _plan_hashes(store: EventStore, stream: str, plan: Plan) -> tuple[str,
 async def _run(store: EventStore, target: Target, request: MigrateRequest, outcome: Outcome) -> None:
     projector = Projector(store)
     dialect = target.dialect
+    reporter = report.current()
     if not request.plan_only:
         await target.acquire(request.stream, request.lock_timeout)
+        reporter.phase("locked")
     others = [s for s in await target.marker_streams() if s != request.stream]
     if others:
         raise Refused(f"this database follows stream {others[0]!r}, not {request.stream!r}")
     marker = await target.read_marker(request.stream)
+    if (
+        request.known_at is not None
+        and marker is not None
+        and marker.version != request.known_at
+        and not (request.plan_only or request.fake)
+    ):
+        outcome.recovered = (request.known_at, marker.version, marker.applied_by or "unknown")
+    if marker is not None and marker.event_hash is not None and not request.fake:
+        # the database witnesses the log (service/reconciler/witness.py): a mismatch is an alarm, not a plan
+        logged = GENESIS_HASH if marker.version == 0 else await store.event_hash(request.stream, marker.version)
+        if logged != marker.event_hash:
+            outcome.from_version = outcome.to_version = marker.version
+            outcome.status = "drift"
+            outcome.drift = [
+                f"the marker witnesses event hash {marker.event_hash} at v{marker.version} of {request.stream};"
+                f" the log has {logged or 'no such version'}: the log or the marker was rewritten"
+            ]
+            outcome.detail = "the database's marker does not match the log's chain; nothing applied"
+            return
 
     resumed = False
     if marker is not None and marker.in_progress and not request.plan_only and not request.fake:
@@ -257,8 +343,11 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
 
     # A plan reads the database as the run would, so that it reports what would stop the run (drift, a
     # database without a marker) instead of statements that would never be sent.
+    reporter.phase("planned", len(plan.steps), detail=f"v{plan.from_version} -> v{plan.to_version}")
     expected = target.expected(plan.target if request.fake else plan.start)
+    reporter.phase("introspecting")
     live = await target.introspect(expected)
+    reporter.phase("introspected", len(live.tables))
     if marker is None and not request.fake and live.tables:
         raise Refused(
             f"the database has {len(live.tables)} tables and no schemalog marker: if it already matches"
@@ -313,7 +402,9 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
         outcome.status = "planned"
         return
     if destructive and not request.allow_destructive:
-        raise Refused(f"{len(destructive)} destructive change(s) need --allow-destructive: " + "; ".join(destructive))
+        many = len(destructive) != 1
+        count = f"{len(destructive)} destructive change{'s' if many else ''} need{'' if many else 's'}"
+        raise Refused(f"{count} --allow-destructive: " + "; ".join(destructive))
     await _apply(target, request, plan, 0, outcome, await _plan_hashes(store, request.stream, plan))
 
 
@@ -331,6 +422,7 @@ async def _apply(
     digest = plan.digest()
     start_hash = state_hash(plan.start)
     from_event, to_event = hashes
+    reporter = report.current()
 
     def progress(done: int) -> Marker:
         return _marker(
@@ -382,3 +474,4 @@ async def _apply(
         outcome.drift = exc.differences
         return
     outcome.status = "applied"
+    reporter.phase("applied", len(plan.steps) - start)

@@ -127,6 +127,8 @@ class Target:
         ``progress(i)`` is the marker to record after ``i`` steps (used where DDL is not
         transactional). ``resuming``: an interrupted run is being finished, so step ``start``
         may have run already (its marker not written yet). Raises StatementFailed or VerifyFailed.
+        Each statement is told to the run's reporter (``service.progress.current()``) as it starts and
+        when it is done, and the check of the result as the ``checking`` phase.
         """
 
     def expected(self, schema: Schema) -> Schema:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from events.model import Schema, evolve
+from service import progress as report
 from service.reconciler.dialects.mysql.introspect import (
     Collations,
     introspect_mysql,
@@ -149,10 +150,12 @@ class MysqlTarget(_SyncTarget):
         def run(conn: sa.Connection) -> None:
             check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
             conn.exec_driver_sql(MYSQL_SESSION_SQL)
+            reporter, total = report.current(), len(plan.steps)
             for index, step in enumerate(plan.steps[start:], start=start):
                 if self.interrupted.is_set():  # Ctrl-C: stop between statements; the marker says how far
                     return
                 check_statement(self.dialect.name, step.sql, step.kind)
+                reporter.started(index, total, step)
                 try:
                     conn.execution_options(no_parameters=True).exec_driver_sql(step.sql)
                 except sa.exc.DBAPIError as exc:
@@ -163,6 +166,8 @@ class MysqlTarget(_SyncTarget):
                     else:
                         raise StatementFailed(step.sql, f"{exc.orig}", index) from exc
                 self._write_marker_sync(conn, progress(index + 1))
+                reporter.finished(index, total)
+            reporter.phase("checking")
             diffs = differences(self.expected(plan.target), self._introspect(conn))
             if diffs:
                 raise VerifyFailed("after the plan the database does not match the target state", diffs)

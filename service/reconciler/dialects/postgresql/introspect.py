@@ -25,6 +25,7 @@ from events.model import (
     evolve,
     parse_type,
 )
+from projections.replay import gc_paused
 from service.reconciler.dialects.postgresql.ddl import canonical_identity, default_pk_name
 from service.reconciler.introspect import live_native_type
 from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default, canonical_expression
@@ -1275,6 +1276,11 @@ async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> Li
     """The schema of a PostgreSQL database (asyncpg connection): its objects are built when first read;
     ``differences`` with it compares the catalogue rows and builds only the tables that differ. Given the
     schema it will be compared with (``expected``, a dialect's form), most of that comparison is done
-    while the catalogue is read."""
-    catalogue = await read_postgresql(conn, expected)
+    while the catalogue is read.
+
+    No cyclic garbage collection meanwhile (the read makes no cycles): a process that has just built the
+    expected schema (migrate's, from the log) holds it young, and each collection the rows set off would
+    walk all of it again (about 0.4 s at 5,000 tables)."""
+    with gc_paused():
+        catalogue = await read_postgresql(conn, expected)
     return LiveSchema.of(catalogue, enums=catalogue.enums())

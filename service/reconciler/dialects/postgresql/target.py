@@ -9,6 +9,7 @@ from collections.abc import Callable
 import asyncpg
 
 from events.model import Schema
+from service import progress as report
 from service.reconciler.dialects import get_dialect
 from service.reconciler.dialects.postgresql.introspect import introspect_postgresql
 from service.reconciler.locks import LOCK_SETTINGS_SQL, OUT_OF_LOCKS_HINT, LockBudget, lock_problem
@@ -158,26 +159,38 @@ class PostgresTarget(Target):
         """
         steps = plan.steps[first:last]
         check_steps(self.dialect.name, steps)  # batched only because each statement is proven one statement
+        reporter, total = report.current(), len(plan.steps)
         if len(steps) == 1:
-            await self._run_one(steps[0].sql, first)
+            await self._run_one(steps[0].sql, first, plan)
             return
         body = "".join(f"{step.sql}\n;\n" for step in steps)  # the newline ends a statement's trailing -- comment
+        if reporter.active:  # all of them start when the message is sent, and are done when it returns
+            reporter.batch(first, last, total)
+            for index, step in enumerate(steps, start=first):
+                reporter.started(index, total, step)
         try:
             await self.conn.execute(f"SAVEPOINT {BATCH_SAVEPOINT};\n{body}RELEASE SAVEPOINT {BATCH_SAVEPOINT}")
         except asyncpg.PostgresError as exc:
             log.info("batch_failed", first=first, last=last, error=f"{type(exc).__name__}: {exc}")
             await self.conn.execute(f"ROLLBACK TO SAVEPOINT {BATCH_SAVEPOINT}")
             for index, step in enumerate(steps, start=first):
-                await self._run_one(step.sql, index)
+                await self._run_one(step.sql, index, plan)
             # every statement ran this time (the failure did not repeat): the batch is done
             await self.conn.execute(f"RELEASE SAVEPOINT {BATCH_SAVEPOINT}")
+            return
+        if reporter.active:
+            for index in range(first, last):
+                reporter.finished(index, total)
 
-    async def _run_one(self, sql: str, index: int) -> None:
+    async def _run_one(self, sql: str, index: int, plan: Plan) -> None:
+        reporter, total = report.current(), len(plan.steps)
+        reporter.started(index, total, plan.steps[index])
         try:
             await self.conn.execute(sql)
         except asyncpg.PostgresError as exc:
             hint = f" ({OUT_OF_LOCKS_HINT})" if exc.sqlstate == OUT_OF_MEMORY else ""
             raise StatementFailed(sql, f"{type(exc).__name__}: {exc}{hint}", index) from exc
+        reporter.finished(index, total)
 
     async def _write_marker(self, marker: Marker) -> None:
         delete, insert = upsert_sql("numeric")
@@ -222,6 +235,7 @@ class PostgresTarget(Target):
             async with self.conn.transaction():
                 for first, last in batch_bounds(total, committed):
                     await self._run_batch(plan, first, last)
+                report.current().phase("checking")
                 expected = self.expected(plan.target)
                 diffs = differences(expected, await self.introspect(expected))
                 if diffs:

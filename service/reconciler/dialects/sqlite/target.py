@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from events.model import Schema
+from service import progress as report
 from service.reconciler.dialects.sqlite.introspect import introspect_sqlite
 from service.reconciler.marker import (
     MARKER_DDL,
@@ -87,12 +88,16 @@ class SqliteTarget(_SyncTarget):
             raw = conn.connection.driver_connection
             assert raw is not None and raw.in_transaction, "acquire() first"
             check_steps(self.dialect.name, plan.steps[start:])  # refused before the first statement is sent
+            reporter, total = report.current(), len(plan.steps)
             for index, step in enumerate(plan.steps[start:], start=start):
                 check_statement(self.dialect.name, step.sql, step.kind)
+                reporter.started(index, total, step)
                 try:
                     raw.execute(step.sql)
                 except Exception as exc:
                     raise StatementFailed(step.sql, f"{type(exc).__name__}: {exc}", index) from exc
+                reporter.finished(index, total)
+            reporter.phase("checking")
             diffs = differences(self.expected(plan.target), introspect_sqlite(conn))
             if diffs:
                 raise VerifyFailed("after the plan the database does not match the target state", diffs)
