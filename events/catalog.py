@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from events.datasteps import check_sql_run, normalize_dialects
 from events.expressions import STORED, expression_field
@@ -477,7 +477,8 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
     )
 }
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
+"""Built on its first use (a read command that only decodes the log's own events never builds it)."""
 
 
 def parse_event(data: Any, *, stored: bool = False) -> Event:

@@ -34,7 +34,7 @@ refuses it before any DDL (service/reconciler/capacity.py)."""
 class Frozen(BaseModel):
     """Base of every schema object: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,15 +25,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from events.aggregate import State
 from events.catalog import POINT_HEAD, POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
 from events.model import Schema, Table
 from events.store.base import ChainProblem, EventStore
 from projections.replay import Replay, gc_paused
 
-log = structlog.get_logger("schemalog.projections")
+
+class _Log:
+    """structlog's logger, imported on the first line logged: a fold that logs nothing (``show``, ``history``)
+    never imports structlog (issue 14). Each call goes through ``structlog.get_logger`` as ever."""
+
+    def __getattr__(self, name: str) -> Any:
+        import structlog
+
+        return getattr(structlog.get_logger("schemalog.projections"), name)
+
+
+log = _Log()
 
 SNAPSHOT_EVERY = 1000
 """Take a snapshot each time a fold passes a multiple of this many versions."""

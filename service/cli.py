@@ -177,9 +177,13 @@ def _change_text(key: str, value: Any) -> str:
 
 def describe_event(event: Any) -> str:
     """One event as a short line of text."""
-    from events.catalog import ALTERED_FIELDS, to_dict
+    from events.catalog import to_dict
 
-    data = to_dict(event)
+    return describe_data(to_dict(event))
+
+
+def describe_data(data: dict[str, Any]) -> str:
+    """One event's public form (to_dict's, or the log's own stored JSON: no model built) as a short line."""
     kind = data["type"]
     table = data.get("table", "")
     detail = ""
@@ -188,9 +192,12 @@ def describe_event(event: Any) -> str:
     elif kind in ("column_dropped", "column_altered"):
         detail = f".{data['column']}"
         if kind == "column_altered":
+            from events.catalog import ALTERED_FIELDS
+
             # the fields given a value first, then those given null, each in the event's field order
-            changed = sorted((k for k in ALTERED_FIELDS if k in data), key=lambda k: data[k] is None)
-            detail += " " + " ".join(_change_text(k, data[k]) for k in changed)
+            given = [k for k in ALTERED_FIELDS if k in data]
+            changed = [k for k in given if data[k] is not None] + [k for k in given if data[k] is None]
+            detail += " " + " ".join([_change_text(k, data[k]) for k in changed])
     elif kind == "column_renamed":
         detail = f".{data['column']} -> {data['new_name']}"
     elif kind == "table_renamed":
@@ -353,10 +360,10 @@ async def resolve_stream(args: argparse.Namespace, store: EventStore) -> str:
 
 
 def _time_arg(text: str | None) -> Any:
-    from projections.schema import PointError, parse_time_text
-
     if text is None:
         return None
+    from projections.schema import PointError, parse_time_text
+
     try:
         return parse_time_text(text)
     except PointError as exc:
@@ -376,20 +383,6 @@ async def _check_stream(store: EventStore, stream: str | None) -> None:
         streams = {s.name for s in await store.streams()}
         if stream not in streams:
             raise UsageError(f"stream {stream!r} does not exist{_nearest(stream, streams)}")
-
-
-class _Stored:
-    """A stored event's public form handed to describe_event as it is (to_dict reads an event through
-    model_dump): a listed row needs no model built."""
-
-    __slots__ = ("_data", "type")
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-        self.type = data["type"]
-
-    def model_dump(self, **_: Any) -> dict[str, Any]:
-        return self._data
 
 
 async def _history_rows(
@@ -483,7 +476,7 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
             types=types,
         )
     )
-    write = sys.stdout.write
+    write, loads = sys.stdout.write, orjson.loads
     listed, last, more = 0, 0, False
     rows = _history_rows(store, selection, args)
     async with contextlib.aclosing(rows):
@@ -497,7 +490,7 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
                 else:
                     when = row.recorded_at[:19].replace("T", " ")
                     message = f"  {row.message}" if row.message else ""
-                    what = describe_event(_Stored(orjson.loads(row.data)))
+                    what = describe_data(loads(row.data))  # the stored public form: no model built
                     write(f"{row.stream} v{row.version}  {when}  {row.actor}  {what}{message}\n")
                 listed += 1
                 last = row.position
@@ -1678,22 +1671,20 @@ def _error_of(module: str, name: str) -> type[Exception]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from service.progress import keep_rich_lazy
+    from service import logging as service_logging
 
-    keep_rich_lazy()  # before structlog is imported: a progress bar's rich is imported only for a bar
+    settings = Settings.from_env()
+    # before anything imports structlog: configured when first imported (show and history never import it,
+    # nor rich: a progress bar's rich is imported only for a bar)
+    service_logging.configure("info" if args.verbose else settings.log_level)
     # imported after parsing, so that --help, --version and usage errors need none of them
     import asyncio
 
-    import pydantic
+    import pydantic  # (service.config's: every command with a store imports it)
 
-    from events.aggregate import InvalidChange
     from events.store import ChangesetIdConflict, ConcurrencyError, StoreError
-    from projections.schema import PointError
-    from service import logging as service_logging
     from service.config import ConfigError
 
-    settings = Settings.from_env()
-    service_logging.configure("info" if args.verbose else settings.log_level)
     try:
         code = asyncio.run(run(args, settings))
         sys.stdout.flush()  # a reader that closed our output is found here, not in an error at exit
@@ -1706,7 +1697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PIPE
     except UsageError as exc:
         message = str(exc)
-    except InvalidChange as exc:
+    # (the classes of modules this run never imported: nothing of theirs can have raised)
+    except _error_of("events.aggregate", "InvalidChange") as exc:
         message = f"rejected, nothing written: {exc}"
     except pydantic.ValidationError as exc:  # an event or changeset the code built from bad input
         message = f"rejected: {pydantic_message(exc)}"
@@ -1717,7 +1709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _error_of("service.reconciler.targets", "ConnectFailed") as exc:
         sys.stderr.write(f"schemalog: error: {one_line(str(exc))}\n")
         return EXIT_DIFFERS
-    except (PointError, ConfigError, _error_of("service.reconciler.targets", "TargetError")) as exc:
+    except (
+        _error_of("projections.schema", "PointError"),
+        ConfigError,
+        _error_of("service.reconciler.targets", "TargetError"),
+    ) as exc:
         message = str(exc)
     except (ChangesetIdConflict, StoreError) as exc:
         message = str(exc)

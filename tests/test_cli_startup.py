@@ -148,3 +148,53 @@ def test_read_commands_load_no_expression_parser(tmp_path: Path) -> None:
         assert code == 0, args
         assert ("cost" in out) == (args[-1] != "nobody-else"), args
         assert heavy_in(modules, PARSERS) == [], args
+
+
+LOGGING = ("structlog", "rich")
+
+
+def run_cli(args: list[str], cwd: Path, key: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a new interpreter (its stderr a pipe: log lines are JSON), the snapshot key given."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd), "SCHEMALOG_SNAPSHOT_KEY": key}
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=LOGGING), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def modules_of(done: subprocess.CompletedProcess[str]) -> list[str]:
+    report = json.loads(done.stderr.rsplit("MODULES ", 1)[-1])
+    assert report["code"] == 0, done.stderr
+    modules: list[str] = report["modules"]
+    return modules
+
+
+def test_read_commands_import_structlog_only_to_log(tmp_path: Path) -> None:
+    """show and history log nothing on a sound store: structlog (and rich) are never imported. When the fold
+    has something to say (a snapshot whose digest does not verify under another key), structlog is imported
+    then, configured as ever: one JSON line on stderr, and the same schema on stdout."""
+    changeset = tmp_path / "many.json"
+    events: list[dict[str, object]] = [
+        {"type": "table_created", "table": "t", "columns": [{"name": "id", "type": "bigint"}]},
+    ]
+    events += [{"type": "table_altered", "table": "t", "comment": f"c{i}"} for i in range(1000)]
+    changeset.write_text(json.dumps({"stream": "app", "message": "many", "events": events}))
+    for args in (["init"], ["append", str(changeset)]):
+        assert modules_of(run_cli(args, tmp_path, "key one")) is not None
+    shown = run_cli(["show", "--stream", "app"], tmp_path, "key one")  # takes the snapshot at v1000
+    quiet = run_cli(["show", "--stream", "app"], tmp_path, "key one")  # starts from it
+    assert "-- stream app at version 1001: 1 tables" in quiet.stdout and quiet.stdout == shown.stdout
+    assert modules_of(quiet) == [] and quiet.stderr.startswith("\nMODULES ")  # nothing imported, nothing logged
+    listed = run_cli(["history", "--stream", "app"], tmp_path, "key one")
+    assert "table_altered t" in listed.stdout and modules_of(listed) == []
+    other = run_cli(["show", "--stream", "app"], tmp_path, "another key")
+    assert other.stdout == quiet.stdout
+    assert "structlog" in modules_of(other) and "rich" not in modules_of(other)
+    lines = [json.loads(line) for line in other.stderr.splitlines() if line.startswith("{")]
+    assert [(line["event"], line["level"], line["reason"]) for line in lines][:1] == [
+        ("snapshot_ignored", "warning", "digest does not verify")
+    ]

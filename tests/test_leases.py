@@ -118,7 +118,7 @@ async def test_two_replicas_claiming_at_once_split_the_candidates(store_url: str
 
 async def test_an_expired_lease_is_taken_over_and_its_renewal_reports_it_lost(store_url: str) -> None:
     async with replica(store_url) as (_sa, a), replica(store_url) as (_sb, b):
-        [first] = await a.claim("a", ["db1", "db2"], 1, 0.5)
+        [first] = await a.claim("a", ["db1", "db2"], 1, 1.5)
         assert (first.resource, first.holder, first.epoch) == ("db1", "a", 1)
         [other] = await b.claim("b", ["db1", "db2"], 5, 30.0)  # the live one is left alone
         assert other.resource == "db2"
@@ -193,7 +193,7 @@ async def test_a_fenced_append_on_a_store_without_leases_is_refused(store_url: s
 async def test_heartbeats_count_the_live_replicas(store_url: str) -> None:
     async with replica(store_url) as (_sa, a), replica(store_url) as (_sb, b):
         assert await a.heartbeat("a", 30.0) == 1
-        assert await b.heartbeat("b", 0.3) == 2
+        assert await b.heartbeat("b", 1.5) == 2
         assert await a.heartbeat("a", 30.0) == 2
 
         async def alone() -> bool:
@@ -236,7 +236,7 @@ async def test_a_takeover_waits_for_a_fenced_append_in_flight(pg_url: str) -> No
     admin = await asyncpg.connect(normalise_url(pg_url))
     try:
         async with replica(pg_url) as (store, a), replica(pg_url) as (_sb, b):
-            [lease] = await a.claim("a", ["db1"], 1, 1.0)
+            [lease] = await a.claim("a", ["db1"], 1, 2.0)
             # hold the append after its fence check: it waits for the position lock, holding the lease row
             await admin.execute("SELECT pg_advisory_lock($1)", _POSITION_LOCK)
             append = asyncio.create_task(store.append(outcome("db:db1", "t1", expected=0), fence=lease.fence))
@@ -290,15 +290,15 @@ async def test_a_fenced_append_waits_for_a_change_of_its_lease_in_flight_and_see
 async def test_sqlite_a_second_daemon_is_refused_while_the_first_is_live(sqlite_url: str) -> None:
     async with replica(sqlite_url) as (_sa, a), replica(sqlite_url) as (_sb, b):
         assert isinstance(a, SqliteLeases) and isinstance(b, SqliteLeases)
-        first = await a.claim_daemon("one", 0.5)
+        first = await a.claim_daemon("one", 5.0)
         assert (first.resource, first.holder, first.epoch) == (DAEMON_RESOURCE, "one", 1)
         with pytest.raises(DaemonAlreadyRunning) as caught:
             await b.claim_daemon("two", 30.0)
         message = str(caught.value)
         assert message.startswith("another daemon (replica one) holds this SQLite store until ")
         assert message.endswith("; stop it first")
-        kept = await a.claim_daemon("one", 0.5)  # its holder's heartbeat: extended, the same epoch
-        assert (kept.holder, kept.epoch) == ("one", 1) and kept.expires_at > first.expires_at
+        kept = await a.claim_daemon("one", 0.3)  # its holder's heartbeat: kept, the same epoch (now to expire soon)
+        assert (kept.holder, kept.epoch) == ("one", 1) and kept.expires_at < first.expires_at
         await until(lambda: expired(b, DAEMON_RESOURCE), "the first daemon's lock to expire")
         second = await b.claim_daemon("two", 30.0)
         assert (second.holder, second.epoch) == ("two", 2)

@@ -23,7 +23,7 @@ from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
 from service import progress as report
-from service.reconciler.dialects.sqlite.introspect import sqlite_check_texts
+from service.reconciler.dialects.sqlite.introspect import sqlite_check_texts, sqlite_nullable_keys
 from service.reconciler.marker import Marker, now_text, state_hash
 from service.reconciler.normalize import (
     canonical_check,
@@ -306,6 +306,23 @@ async def _as_written(target: Target, expected: Schema, live: Schema) -> Schema:
     return construct(Schema, {"tables": tables, "enums": getattr(live, "enums", {})})
 
 
+async def nullable_key_warnings(target: Target, tables: list[str]) -> list[str]:
+    """A warning for each primary key column of ``tables`` that the database lets hold NULL though the log
+    records it NOT NULL, as every key column (SQLite's rowid tables: sqlite_nullable_keys)."""
+    if not isinstance(target, _SyncTarget) or target.dialect.name != "sqlite" or not tables:
+        return []
+    found = await target._run(lambda conn: sqlite_nullable_keys(conn, tables))
+    out = []
+    for table, column, nulls in found:
+        held = f"; {nulls} row{' holds' if nulls == 1 else 's hold'} NULL there" if nulls else ""
+        out.append(
+            f"column {table}.{column}: in the primary key of a rowid table without NOT NULL, SQLite lets it hold"
+            f" NULL; recorded NOT NULL, as every primary key column (a database migrated from the log enforces it)"
+            f"{held}"
+        )
+    return out
+
+
 def _accepted(text: str, kind: ExpressionKind, dialect: str) -> bool:
     try:
         check_expression(text, kind)
@@ -390,6 +407,8 @@ async def _import(
         want = target.expected(state)
         reporter.phase("checking")
         out.warnings = differences(want, await target.introspect(want))
+        touched = sorted({t for e in events if isinstance(t := getattr(e, "table", None), str)})
+        out.warnings += await nullable_key_warnings(target, touched)
         return out
     finally:
         try:

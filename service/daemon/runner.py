@@ -302,7 +302,9 @@ class Daemon:
         started = time.monotonic()
         bound = structlog.contextvars.bound_contextvars(database=db.name, stream=db.stream, epoch=lease.epoch)
         with bound:
-            log.info("run_started", reason=reason, from_version=record.at, to_version=to_version)
+            log.info(
+                "run_started", reason=reason, known_at=record.at, outcome_version=record.version, to_version=to_version
+            )
             outcome: Outcome | None = None
             try:
                 try:
@@ -324,6 +326,7 @@ class Daemon:
                     known_at=record.at if record.at is not None else 0,
                     known_drift=record.drift if record.version else None,
                     replica=self.replica,
+                    progress=_phase_log,
                 )
                 outcome = await migrate(self._store, request)
                 self.metrics.runs.labels(outcome.status).inc()
@@ -350,6 +353,9 @@ class Daemon:
                 log.info(
                     "run_finished",
                     status=outcome.status if outcome else None,
+                    from_version=outcome.from_version if outcome else None,
+                    to_version=outcome.to_version if outcome else None,
+                    recovered=list(outcome.recovered) if outcome and outcome.recovered else None,
                     seconds=round(seconds, 3),
                     recorded=bool(outcome and outcome.recorded),
                 )
@@ -589,6 +595,15 @@ class Daemon:
                 log.warning("checkpoint_failed", error=_line(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.options.checkpoint_interval)
+
+
+def _phase_log(event: object) -> None:
+    """A run's phases in the daemon's log: ``planned`` (what it will run) and ``applied`` (committed on the
+    database, the outcome not yet recorded)."""
+    from service.progress import Phase
+
+    if isinstance(event, Phase) and event.name in ("planned", "applied"):
+        log.info("run_phase", phase=event.name, count=event.count, detail=event.detail or None)
 
 
 def _line(exc: BaseException) -> str:

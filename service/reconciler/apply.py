@@ -319,6 +319,9 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
             )
         log.info("resuming", from_version=plan.from_version, to_version=plan.to_version, done=marker.steps_done)
         hashes = await _plan_hashes(store, request.stream, plan)
+        outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
+        outcome.statements = [s.sql for s in plan.steps]
+        outcome.steps = _steps(plan)
         await _apply(target, request, plan, marker.steps_done, outcome, hashes, resuming=True)
         if outcome.status == "failed":
             return
@@ -329,9 +332,12 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     plan = await make_plan(projector, request.stream, from_version, request.to, dialect)
     if resumed and plan.empty:
         return  # finishing the interrupted run was the whole job: its outcome ("applied") stands
-    outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
-    outcome.statements = [s.sql for s in plan.steps]
-    outcome.steps = _steps(plan)
+    # after finishing an interrupted run, the outcome covers both: from where that run started
+    finished_first = (outcome.statements, outcome.steps) if resumed else ([], [])
+    outcome.from_version = outcome.from_version if resumed else plan.from_version
+    outcome.to_version = plan.to_version
+    outcome.statements = finished_first[0] + [s.sql for s in plan.steps]
+    outcome.steps = finished_first[1] + _steps(plan)
     problem = await target.plan_problem(plan)
     if problem is not None:
         raise Refused(problem)
@@ -436,9 +442,8 @@ async def _apply(
         )
 
     done = _marker(request, plan.to_version, state_hash(plan.target), to_event)
-    outcome.from_version, outcome.to_version = plan.from_version, plan.to_version
-    outcome.statements = [s.sql for s in plan.steps]
-    outcome.steps = _steps(plan)
+    # (the caller has set the outcome's versions and statements: a run that finished an interrupted one
+    # first reports both)
     if not target.dialect.transactional_ddl and start == 0:
         await target.write_marker(progress(0))
     try:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Collection
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import is_
 from typing import Any, Protocol
 
 from pydantic import PrivateAttr
@@ -157,13 +158,19 @@ def canonical_constraint(constraint: Constraint) -> Constraint:
 
 
 def canonical_table(table: Table) -> Table:
-    columns = tuple(canonical_column(c) for c in table.columns)
-    constraints = tuple(canonical_constraint(c) for c in table.constraints)
-    indexes = tuple(canonical_index(i) for i in table.indexes)
+    # only what canonical_column, _constraint and _index can change is looked at (most columns have no
+    # default, generated expression or ON UPDATE; most indexes no expression or predicate): a table already
+    # canonical, as the log's usually are, is returned as it is, having made nothing
+    columns = tuple(
+        c if c.default is None and c.generated is None and c.on_update is None else canonical_column(c)
+        for c in table.columns
+    )
+    constraints = tuple(canonical_constraint(c) if c.kind in ("check", "foreign_key") else c for c in table.constraints)
+    indexes = tuple(i if i.where is None and not i.elements else canonical_index(i) for i in table.indexes)
     same = (
-        all(a is b for a, b in zip(columns, table.columns, strict=True))
-        and all(a is b for a, b in zip(constraints, table.constraints, strict=True))
-        and all(a is b for a, b in zip(indexes, table.indexes, strict=True))
+        all(map(is_, columns, table.columns))
+        and all(map(is_, constraints, table.constraints))
+        and all(map(is_, indexes, table.indexes))
     )
     if same:
         return table

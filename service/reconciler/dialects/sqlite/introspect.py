@@ -55,6 +55,11 @@ SQLITE_INDEX_KEYS = (
     'SELECT m.name, x.seqno, x.cid, x.name, x."desc" FROM sqlite_master AS m, pragma_index_xinfo(m.name) AS x'
     " WHERE m.type = 'index' AND m.sql IS NOT NULL AND x.key = 1 ORDER BY m.name, x.seqno"
 )
+SQLITE_KEY_INDEXES = (
+    "SELECT m.name FROM sqlite_master AS m, pragma_index_list(m.name) AS x WHERE m.type = 'table' AND x.origin = 'pk'"
+)
+"""The tables whose primary key has an index of its own: every one but those whose key is the rowid (a rowid
+table's INTEGER PRIMARY KEY column: SQLite's own rule, DESC and INT included, without reading the text)."""
 SQLITE_GENERATED_HIDDEN = frozenset({2, 3})
 """pragma table_xinfo's ``hidden``: 2 a virtual generated column, 3 a stored one (1: a virtual table's)."""
 
@@ -491,7 +496,11 @@ def _index(name: str, sql: str, keys: list[Any]) -> Index | None:
 
 
 def _column(r: Any, pk: list[str], autoincrement: bool, text: TableText) -> Column:
-    """One column from its pragma table_xinfo row (cid, name, type, notnull, dflt_value, pk, hidden)."""
+    """One column from its pragma table_xinfo row (cid, name, type, notnull, dflt_value, pk, hidden).
+
+    A primary key column is NOT NULL, as the log holds every one: the rowid never is NULL, a WITHOUT ROWID
+    table's key columns are NOT NULL, and the others, which a rowid table lets hold NULL without NOT NULL
+    (SQLite's quirk: sqlite_nullable_keys names them, for import to warn), are written NOT NULL by migrate."""
     _cid, name, declared, notnull, default, _pk, hidden = r
     written = text.columns.get(name, ColumnText())
     generated = None
@@ -502,7 +511,7 @@ def _column(r: Any, pk: list[str], autoincrement: bool, text: TableText) -> Colu
     values = {
         "name": name,
         "type": declared_type(declared or "", pk == [name]),
-        "nullable": not notnull,
+        "nullable": not notnull and name not in pk,
         "default": default,
         "identity": autoincrement and pk == [name] and (declared or "").upper() == "INTEGER",
         "collation": written.collation if written.collation != "BINARY" else None,
@@ -558,4 +567,18 @@ def sqlite_check_texts(conn: sa.Connection, tables: list[str]) -> dict[tuple[str
         if name in wanted:
             for found in read_table_sql(sql or "", name).checks:
                 out[(name, found.name)] = found.expression or ""
+    return out
+
+
+def sqlite_nullable_keys(conn: sa.Connection, tables: list[str]) -> list[tuple[str, str, int]]:
+    """The primary key columns of ``tables`` that SQLite lets hold NULL (a rowid table's, not the rowid,
+    without NOT NULL), which introspection reads NOT NULL: (table, column, how many rows hold NULL there)."""
+    keyed = {row[0] for row in conn.execute(sa.text(SQLITE_KEY_INDEXES))}
+    wanted = set(tables) & keyed
+    quote = conn.dialect.identifier_preparer.quote
+    out = []
+    for table, _cid, column, _type, notnull, _default, pk, _hidden in conn.execute(sa.text(SQLITE_COLUMNS)):
+        if table in wanted and pk and not notnull:
+            nulls = conn.execute(sa.text(f"SELECT count(*) FROM {quote(table)} WHERE {quote(column)} IS NULL"))
+            out.append((table, column, int(nulls.scalar_one())))
     return out
