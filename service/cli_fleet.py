@@ -207,13 +207,12 @@ async def cmd_rollout_resume(args: argparse.Namespace, store: EventStore) -> int
 
 
 async def cmd_daemon(args: argparse.Namespace, _store: None) -> int:
+    from service import logging as service_logging
     from service.cli import UsageError
     from service.config import load_config
     from service.daemon.leases import DaemonAlreadyRunning
     from service.daemon.runner import DaemonOptions, run_daemon
     from service.settings import DEFAULT_STORE
-
-    from service import logging as service_logging
 
     if not os.environ.get("SCHEMALOG_LOG_LEVEL") and not args.quiet:
         service_logging.configure("info")  # a daemon says what it does (its runs, its leases) by default
