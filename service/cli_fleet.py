@@ -54,6 +54,12 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("status", help="each fleet database: Ready, Reconciling, Stalled, Drifted or Halted")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait until every database is Ready; exit 1 if they are not within SECONDS (a rollout in CI)",
+    )
     p.set_defaults(run=cmd_status)
 
     p = sub.add_parser("rollout", help="rollouts across waves")
@@ -177,13 +183,25 @@ async def cmd_status(args: argparse.Namespace, store: EventStore) -> int:
     from service.app import fleet
     from service.cli import one_line, out, out_json
 
-    rows = await fleet.status(store)
+    import asyncio
+    import time
+
+    if args.wait is not None and not 0 <= args.wait <= 86400:
+        raise _fleet_error(ValueError("--wait takes 0 to 86400 seconds"))
+    deadline = time.monotonic() + (args.wait or 0)
+    while True:
+        rows = await fleet.status(store)
+        ready = all(r.status == "Ready" for r in rows)
+        if args.wait is None or ready or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    code = 0 if args.wait is None or ready else 1
     if args.json:
         out_json([r.public() for r in rows])
-        return 0
+        return code
     if not rows:
         out("no databases registered")
-        return 0
+        return code
     width = max(len(r.name) for r in rows)
     for r in rows:
         at = "-" if r.marker is None else f"v{r.marker}"
@@ -191,7 +209,9 @@ async def cmd_status(args: argparse.Namespace, store: EventStore) -> int:
         who = f"  on {r.owner}" if r.owner else ""
         why = f"  {one_line(r.detail)}" if r.detail else ""
         out(f"{r.name:<{width}}  {r.status:<11}  {r.stream} {at} -> {to}  wave {r.wave}{who}{why}")
-    return 0
+    if code:
+        sys.stderr.write(f"schemalog: not every database is Ready after {args.wait:g} s\n")
+    return code
 
 
 async def cmd_rollout_resume(args: argparse.Namespace, store: EventStore) -> int:

@@ -198,3 +198,44 @@ def test_read_commands_import_structlog_only_to_log(tmp_path: Path) -> None:
     assert [(line["event"], line["level"], line["reason"]) for line in lines][:1] == [
         ("snapshot_ignored", "warning", "digest does not verify")
     ]
+
+
+BUILT = """
+import sys
+from service.cli import main
+code = main(sys.argv[1:])
+from pydantic import BaseModel
+import events.catalog, events.model
+built = sorted(
+    c.__name__ for m in (events.catalog, events.model) for c in vars(m).values()
+    if isinstance(c, type) and issubclass(c, BaseModel) and c.__pydantic_complete__
+)
+sys.stderr.write(f"\\nBUILT {code} {events.catalog.EVENT_ADAPTER.pydantic_complete} {' '.join(built)}\\n")
+"""
+
+
+def test_read_commands_build_no_validator(tmp_path: Path) -> None:
+    """The event and schema models are built on their first validation (defer_build): show and history
+    decode the log's own events without one, so no model's schema is built (the append before does)."""
+    assert probe(["init"], tmp_path)[0] == 0
+    assert probe(["append", str(ROOT / "examples" / "first-changeset.json")], tmp_path)[0] == 0
+    for args in (["show"], ["history"], ["history", "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", BUILT, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            timeout=120,
+        )
+        assert "users" in done.stdout, (args, done.stderr)
+        assert done.stderr.rsplit("BUILT ", 1)[-1].strip() == "0 False", (args, done.stderr)
+    done = subprocess.run(
+        [sys.executable, "-c", BUILT, "append", str(ROOT / "examples" / "first-changeset.json")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert done.stderr.rsplit("BUILT ", 1)[-1].startswith("0 True "), done.stderr  # validated: built

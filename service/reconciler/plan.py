@@ -21,12 +21,14 @@ from events.catalog import (
     ColumnAdded,
     ColumnAltered,
     ColumnDropped,
+    ColumnRenamed,
     ConstraintAdded,
     Event,
     IndexCreated,
     SqlRun,
     TableCreated,
     TableDropped,
+    TableRenamed,
 )
 from events.envelope import RecordedEvent
 from events.expressions import ExpressionError, ExpressionKind, check_expression
@@ -140,6 +142,42 @@ def destructive_in(event: Event, before: State, version: int) -> list[Destructiv
             )
         return out
     return []
+
+
+class _Made:
+    """The tables and columns a plan itself creates (followed through renames): dropping or narrowing one
+    of them loses nothing the database held before the run (a fresh database brought to a head that
+    added a column and dropped it later is not a destructive run)."""
+
+    def __init__(self) -> None:
+        self.tables: set[str] = set()
+        self.columns: set[tuple[str, str]] = set()
+
+    def holds_only_this_plans(self, event: Event) -> bool:
+        if isinstance(event, TableDropped):
+            return event.table in self.tables
+        if isinstance(event, ColumnDropped | ColumnAltered):
+            return event.table in self.tables or (event.table, event.column) in self.columns
+        return False
+
+    def follow(self, event: Event) -> None:
+        if isinstance(event, TableCreated):
+            self.tables.add(event.table)
+        elif isinstance(event, TableRenamed):
+            if event.table in self.tables:
+                self.tables.discard(event.table)
+                self.tables.add(event.new_name)
+            self.columns = {(event.new_name if t == event.table else t, c) for t, c in self.columns}
+        elif isinstance(event, TableDropped):
+            self.tables.discard(event.table)
+            self.columns = {(t, c) for t, c in self.columns if t != event.table}
+        elif isinstance(event, ColumnAdded):
+            self.columns.add((event.table, event.column.name))
+        elif isinstance(event, ColumnRenamed) and (event.table, event.column) in self.columns:
+            self.columns.discard((event.table, event.column))
+            self.columns.add((event.table, event.new_name))
+        elif isinstance(event, ColumnDropped):
+            self.columns.discard((event.table, event.column))
 
 
 def expressions_in(event: Event) -> list[tuple[str, str, ExpressionKind]]:
@@ -283,9 +321,12 @@ async def make_plan(projector: Projector, stream: str, from_version: int, to: Po
     start = state.to_schema()
     plan = Plan(stream=stream, from_version=va, to_version=vb, steps=[], start=start, target=start)
     after = start
+    made = _Made()
     for change in changes:
         before = after  # the state is as the previous event left it
-        plan.destructive.extend(destructive_in(change.event, state, change.source_version))
+        if not made.holds_only_this_plans(change.event):
+            plan.destructive.extend(destructive_in(change.event, state, change.source_version))
+        made.follow(change.event)
         apply_event(change.event, state)
         after = state.to_schema()
         for holder, text, expression_kind in expressions_in(change.event):
