@@ -180,11 +180,11 @@ async def cmd_db_list(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_status(args: argparse.Namespace, store: EventStore) -> int:
-    from service.app import fleet
-    from service.cli import one_line, out, out_json
-
     import asyncio
     import time
+
+    from service.app import fleet
+    from service.cli import one_line, out, out_json
 
     if args.wait is not None and not 0 <= args.wait <= 86400:
         raise _fleet_error(ValueError("--wait takes 0 to 86400 seconds"))
