@@ -34,6 +34,8 @@ refuses it before any DDL (service/reconciler/capacity.py)."""
 class Frozen(BaseModel):
     """Base of every schema object: immutable, no unknown fields."""
 
+    # defer_build: a model's validator is built on its first validation, not at import: a read command that
+    # only decodes the log's own data (events.decode) never builds one (issue 14)
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 

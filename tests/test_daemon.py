@@ -525,3 +525,162 @@ def test_health_ready_and_metrics(pg_store: str, tmp_path: Path) -> None:
         assert 'schemalog_daemon_wakeups_total{cause="notify"}' in text
     finally:
         daemon.stop()
+
+
+def test_second_signal_aborts_the_run_at_once(pg_store: str) -> None:
+    with postgres_database_url() as target:
+        _sync(_register(pg_store, DatabaseRegistered(name="slow", url=target, stream="app")))
+        _sync(_append(pg_store, [_table(0)]))
+        daemon = DaemonProcess(pg_store, "solo")
+        try:
+            wait_until(lambda: _all_ready(pg_store, ["slow"], 1), 60, "at v1")
+            loop = asyncio.new_event_loop()
+            try:
+                conn = loop.run_until_complete(asyncpg.connect(target))
+                tx = conn.transaction()
+                loop.run_until_complete(tx.start())
+                loop.run_until_complete(conn.execute("LOCK TABLE t0 IN ACCESS EXCLUSIVE MODE"))
+                mark = daemon.mark()
+                added = {"type": "column_added", "table": "t0", "column": {"name": "x", "type": "integer"}}
+                _sync(_append(pg_store, [added]))
+                daemon.event("run_phase", 30, since=mark, database="slow", phase="planned")
+                daemon.signal(signal.SIGTERM)
+                daemon.event("daemon_stopping", 30, since=mark)
+                daemon.signal(signal.SIGTERM)
+                assert daemon.wait(60) == 130
+                daemon.event("run_cancelled", 5, since=mark, database="slow")
+                loop.run_until_complete(tx.rollback())
+                loop.run_until_complete(conn.close())
+            finally:
+                loop.close()
+            assert _sync(_marker_version(target)) == 1  # rolled back: still at v1, nothing half-done
+        finally:
+            daemon.stop()
+
+
+def test_url_secret_from_the_environment_and_missing(pg_store: str) -> None:
+    with postgres_database_url() as target:
+        with_secret = target.replace("postgres@", "postgres:${SL_TEST_TARGET_PW}@", 1)
+        _sync(
+            _register(
+                pg_store,
+                DatabaseRegistered(name="env", url=with_secret, stream="app"),
+                DatabaseRegistered(
+                    name="unset", url=with_secret.replace("SL_TEST_TARGET_PW", "SL_TEST_UNSET"), stream="app"
+                ),
+            )
+        )
+        _sync(_append(pg_store, [_table(0)]))
+        daemon = DaemonProcess(pg_store, "solo", env={"SL_TEST_TARGET_PW": "not-in-the-log-7f3a"})
+        try:
+            wait_until(lambda: _all_ready(pg_store, ["env"], 1), 60, "the database with ${VAR} at v1")
+            row = wait_until(lambda: (r := _sync(_status(pg_store))["unset"]).status == "Stalled" and r, 60, "Stalled")
+            assert "SL_TEST_UNSET is not set" in (row.detail or "")
+        finally:
+            daemon.stop()
+
+        async def everything() -> str:
+            conn = await asyncpg.connect(pg_store)
+            try:
+                rows = await conn.fetch("SELECT data::text FROM schemalog_events")
+                leases = await conn.fetch("SELECT coalesce(last_error, '') FROM schemalog_leases")
+                return "\n".join([r[0] for r in rows] + [r[0] for r in leases])
+            finally:
+                await conn.close()
+
+        assert "not-in-the-log-7f3a" not in _sync(everything())
+        assert not any("not-in-the-log-7f3a" in str(line) for line in daemon.lines)
+
+
+def test_drift_adopted_by_policy(pg_store: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    _sync(
+        _register(
+            pg_store,
+            DatabaseRegistered(name="a", url=f"sqlite:///{path}", stream="app", drift="adopt", drift_interval=1),
+        )
+    )
+    _sync(_append(pg_store, [_table(0)]))
+    daemon = DaemonProcess(pg_store, "solo")
+    try:
+        wait_until(lambda: _all_ready(pg_store, ["a"], 1), 60, "at v1")
+        with sqlite3.connect(path) as conn:
+            conn.execute("ALTER TABLE t0 ADD COLUMN by_hand integer")
+        daemon.event("drift_adopted", 30)
+
+        async def app_events() -> list[Any]:
+            store = await open_store(pg_store)
+            try:
+                return list(await store.read("app"))
+            finally:
+                await store.close()
+
+        events = _sync(app_events())
+        assert events[-1].event.type == "column_added" and events[-1].event.column.name == "by_hand"
+        assert events[-1].actor == "daemon:solo"
+        wait_until(lambda: _all_ready(pg_store, ["a"], events[-1].version), 30, "Ready at the adopted version")
+    finally:
+        daemon.stop()
+
+
+def test_a_marker_that_does_not_match_the_chain_is_an_alarm(pg_store: str, tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    _sync(_register(pg_store, DatabaseRegistered(name="w", url=f"sqlite:///{path}", stream="app", drift_interval=1)))
+    _sync(_append(pg_store, [_table(0)]))
+    daemon = DaemonProcess(pg_store, "solo")
+    try:
+        wait_until(lambda: _all_ready(pg_store, ["w"], 1), 60, "at v1")
+        with sqlite3.connect(path) as conn:  # the database now witnesses another log
+            conn.execute("UPDATE schemalog_marker SET event_hash = ?", ("0" * 64,))
+        _sync(_append(pg_store, [_table(1)]))
+        row = wait_until(lambda: (r := _sync(_status(pg_store))["w"]).status == "Drifted" and r, 30, "the alarm")
+        assert any("marker witnesses" in line for line in row.drift)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't1'").fetchone() == (0,)
+    finally:
+        daemon.stop()
+
+
+def test_checkpoints_on_a_schedule(pg_store: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    prefix = tmp_path / "ck"
+    made = subprocess.run(
+        [sys.executable, "-m", "service.cli", "keygen", "--out", str(prefix)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    _sync(_append(pg_store, [_table(0)]))
+    file = tmp_path / "checkpoints.jsonl"
+    daemon = DaemonProcess(
+        pg_store,
+        "solo",
+        extra=("--checkpoint-key", f"{prefix}.key", "--checkpoint-file", str(file), "--checkpoint-interval", "1"),
+    )
+    try:
+        daemon.event("checkpoint_written", 30)
+        daemon.event("checkpoint_written", 30, since=daemon.lines.index(daemon.events("checkpoint_written")[0]) + 1)
+    finally:
+        daemon.stop()
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "--store",
+            pg_store,
+            "verify",
+            "--checkpoints",
+            str(file),
+            "--key",
+            f"{prefix}.pub",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert len(file.read_text().splitlines()) >= 2

@@ -361,6 +361,8 @@ class Daemon:
                 )
                 slot.running = None
                 self.wake.set()
+                if db.name in self.slots and slot.noted != (slot.state, slot.last_error) and not self.aborting:
+                    await self._note(slot, slot.state, slot.last_error)
 
     async def _handle(self, db: FleetDatabase, slot: Slot, to_version: int, outcome: Outcome) -> None:
         now = time.monotonic()
@@ -466,9 +468,11 @@ class Daemon:
         """Keep the runtime status in the lease row, when it changed (for status, from any replica)."""
         if slot.noted == (state, error) or self._leases is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             await self._leases.note(slot.lease, state=state, last_error=error, next_attempt=slot.next_attempt)
             slot.noted = (state, error)
+        except Exception as exc:  # the status line is kept next time; the work goes on
+            log.warning("status_not_noted", error=_line(exc))
 
     # ------------------------------------------------------------------ leases
 
@@ -588,7 +592,7 @@ class Daemon:
             try:
                 checkpoint = await take_checkpoint(self._store, key)
                 await asyncio.to_thread(append_checkpoint, self.options.checkpoint_file, checkpoint)
-                log.info("checkpoint_written", file=self.options.checkpoint_file, streams=len(checkpoint["heads"]))
+                log.info("checkpoint_written", file=self.options.checkpoint_file, streams=len(checkpoint["streams"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
