@@ -1680,8 +1680,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # imported after parsing, so that --help, --version and usage errors need none of them
     import asyncio
 
-    import pydantic  # (service.config's: every command with a store imports it)
-
     from events.store import ChangesetIdConflict, ConcurrencyError, StoreError
     from service.config import ConfigError
 
@@ -1700,8 +1698,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (the classes of modules this run never imported: nothing of theirs can have raised)
     except _error_of("events.aggregate", "InvalidChange") as exc:
         message = f"rejected, nothing written: {exc}"
-    except pydantic.ValidationError as exc:  # an event or changeset the code built from bad input
-        message = f"rejected: {pydantic_message(exc)}"
+    # an event or changeset the code built from bad input (pydantic's error: show and history never import it)
+    except _error_of("pydantic_core", "ValidationError") as exc:
+        message = f"rejected: {pydantic_message(exc)}"  # type: ignore[arg-type]  # (a ValidationError)
     except ConcurrencyError as exc:
         sys.stderr.write(f"schemalog: conflict: {one_line(str(exc))}; current version {exc.current}\n")
         return EXIT_CONFLICT

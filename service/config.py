@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from events.envelope import DEFAULT_STREAM, check_stream_name
+if TYPE_CHECKING:
+    from service.config_models import Config as Config
+    from service.config_models import DatabaseConfig as DatabaseConfig
 
 CONFIG_FILE = "schemalog.toml"
 
@@ -32,26 +35,21 @@ class ConfigError(ValueError):
     """A config file that cannot be used: the message says where and why."""
 
 
-class DatabaseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(min_length=1)
-    stream: str = DEFAULT_STREAM
-    target: str = "head"
-    allow_destructive: bool = False
-    lock_timeout: float = Field(default=60.0, gt=0)
-
-    @field_validator("stream")
-    @classmethod
-    def _stream(cls, value: str) -> str:
-        return check_stream_name(value)
-
-
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NoConfig(NamedTuple):
+    """The config of a run with no file: every setting its default. Not a model, so that such a run (most
+    runs: ``show``, ``history``) imports no pydantic for it (issue 14); read the same way as :class:`Config`."""
 
     store: str | None = None
-    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
+    databases: Mapping[str, DatabaseConfig] = MappingProxyType({})
+
+
+def __getattr__(name: str) -> Any:
+    """``Config`` and ``DatabaseConfig``, the file's models (service/config_models.py), imported on first use."""
+    if name in ("Config", "DatabaseConfig"):
+        from service import config_models
+
+        return getattr(config_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 CONFIG_TEMPLATE = """\
@@ -106,14 +104,19 @@ def write_config_template(path: str | os.PathLike[str], *, force: bool = False) 
     return file
 
 
-def load_config(path: str | None = None) -> Config:
-    """The config at ``path`` (must exist), else $SCHEMALOG_CONFIG, else ./schemalog.toml if present."""
+def load_config(path: str | None = None) -> Config | NoConfig:
+    """The config at ``path`` (must exist), else $SCHEMALOG_CONFIG, else ./schemalog.toml if present (else
+    :class:`NoConfig`, the defaults)."""
     explicit = path or os.environ.get("SCHEMALOG_CONFIG")
     file = Path(explicit) if explicit else Path(CONFIG_FILE)
     if not file.exists():
         if explicit:
             raise ConfigError(f"config file {file} does not exist")
-        return Config()
+        return NoConfig()
+    from pydantic import ValidationError
+
+    from service.config_models import Config
+
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

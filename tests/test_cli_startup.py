@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,79 @@ def test_read_commands_build_no_validator(tmp_path: Path) -> None:
     assert appended[0] == "0" and "TableCreated" in appended  # input is validated: its models built
     for args in (["show"], ["history"]):
         assert built_by(args, tmp_path) == "0 False", args
+
+
+CONFIG_BUILT = """
+import sys
+from service.cli import main
+code = main(sys.argv[1:])
+import service.config as c
+sys.stderr.write(f"\\nCONFIG {code} {c.Config.__pydantic_complete__} {c.DatabaseConfig.__pydantic_complete__}"
+                 f" {'importlib.metadata' in sys.modules}\\n")
+"""
+
+
+def config_built(args: list[str], cwd: Path) -> str:
+    """Run the CLI in a new interpreter: its exit code, whether the config models' validators were built,
+    and whether importlib.metadata (pydantic's plugin discovery, on a first build) was imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", CONFIG_BUILT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        timeout=120,
+    )
+    return done.stderr.rsplit("CONFIG ", 1)[-1].strip()
+
+
+def test_no_config_file_builds_no_config_model(tmp_path: Path) -> None:
+    """Without schemalog.toml (nor --config, $SCHEMALOG_CONFIG) the config is the defaults, built without a
+    validator: no model schema, no plugin discovery. A config file is still validated, and its errors told."""
+    assert probe(["init"], tmp_path)[0] == 0
+    assert probe(["append", str(ROOT / "examples" / "first-changeset.json")], tmp_path)[0] == 0
+    for args in (["show"], ["history"]):
+        assert config_built(args, tmp_path) == "0 False False False", args
+    (tmp_path / "schemalog.toml").write_text('[databases.main]\nurl = "sqlite:///app.db"\n')
+    assert config_built(["show"], tmp_path).split()[:2] == ["0", "True"]  # (DatabaseConfig's inside Config's)
+    (tmp_path / "schemalog.toml").write_text('[databases.main]\nurl = "sqlite:///app.db"\nstrem = "x"\n')
+    code, _out, _modules = probe(["show"], tmp_path)
+    assert code == 2
+
+
+async def test_scan_of_one_stream_is_the_same_by_position_or_by_index(tmp_path: Path) -> None:
+    """history's scan of one stream reads the position range in order when the stream is most of it, else
+    the stream's index: the same rows in the same order either way, whatever the bounds and direction."""
+    from events.catalog import TableAltered, TableCreated
+    from events.envelope import Changeset
+    from events.model import Column
+    from events.store import open_store
+
+    store = await open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        await store.init()
+        for stream in ("big", "small"):
+            created = TableCreated(table="t", columns=(Column(name="id", type="bigint"),))
+            await store.append(Changeset(stream=stream, actor="a", events=(created,)))
+        for i in range(30):
+            events = tuple(TableAltered(table="t", comment=f"c{i}.{j}") for j in range(3))
+            await store.append(Changeset(stream="big", actor="a", events=events))
+            if i % 10 == 0:
+                await store.append(Changeset(stream="small", actor="a", events=events[:1]))
+
+        async def rows(**kwargs: Any) -> list[Any]:
+            return [row async for chunk in store.scan(chunk=7, **kwargs) for row in chunk]
+
+        everything = await rows()
+        assert len(everything) == 2 + 90 + 3
+        choose = store._scan_by_position  # type: ignore[attr-defined]
+        assert await choose("big", 0, 2**62) and not await choose("small", 0, 2**62)
+        assert not await choose("big", 0, 1)  # an empty range
+        for stream in ("big", "small", "none"):
+            for after, before in ((0, None), (10, None), (0, 50), (20, 60), (94, None)):
+                for descending in (False, True):
+                    got = await rows(stream=stream, after_position=after, before_position=before, descending=descending)
+                    want = [r for r in everything if r.stream == stream and after < r.position < (before or 2**62)]
+                    assert got == (want[::-1] if descending else want), (stream, after, before, descending)
+    finally:
+        await store.close()

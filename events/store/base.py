@@ -8,14 +8,14 @@ events against the schema: events.log does that before appending.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from events import decode
-from events.catalog import parse_event
-from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, chain_hash
+if TYPE_CHECKING:  # the models: imported where rows become events, not by a listing or a fold (issue 14)
+    from events.envelope import Changeset, RecordedEvent
 
 
 class StoreError(Exception):
@@ -239,6 +239,9 @@ class EventStore(Protocol):
 
 def check_chain(stream: str, rows: Iterable[RawRow], head: tuple[int, str] | None) -> tuple[int, list[ChainProblem]]:
     """Walk one stream's chain; return the number of rows and the problems found."""
+    from events.catalog import parse_event
+    from events.envelope import GENESIS_HASH, chain_hash
+
     problems: list[ChainProblem] = []
     expected_version = 1
     prev = GENESIS_HASH
@@ -313,8 +316,9 @@ def recorded(
     hash: str,
 ) -> RecordedEvent:
     """Build a RecordedEvent from stored values (events are validated on the way in)."""
-    event = decode.event_from_text(data) if isinstance(data, str) else decode.event_from_dict(data)
-    return RecordedEvent.model_construct(
+    from_text, from_dict, recorded_event = _decoding()
+    event = from_text(data) if isinstance(data, str) else from_dict(data)
+    return recorded_event.model_construct(
         stream=stream,
         version=version,
         position=position,
@@ -326,6 +330,16 @@ def recorded(
         prev_hash=prev_hash,
         hash=hash,
     )
+
+
+@cache
+def _decoding() -> tuple[Callable[[str], Any], Callable[[dict[str, Any]], Any], type[RecordedEvent]]:
+    """events.decode's decoders and RecordedEvent, imported on the first row made an event (once: ``recorded``
+    runs for every row read), so that importing the store loads no model (issue 14)."""
+    from events import decode
+    from events.envelope import RecordedEvent
+
+    return decode.event_from_text, decode.event_from_dict, RecordedEvent
 
 
 def require_actor(changeset: Changeset) -> str:

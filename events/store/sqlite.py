@@ -19,14 +19,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, parse_time, seal
 from events.store.base import (
     NOT_A_STORE,
     AppendResult,
@@ -42,6 +41,16 @@ from events.store.base import (
     require_actor,
     tables_problem,
 )
+
+if TYPE_CHECKING:  # events.envelope loads the models: imported where they are used, not by show or history
+    from events.envelope import Changeset, RecordedEvent
+
+GENESIS_HASH = "0" * 64
+"""events.envelope's GENESIS_HASH (a stream's first prev_hash), not imported from there for the reason above:
+tests/test_cli_startup.py checks that the two agree, and that ``init``'s time is format_time's text."""
+
+CHAIN_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""events.envelope.format_time's text (for the store's creation time in ``init``, which every command runs)."""
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS schemalog_events (
@@ -204,7 +213,7 @@ def path_from_url(url: str) -> str:
     raise StoreError(f"not a SQLite URL: {url!r}")
 
 
-def _row_to_event(row: sqlite3.Row) -> RecordedEvent:
+def _row_to_event(row: sqlite3.Row, parse_time: Callable[[str], datetime]) -> RecordedEvent:
     return recorded(
         position=row["position"],
         stream=row["stream"],
@@ -267,7 +276,7 @@ class SqliteStore:
 
     async def init(self) -> None:
         try:
-            await self._conn.executescript(_init_script(str(uuid.uuid4()), format_time(datetime.now(UTC))))
+            await self._conn.executescript(_init_script(str(uuid.uuid4()), datetime.now(UTC).strftime(CHAIN_TIME)))
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 await self._conn.execute("ROLLBACK")
@@ -290,6 +299,8 @@ class SqliteStore:
     async def _append(
         self, changeset: Changeset, actor: str, now: datetime | None, fence: Fence | None
     ) -> AppendResult:
+        from events.envelope import format_time, parse_time, seal
+
         conn = self._conn
         stream = changeset.stream
         async with conn.execute(
@@ -419,6 +430,8 @@ class SqliteStore:
         until: datetime | None = None,
         types: Sequence[str] | None = None,
     ) -> list[RecordedEvent]:
+        from events.envelope import format_time, parse_time
+
         sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE stream = ? AND version > ?"
         args: list[Any] = [stream, after_version]
         if to_version is not None:
@@ -431,15 +444,17 @@ class SqliteStore:
             sql += f" AND type IN ({', '.join('?' for _ in types)})"
             args.extend(types)
         rows = await self._fetch(sql + " ORDER BY version", tuple(args))
-        return [_row_to_event(r) for r in rows]
+        return [_row_to_event(r, parse_time) for r in rows]
 
     async def read_all(self, *, after_position: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        from events.envelope import parse_time
+
         sql = f"SELECT {SELECT_COLUMNS} FROM schemalog_events WHERE position > ? ORDER BY position"
         args: tuple[Any, ...] = (after_position,)
         if limit is not None:
             sql += " LIMIT ?"
             args = (after_position, limit)
-        return [_row_to_event(r) for r in await self._fetch(sql, args)]
+        return [_row_to_event(r, parse_time) for r in await self._fetch(sql, args)]
 
     async def raw_rows(self, stream: str) -> AsyncIterator[RawRow]:
         rows = await self._fetch(
@@ -473,16 +488,37 @@ class SqliteStore:
         descending: bool = False,
         chunk: int = 5000,
     ) -> AsyncGenerator[list[EventRow], None]:
+        upper = before_position if before_position is not None else 2**62
         sql = f"SELECT {SCAN_COLUMNS} FROM schemalog_events WHERE position > ? AND position < ?"
-        args: list[Any] = [after_position, before_position if before_position is not None else 2**62]
+        args: list[Any] = [after_position, upper]
         if stream is not None:
-            sql += " AND stream = ?"
+            by_position = await self._scan_by_position(stream, after_position, upper)
+            sql += " AND +stream = ?" if by_position else " AND stream = ?"  # (+: not through the index)
             args.append(stream)
         sql += " ORDER BY position DESC" if descending else " ORDER BY position"
         async with self._conn.execute(sql, tuple(args)) as cur:
             cur.row_factory = None  # plain tuples, in EventRow's order
             while rows := await cur.fetchmany(chunk):
                 yield list(map(EventRow._make, rows))
+
+    async def _scan_by_position(self, stream: str, after_position: int, upper: int) -> bool:
+        """Whether a scan of one stream reads the position range itself (the table in rowid order) rather
+        than the stream's index: when the stream holds at least a quarter of the rows the range spans.
+
+        Through the (stream, version) index SQLite looks each row up in the table and then sorts all of
+        them by position in a temporary B-tree before the first is returned (0.28 s for 100,000 rows, against
+        0.19 s for the range read in order, which filters the stream as it goes). Both counts are cheap: a
+        stream's head version is its number of rows, and the largest position bounds the range.
+        """
+        async with self._conn.execute(
+            "SELECT (SELECT version FROM schemalog_streams WHERE stream = ?),"
+            " (SELECT max(position) FROM schemalog_events)",
+            (stream,),
+        ) as cur:
+            found = await cur.fetchone()
+        rows, last = (found[0] or 0, found[1] or 0) if found is not None else (0, 0)
+        span = min(last, upper - 1) - after_position
+        return span > 0 and rows * 4 >= span
 
     async def stream_heads(self) -> dict[str, tuple[int, str]]:
         rows = await self._fetch("SELECT stream, version, hash FROM schemalog_streams")
@@ -493,6 +529,8 @@ class SqliteStore:
         return [r["stream"] for r in rows]
 
     async def version_at(self, stream: str, moment: datetime) -> int:
+        from events.envelope import format_time
+
         rows = await self._fetch(
             "SELECT max(version) AS v FROM schemalog_events WHERE stream = ? AND recorded_at <= ?",
             (stream, format_time(moment)),

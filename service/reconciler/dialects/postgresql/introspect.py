@@ -92,20 +92,20 @@ WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 # Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
 # in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
 # on conindid). Key columns (the first nkeys of columns, as text like PG_CONSTRAINTS'; the rest are INCLUDE
-# columns); only for the rare index with order options (bit 1: DESC), them (else NULL, not a list of
-# zeros); only for the rare index with expressions, the text of each key element (pg_get_indexdef's, whose
-# numbered elements are the expressions); only for the rare one with an operator class that is no default
-# one, each key's class where it is not a default (the set of defaults is one InitPlan, read once); the
-# predicate of a partial index.
+# columns); only for the rare index with order options (bit 1: DESC), them as text like columns (else
+# NULL, not a list of zeros); only for the rare index with expressions, the text of each key element
+# (pg_get_indexdef's, whose numbered elements are the expressions); only for the rare one with an
+# operator class that is no default one, each key's class where it is not a default (the set of defaults
+# is one InitPlan, read once); the predicate of a partial index.
 PG_INDEXES = f"""
 SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique,
        i.indkey::text AS columns, i.indnkeyatts AS nkeys, am.amname AS method,
-       CASE WHEN 0 <> ANY(i.indoption::int2[]) THEN i.indoption::int2[] END AS options,
+       CASE WHEN 0 <> ANY(i.indoption::int2[]) THEN i.indoption::text END AS options,
        CASE WHEN i.indexprs IS NOT NULL THEN
             ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k ORDER BY k)
        END AS expressions,
        CASE WHEN NOT i.indclass::oid[] <@ (SELECT array_agg(o.oid) FROM pg_opclass o WHERE o.opcdefault) THEN
-            ARRAY(SELECT CASE WHEN NOT o.opcdefault THEN o.opcname END
+            ARRAY(SELECT CASE WHEN NOT o.opcdefault THEN o.opcname::text END
                   FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(oid, k) JOIN pg_opclass o ON o.oid = u.oid
                   ORDER BY u.k)
        END AS opclasses,
@@ -116,10 +116,12 @@ WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 """
 
 # Enum types, from pg_enum (few rows; each type's row by its oid): format_type's text is how a column of
-# the type names it in PG_COLUMNS.
+# the type names it in PG_COLUMNS. Every array read is text[] (labels, operator classes; index options as
+# text): asyncpg knows text[] from the start, while name[] or int2[] makes it introspect the type first
+# (3 more round trips on every new connection, about 20 ms).
 PG_ENUMS = """
 SELECT n.nspname AS schema, t.typname AS name, format_type(t.oid, NULL) AS text,
-       array_agg(e.enumlabel ORDER BY e.enumsortorder) AS values
+       array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS values
 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
 GROUP BY n.nspname, t.typname, t.oid
@@ -451,7 +453,8 @@ class PgCatalogue:
                 or options is not None
                 or len(nums) != nkeys
             ):
-                detail = _pg_index_detail(nums, nkeys, method, options, expressions, opclasses, predicate)
+                flags = None if options is None else [int(x) for x in options.split()]
+                detail = _pg_index_detail(nums, nkeys, method, flags, expressions, opclasses, predicate)
             entry = (name, unique, keys, detail)
             if oid in indexes:
                 indexes[oid].append(entry)
