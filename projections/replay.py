@@ -23,12 +23,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from events import decode
-from events.aggregate import State, rename_in_expression
+if TYPE_CHECKING:  # the models: imported by to_state, not by a fold that stays in public form (issue 14)
+    from events.aggregate import State
 
 Json = dict[str, Any]
 
@@ -89,6 +89,9 @@ class Replay:
 
     def to_state(self) -> State:
         """The working state of events.aggregate (frozen schema objects) at this point."""
+        from events import decode
+        from events.aggregate import State
+
         state = State.from_schema(decode.schema(self.tables, self.enums))
         state.tags = dict(self.tags)
         return state
@@ -144,6 +147,13 @@ def _whole(table: Json) -> Json:
     if table.get("primary_key_name") is not None:
         whole["primary_key_name"] = table["primary_key_name"]
     return whole
+
+
+def rename_in_expression(expression: str, old: str, new: str) -> str:
+    """events.aggregate's, imported on the first expression a rename rewrites (most folds have none)."""
+    from events.aggregate import rename_in_expression as rename
+
+    return rename(expression, old, new)
 
 
 def _renamed(names: list[str], old: str, new: str) -> list[str]:

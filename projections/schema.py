@@ -23,13 +23,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from events.aggregate import State
-from events.catalog import POINT_HEAD, POINT_NEGATIVE, POINT_TIME, POINT_VERSION, TagCreated
-from events.model import Schema, Table
 from events.store.base import ChainProblem, EventStore
 from projections.replay import Replay, gc_paused
+
+if TYPE_CHECKING:  # the models: imported where a fold's result is built, not by ``show`` (issue 14)
+    from events.aggregate import State
+    from events.model import Schema, Table
 
 
 class _Log:
@@ -93,6 +94,8 @@ def parse_point(text: str | int | None) -> Point:
         return HEAD
     if isinstance(text, int):
         return Point(version=text)
+    from events.catalog import POINT_HEAD, POINT_NEGATIVE, POINT_TIME, POINT_VERSION
+
     value = text.strip()
     if not value or POINT_HEAD.match(value):
         return HEAD
@@ -214,6 +217,8 @@ class Projector:
         return head
 
     async def tags(self, stream: str) -> dict[str, int]:
+        from events.catalog import TagCreated
+
         events = await self.store.read(stream, types=["tag_created"])
         out: dict[str, int] = {}
         for recorded in events:
@@ -229,6 +234,14 @@ class Projector:
     async def schema(self, stream: str, point: Point = HEAD) -> tuple[int, Schema]:
         version, state = await self.state(stream, point)
         return version, state.to_schema()
+
+    async def public_state(self, stream: str, point: Point = HEAD) -> tuple[int, Replay]:
+        """The version a point names and the fold there in public form, no schema object built (``show``'s
+        text: it needs no model, so it imports no pydantic; issue 14)."""
+        version = await self.resolve(stream, point)
+        with gc_paused():
+            replay = await self._replay(stream, version)
+        return version, replay
 
     async def state_at_version(self, stream: str, version: int) -> State:
         with gc_paused():  # the fold and the objects built from it

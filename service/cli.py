@@ -575,11 +575,56 @@ def schema_text(schema: Any) -> list[str]:
     return lines
 
 
+def public_schema_text(tables: dict[str, dict[str, Any]]) -> list[str]:
+    """:func:`schema_text` of the schema in public form (a fold's, projections.replay): the same lines, with
+    a public form's defaults where it leaves a field out, and no model built (tests/test_cli_startup.py
+    compares the two)."""
+    lines = []
+    for name in sorted(tables):
+        table = tables[name]
+        lines.append(f"table {name}" + (f"  -- {table['comment']}" if table.get("comment") else ""))
+        for c in table["columns"]:
+            bits = [f"  {c['name']} {c['type']}"]
+            if not c.get("nullable", True):
+                bits.append("not null")
+            if c.get("identity"):
+                bits.append("identity")
+            if c.get("default") is not None:
+                bits.append(f"default {c['default']}")
+            if c.get("comment"):
+                bits.append(f"-- {c['comment']}")
+            lines.append(" ".join(bits))
+        if table.get("primary_key"):
+            lines.append(f"  primary key ({', '.join(table['primary_key'])})")
+        for i in table.get("indexes") or ():
+            lines.append(f"  {'unique ' if i.get('unique') else ''}index {i['name']} ({', '.join(i.get('columns', ()))})")
+        for k in table.get("constraints") or ():
+            ref = k.get("references")
+            if k["kind"] == "foreign_key" and ref is not None:
+                actions = (("delete", k.get("on_delete")), ("update", k.get("on_update")))
+                extra = "".join(f" on {w} {a}" for w, a in actions if a)
+                lines.append(
+                    f"  foreign key {k['name']} ({', '.join(k.get('columns', ()))}) references"
+                    f" {ref['table']} ({', '.join(ref['columns'])}){extra}"
+                )
+            elif k["kind"] == "unique":
+                lines.append(f"  unique {k['name']} ({', '.join(k.get('columns', ()))})")
+            else:
+                lines.append(f"  check {k['name']} ({k.get('expression')})")
+    return lines
+
+
 async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
     from projections.schema import Projector
 
     await store.init()
     stream = await resolve_stream(args, store)
+    if args.format == "text":  # from the fold's public form: no model built, pydantic never imported
+        version, replay = await Projector(store).public_state(stream, _point(args.at))
+        out(f"-- stream {stream} at version {version}: {len(replay.tables)} tables")
+        for line in public_schema_text(replay.tables):
+            out(line)
+        return EXIT_OK
     version, schema = await Projector(store).schema(stream, _point(args.at))
     if args.format == "json":
         out_json({"stream": stream, "version": version, **schema.sorted().model_dump(mode="json")})
