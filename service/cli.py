@@ -597,7 +597,8 @@ def public_schema_text(tables: dict[str, dict[str, Any]]) -> list[str]:
         if table.get("primary_key"):
             lines.append(f"  primary key ({', '.join(table['primary_key'])})")
         for i in table.get("indexes") or ():
-            lines.append(f"  {'unique ' if i.get('unique') else ''}index {i['name']} ({', '.join(i.get('columns', ()))})")
+            unique = "unique " if i.get("unique") else ""
+            lines.append(f"  {unique}index {i['name']} ({', '.join(i.get('columns', ()))})")
         for k in table.get("constraints") or ():
             ref = k.get("references")
             if k["kind"] == "foreign_key" and ref is not None:

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.histories import histories
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sqlalchemy", "asyncpg", "pymysql", "pglast", "sqlglot", "pydantic", "pydantic_settings", "cryptography")
@@ -240,42 +244,79 @@ def test_read_commands_build_no_validator(tmp_path: Path) -> None:
         assert built_by(args, tmp_path) == "0 False", args
 
 
-CONFIG_BUILT = """
+MODULES_OF_RUN = """
 import sys
 from service.cli import main
 code = main(sys.argv[1:])
-import service.config as c
-sys.stderr.write(f"\\nCONFIG {code} {c.Config.__pydantic_complete__} {c.DatabaseConfig.__pydantic_complete__}"
-                 f" {'importlib.metadata' in sys.modules}\\n")
+sys.stderr.write("\\nRUN " + " ".join([str(code), *sorted(sys.modules)]) + "\\n")
 """
 
 
-def config_built(args: list[str], cwd: Path) -> str:
-    """Run the CLI in a new interpreter: its exit code, whether the config models' validators were built,
-    and whether importlib.metadata (pydantic's plugin discovery, on a first build) was imported."""
+def modules_of_run(args: list[str], cwd: Path) -> tuple[int, set[str]]:
+    """Run the CLI in a new interpreter: its exit code and every module it imported."""
     done = subprocess.run(
-        [sys.executable, "-c", CONFIG_BUILT, *args],
+        [sys.executable, "-c", MODULES_OF_RUN, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
         timeout=120,
     )
-    return done.stderr.rsplit("CONFIG ", 1)[-1].strip()
+    code, *modules = done.stderr.rsplit("RUN ", 1)[-1].split()
+    return int(code), set(modules)
 
 
-def test_no_config_file_builds_no_config_model(tmp_path: Path) -> None:
-    """Without schemalog.toml (nor --config, $SCHEMALOG_CONFIG) the config is the defaults, built without a
-    validator: no model schema, no plugin discovery. A config file is still validated, and its errors told."""
+def test_show_imports_no_pydantic(tmp_path: Path) -> None:
+    """``show`` renders the fold's public form: no model, so neither pydantic nor the event catalogue is
+    imported, nor, without schemalog.toml (or --config, $SCHEMALOG_CONFIG), the config's models. A config
+    file is still validated, and its errors told (exit 2)."""
     assert probe(["init"], tmp_path)[0] == 0
     assert probe(["append", str(ROOT / "examples" / "first-changeset.json")], tmp_path)[0] == 0
-    for args in (["show"], ["history"]):
-        assert config_built(args, tmp_path) == "0 False False False", args
+    code, modules = modules_of_run(["show"], tmp_path)
+    assert code == 0
+    assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+    assert "importlib.metadata" not in modules  # (pydantic's plugin discovery, on a first model build)
+    assert {"events.catalog", "events.model", "events.envelope", "service.config_models"}.isdisjoint(modules)
+    code, modules = modules_of_run(["history"], tmp_path)
+    assert code == 0 and "service.config_models" not in modules
     (tmp_path / "schemalog.toml").write_text('[databases.main]\nurl = "sqlite:///app.db"\n')
-    assert config_built(["show"], tmp_path).split()[:2] == ["0", "True"]  # (DatabaseConfig's inside Config's)
+    code, modules = modules_of_run(["show"], tmp_path)
+    assert code == 0 and "service.config_models" in modules
     (tmp_path / "schemalog.toml").write_text('[databases.main]\nurl = "sqlite:///app.db"\nstrem = "x"\n')
-    code, _out, _modules = probe(["show"], tmp_path)
-    assert code == 2
+    assert probe(["show"], tmp_path)[0] == 2
+
+
+@given(history=histories(max_changesets=10, dialect="any"), cut=st.integers(0, 60))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_show_text_of_the_public_form_is_the_models_text(history: list[list[Any]], cut: int) -> None:
+    """``show``'s text from the fold's public form is schema_text of the models, at every version (and from
+    a snapshot body read back)."""
+    from events.catalog import to_dict
+    from projections.replay import Replay
+    from service.cli import public_schema_text, schema_text
+
+    events = [e for changeset in history for e in changeset]
+    cut %= len(events) + 1
+    replay = Replay()
+    for k, event in enumerate(events, start=1):
+        replay.apply(json.loads(json.dumps(to_dict(event))))
+        assert public_schema_text(replay.tables) == schema_text(replay.to_state().to_schema()), k
+        if k == cut:
+            replay = Replay.from_body(replay.body())
+            assert public_schema_text(replay.tables) == schema_text(replay.to_state().to_schema()), k
+
+
+def test_sqlite_store_constants_are_the_envelopes() -> None:
+    """events/store/sqlite.py keeps its own copy of the genesis hash and the chain's time format (importing
+    events.envelope would load the models): they are the envelope's."""
+    from datetime import UTC, datetime
+
+    from events import envelope
+    from events.store import sqlite
+
+    assert sqlite.GENESIS_HASH == envelope.GENESIS_HASH
+    moment = datetime(2026, 11, 24, 10, 0, 0, 12, tzinfo=UTC)
+    assert moment.strftime(sqlite.CHAIN_TIME) == envelope.format_time(moment)
 
 
 async def test_scan_of_one_stream_is_the_same_by_position_or_by_index(tmp_path: Path) -> None:

@@ -233,6 +233,12 @@ def test_three_replicas_thirty_databases_with_kills(pg_store: str, tmp_path: Pat
                 _check_exactly_once(pg_store, name, head)
             _check_no_overlap(everyone)
             assert kills >= 6
+
+            def spread() -> bool:  # the work spreads over the live replicas: each holds its share
+                owners = [row.owner for row in _sync(_status(pg_store)).values()]
+                return all(owners.count(d.replica) >= 8 for d in daemons)
+
+            wait_until(spread, 60, "each live replica holding about a third of the 30 databases")
         finally:
             for d in everyone:
                 d.stop()
