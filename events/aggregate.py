@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache, singledispatch
 
+from events.auth import ApprovalGiven, ApprovalsRequired, TokenCreated, TokenRevoked
 from events.catalog import (
     ColumnAdded,
     ColumnAltered,
@@ -780,6 +781,10 @@ def _tag_created(event: TagCreated, state: State) -> None:
 @apply_event.register(DatabaseRetired)
 @apply_event.register(RolloutHalted)
 @apply_event.register(RolloutResumed)
+@apply_event.register(TokenCreated)
+@apply_event.register(TokenRevoked)
+@apply_event.register(ApprovalGiven)
+@apply_event.register(ApprovalsRequired)
 def _outcome(event: object, state: State) -> None:
     """Outcomes of the reconciler and the fleet's events describe databases, not a schema change
     (the fleet's own rules are checked by projections.fleet when they are written)."""

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
+from events.auth import AUTH_TYPES, ApprovalGiven, ApprovalsRequired, TokenCreated, TokenRevoked
 from events.datasteps import check_sql_run, normalize_dialects
 from events.expressions import STORED, expression_field
 from events.fleet import (
@@ -439,6 +440,10 @@ Event = Annotated[
         DatabaseRetired,
         RolloutHalted,
         RolloutResumed,
+        TokenCreated,
+        TokenRevoked,
+        ApprovalGiven,
+        ApprovalsRequired,
     ],
     Field(discriminator="type"),
 ]
@@ -474,6 +479,10 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         DatabaseRetired,
         RolloutHalted,
         RolloutResumed,
+        TokenCreated,
+        TokenRevoked,
+        ApprovalGiven,
+        ApprovalsRequired,
     )
 }
 
@@ -517,5 +526,7 @@ SCHEMA_EVENT_TYPES = frozenset(
     not in {"tag_created"}
     | {c.model_fields["type"].default for c in OUTCOME_TYPES}
     | {c.model_fields["type"].default for c in FLEET_TYPES}
+    | {c.model_fields["type"].default for c in AUTH_TYPES}
 )
-"""The event types that change a schema (not tags, not reconciler outcomes, not the fleet's events)."""
+"""The event types that change a schema (not tags, not reconciler outcomes, not the fleet's, tokens' or
+approvals' events)."""

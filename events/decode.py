@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 import orjson
 from pydantic import BaseModel
 
+from events.auth import AUTH_TYPES
 from events.catalog import (
     ALTERED_FIELDS,
     EVENT_ADAPTER,
@@ -108,6 +109,11 @@ def generated(data: dict[str, Any] | None) -> Generated | None:
     return construct(Generated, {"expression": data["expression"], "stored": data.get("stored", True)})
 
 
+_COLUMN_FIELDS = set(_COLUMN_DEFAULTS)
+"""The fields set of every column built here (all of them): one set shared by all, never changed in place
+(pydantic copies it to change it: ``model_copy``, ``evolve``), instead of a set of eleven names per column."""
+
+
 def column(data: dict[str, Any]) -> Column:
     values = _whole(_COLUMN_DEFAULTS, data, "column")
     if values["name"] is None:
@@ -117,7 +123,21 @@ def column(data: dict[str, Any]) -> Column:
         values["generated"] = generated(values["generated"])
     if values["identity_options"] is not None:
         values["identity_options"] = identity_options(values["identity_options"])
-    return construct(Column, values)
+    return construct(Column, values, _COLUMN_FIELDS)
+
+
+def _shared_column(data: dict[str, Any], seen: dict[tuple[tuple[str, Any], ...], Column]) -> Column:
+    """``column(data)``, one object for every column of the same stored form: a schema object is immutable,
+    and the same column (``id bigint not null``, ``created_at timestamptz default now()``) recurs in table
+    after table. A form with a nested object (generated, identity options) is built each time."""
+    key = tuple(data.items())
+    try:
+        found = seen.get(key)
+    except TypeError:  # a nested dict: not hashable
+        return column(data)
+    if found is None:
+        found = seen[key] = column(data)
+    return found
 
 
 def element(data: dict[str, Any]) -> IndexElement:
@@ -132,6 +152,13 @@ def element(data: dict[str, Any]) -> IndexElement:
     )
 
 
+# the same, for the other objects built here by the thousand (each is given every one of its fields)
+_INDEX_FIELDS = set(Index.model_fields)
+_CONSTRAINT_FIELDS = set(Constraint.model_fields)
+_REFERENCE_FIELDS = set(Reference.model_fields)
+_TABLE_FIELDS = set(Table.model_fields)
+
+
 def index(data: dict[str, Any]) -> Index:
     return construct(
         Index,
@@ -144,6 +171,7 @@ def index(data: dict[str, Any]) -> Index:
             "where": data.get("where"),
             "include": tuple(data.get("include", ())),
         },
+        _INDEX_FIELDS,
     )
 
 
@@ -156,7 +184,9 @@ def constraint(data: dict[str, Any]) -> Constraint:
             "kind": data["kind"],
             "columns": tuple(data.get("columns", ())),
             "expression": data.get("expression"),
-            "references": construct(Reference, {"table": ref["table"], "columns": tuple(ref["columns"])})
+            "references": construct(
+                Reference, {"table": ref["table"], "columns": tuple(ref["columns"])}, _REFERENCE_FIELDS
+            )
             if ref
             else None,
             "on_delete": data.get("on_delete"),
@@ -165,21 +195,28 @@ def constraint(data: dict[str, Any]) -> Constraint:
             "initially_deferred": data.get("initially_deferred", False),
             "anonymous": data.get("anonymous", False),
         },
+        _CONSTRAINT_FIELDS,
     )
 
 
-def table(data: dict[str, Any]) -> Table:
+def table(data: dict[str, Any], seen: dict[tuple[tuple[str, Any], ...], Column] | None = None) -> Table:
+    """``seen``: the columns built so far, shared with the tables decoded after this one (see ``schema``)."""
+    if seen is None:
+        columns = tuple(column(c) for c in data["columns"])
+    else:
+        columns = tuple(_shared_column(c, seen) for c in data["columns"])
     return construct(
         Table,
         {
             "name": data["name"],
-            "columns": tuple(column(c) for c in data["columns"]),
+            "columns": columns,
             "primary_key": tuple(data.get("primary_key", ())),
             "indexes": tuple(index(i) for i in data.get("indexes", ())),
             "constraints": tuple(constraint(c) for c in data.get("constraints", ())),
             "comment": data.get("comment"),
             "primary_key_name": data.get("primary_key_name"),
         },
+        _TABLE_FIELDS,
     )
 
 
@@ -189,8 +226,9 @@ def enum(data: dict[str, Any]) -> EnumType:
 
 def schema(tables: dict[str, Any], enums: dict[str, Any] | None = None) -> Schema:
     """A schema from its public form: tables by name (and enum types by name)."""
+    seen: dict[tuple[tuple[str, Any], ...], Column] = {}  # equal columns built once (immutable: shared)
     return Schema.model_construct(
-        tables={name: table(t) for name, t in tables.items()},
+        tables={name: table(t, seen) for name, t in tables.items()},
         enums={name: enum(e) for name, e in (enums or {}).items()},
     )
 
@@ -298,6 +336,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "drift_found": lambda d: _outcome(DriftFound, d, drift=tuple(d.get("drift", ()))),
     # the fleet's events are few and small: validated as input is
     **{cls.model_fields["type"].default: cls.model_validate for cls in FLEET_TYPES},
+    **{cls.model_fields["type"].default: cls.model_validate for cls in AUTH_TYPES},
 }
 
 

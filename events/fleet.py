@@ -84,6 +84,8 @@ SchemaStream = Annotated[str, AfterValidator(_stream)]
 DriftPolicy = Literal["report", "adopt"]
 Wave = Annotated[int, Field(ge=0, le=MAX_WAVE)]
 DriftInterval = Annotated[float, Field(ge=1, le=86400)]
+ApprovalCount = Annotated[int, Field(ge=0, le=20)]
+"""Approvals each changeset needs before it is applied to the database (events.auth; 0: none)."""
 
 
 class DatabaseRegistered(Frozen):
@@ -98,6 +100,7 @@ class DatabaseRegistered(Frozen):
     allow_destructive: bool = False
     drift: DriftPolicy = "report"
     drift_interval: DriftInterval = 300.0
+    approvals: ApprovalCount = 0
 
 
 class DatabaseChanged(Frozen):
@@ -111,6 +114,7 @@ class DatabaseChanged(Frozen):
     allow_destructive: bool | None = None
     drift: DriftPolicy | None = None
     drift_interval: DriftInterval | None = None
+    approvals: ApprovalCount | None = None
 
     def changes(self) -> dict[str, object]:
         return {k: v for k, v in self.model_dump(exclude={"type", "name"}).items() if v is not None}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 
 from events.aggregate import InvalidChange, State, apply_event, expression_columns, index_columns
+from events.auth import ApprovalGiven, ApprovalsRequired, TokenCreated, TokenRevoked
 from events.catalog import (
     ALTERABLE,
     SCHEMA_EVENT_TYPES,
@@ -266,6 +267,10 @@ def _(event: SqlRun, before: State) -> Event:
 @inverse.register(DatabaseRetired)
 @inverse.register(RolloutHalted)
 @inverse.register(RolloutResumed)
+@inverse.register(TokenCreated)
+@inverse.register(TokenRevoked)
+@inverse.register(ApprovalGiven)
+@inverse.register(ApprovalsRequired)
 def _(event: object, before: State) -> None:
     return None  # no schema change to undo
 

@@ -48,13 +48,15 @@ class FleetDatabase:
     allow_destructive: bool = False
     drift: str = "report"
     drift_interval: float = 300.0
+    approvals: int = 0
+    """Approvals each changeset needs before it is applied here (service/app/approvals.py)."""
     changed_by: str = ""
     changed_at: datetime | None = None
     fleet_version: int = 0
     """The fleet stream's version that last changed this entry."""
 
     def public(self) -> dict[str, Any]:
-        return {
+        shown: dict[str, Any] = {
             "name": self.name,
             "url": self.url,
             "stream": self.stream,
@@ -66,6 +68,9 @@ class FleetDatabase:
             "changed_by": self.changed_by,
             "changed_at": self.changed_at.isoformat() if self.changed_at else None,
         }
+        if self.approvals:
+            shown["approvals"] = self.approvals
+        return shown
 
 
 @dataclass
@@ -128,6 +133,7 @@ class FleetView:
                 allow_destructive=event.allow_destructive,
                 drift=event.drift,
                 drift_interval=event.drift_interval,
+                approvals=event.approvals,
                 changed_by=recorded.actor,
                 changed_at=recorded.recorded_at,
                 fleet_version=recorded.version,

@@ -359,4 +359,8 @@ _CHANGES: dict[str, Callable[[Replay, Json], None]] = {
     "database_retired": _outcome,
     "rollout_halted": _outcome,
     "rollout_resumed": _outcome,
+    "token_created": _outcome,
+    "token_revoked": _outcome,
+    "approval_given": _outcome,
+    "approvals_required": _outcome,
 }

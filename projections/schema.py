@@ -244,6 +244,28 @@ class Projector:
         return version, replay
 
     async def state_at_version(self, stream: str, version: int) -> State:
+        """The working state at ``version`` (a fresh object: yours to change).
+
+        The last state built is kept (one per process), under its store object, stream, version and the
+        chain hash of the log's event at that version: the same point asked again of the same store (a
+        daemon's drift checks, one after another) is a copy of it, after one look-up of that hash. The
+        hash covers every event up to the version, so a log changed under it is a miss; the frozen
+        schema objects are shared, the mutable indexes copied."""
+        global _kept
+        event_hash = await self.store.event_hash(stream, version) if version > 0 else None
+        kept = _kept
+        if (
+            event_hash is not None
+            and kept is not None
+            and kept[0] is self.store
+            and kept[1] == (stream, version, event_hash)
+        ):
+            return kept[2].copy()
+        state = await self._fold(stream, version)
+        _kept = None if event_hash is None else (self.store, (stream, version, event_hash), state.copy())
+        return state
+
+    async def _fold(self, stream: str, version: int) -> State:
         with gc_paused():  # the fold and the objects built from it
             state = (await self._replay(stream, version)).to_state()
         promote_to_old_generation()
@@ -365,8 +387,12 @@ class Projector:
         """Throw the stream's snapshots away and take them again from a full replay."""
         await self.store.drop_snapshots(stream)
         head = await self.store.version(stream)
-        await self.state_at_version(stream, head)
+        await self._fold(stream, head)  # a fold, never the kept state: the fold takes the snapshots
         return await self.store.snapshot_versions(stream)
+
+
+_kept: tuple[EventStore, tuple[str, int, str], State] | None = None
+"""The last state ``Projector.state_at_version`` built: (its store, (stream, version, event hash), the state)."""
 
 
 def promote_to_old_generation() -> None:
@@ -403,6 +429,7 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
 }
 """Fields added to the schema objects after markers began to keep a hash of this form: left out while they
 hold their default, so that a database migrated before they existed still matches its marker."""
+LATER_FIELDS = _LATER_FIELDS  # (service.reconciler.marker dumps the same form itself)
 
 
 def _without_later(data: dict[str, Any], kind: str) -> dict[str, Any]:

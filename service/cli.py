@@ -22,15 +22,11 @@ from service.settings import DEFAULT_STORE, Settings
 # Every command imports what it uses inside its function, so that `--help`, `--version` and the read
 # commands start without SQLAlchemy, the dialects, asyncpg or the reconciler (tests/test_cli_startup.py).
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
-
     import pydantic
 
     from events.checkpoint import Checkpoint, CheckpointProblem
     from events.envelope import Changeset, RecordedEvent
     from events.store import EventStore
-    from events.store.base import EventRow
-    from projections.audit import HistorySelection
     from projections.diff import Renames
     from service.config import Config
     from service.reconciler.apply import Outcome
@@ -120,41 +116,10 @@ def out_json(data: Any) -> None:
 
 
 def pydantic_message(exc: pydantic.ValidationError) -> str:
-    """The first error of a pydantic ValidationError as one readable line."""
-    from events.catalog import EVENT_TYPES
+    """The first error of a pydantic ValidationError as one readable line (service.app.errors')."""
+    from service.app.errors import pydantic_message as message
 
-    errors = exc.errors()
-    # An error on a container that also has errors inside is a consequence of those.
-    errors = [
-        e
-        for e in errors
-        if not any(
-            o is not e and len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"] for o in errors
-        )
-    ] or errors
-    err = errors[0]
-    parts: list[str] = []
-    for item in err["loc"]:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in EVENT_TYPES or item.startswith("function-"):
-            continue
-        else:
-            parts.append(("." if parts else "") + str(item))
-    where = "".join(parts)
-    msg = str(err["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix) :]
-    if err["type"] == "missing":
-        msg = "field required"
-    elif err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    more = len(errors) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    if not where or msg.startswith(where):
-        return msg + suffix
-    return f"{where}: {msg}{suffix}"
+    return message(exc)
 
 
 def describe(recorded: RecordedEvent) -> str:
@@ -279,34 +244,11 @@ def _read_changeset_text(source: str) -> str:
 
 
 def parse_changeset(text: str, *, actor: str | None, stream: str | None) -> Changeset:
-    """A changeset from its JSON text, with CLI defaults applied; UsageError if bad."""
-    import pydantic
+    """A changeset from its JSON text, with CLI defaults applied (the user's name when it names no actor);
+    BadRequest if bad."""
+    from service.app.streams import changeset_from_text
 
-    from events.envelope import Changeset, check_json_nesting
-
-    try:
-        check_json_nesting(text)
-        data = json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except ValueError as exc:  # too deep, NaN or Infinity, a number of more than 4300 digits
-        raise UsageError(f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError("a changeset is a JSON object with an 'events' list")
-    if stream is not None:
-        data["stream"] = stream
-    if actor is not None:
-        data["actor"] = actor
-    elif not data.get("actor"):
-        data["actor"] = default_actor()
-    try:
-        return Changeset.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise UsageError(pydantic_message(exc)) from None
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
+    return changeset_from_text(text, actor=actor, stream=stream, default_actor=default_actor())
 
 
 def default_actor() -> str:
@@ -317,29 +259,20 @@ def default_actor() -> str:
 
 
 async def cmd_append(args: argparse.Namespace, store: EventStore) -> int:
-    from events.log import EventLog
-    from projections.schema import Projector
+    from service.app.streams import append_changeset
 
     changeset = parse_changeset(_read_changeset_text(args.file), actor=args.actor, stream=args.stream)
     await store.init()
-    result = await EventLog(store, Projector(store)).append(changeset)
+    result = await append_changeset(store, changeset)
     if args.json:
-        out_json(
-            {
-                "stream": result.stream,
-                "changeset_id": result.changeset_id,
-                "first_version": result.first_version,
-                "last_version": result.last_version,
-                "duplicate": result.duplicate,
-            }
-        )
+        out_json(result.public())
     elif result.duplicate:
         out(
             f"changeset {result.changeset_id} was already recorded as {result.stream}"
             f" v{result.first_version}..v{result.last_version}; nothing appended"
         )
     else:
-        count = result.last_version - result.first_version + 1
+        count = result.count
         out(
             f"appended {count} event{'s' if count != 1 else ''} to {result.stream}:"
             f" v{result.first_version}..v{result.last_version} (changeset {result.changeset_id})"
@@ -349,95 +282,9 @@ async def cmd_append(args: argparse.Namespace, store: EventStore) -> int:
 
 async def resolve_stream(args: argparse.Namespace, store: EventStore) -> str:
     """--stream, else $SCHEMALOG_STREAM, else the only stream there is, else ``default``."""
-    if getattr(args, "stream", None):
-        return str(args.stream)
-    if os.environ.get("SCHEMALOG_STREAM"):
-        return os.environ["SCHEMALOG_STREAM"]
-    streams = [s for s in await store.streams() if not s.name.startswith("db:")]  # not outcome streams
-    if len(streams) == 1:
-        return streams[0].name
-    return "default"
+    from service.app.streams import default_stream
 
-
-def _time_arg(text: str | None) -> Any:
-    if text is None:
-        return None
-    from projections.schema import PointError, parse_time_text
-
-    try:
-        return parse_time_text(text)
-    except PointError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _nearest(name: str, known: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-async def _check_stream(store: EventStore, stream: str | None) -> None:
-    """A --stream that never existed is an input error (exit 2) naming the nearest name."""
-    if stream is not None:
-        streams = {s.name for s in await store.streams()}
-        if stream not in streams:
-            raise UsageError(f"stream {stream!r} does not exist{_nearest(stream, streams)}")
-
-
-async def _history_rows(
-    store: EventStore, selection: HistorySelection, args: argparse.Namespace
-) -> AsyncGenerator[list[EventRow], None]:
-    """The rows history lists, in its order, a chunk at a time, read as they are consumed (memory flat
-    whatever the log's size)."""
-    import array
-    import contextlib
-
-    after, stream = args.after, args.stream
-    if not selection.follows_renames:
-        if args.reverse:
-            chunks = store.scan(stream=stream, before_position=after, descending=True)
-        else:
-            chunks = store.scan(stream=stream, after_position=after or 0)
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                yield [row for row in chunk if selection.keep(row)] if selection.active else chunk
-        return
-    # the lineage: the names the tables and columns ever had, from the whole log; then every event again
-    # from the streams' first (the listing only those past --after)
-    learning = store.scan(stream=stream)
-    async with contextlib.aclosing(learning):
-        async for chunk in learning:
-            for row in chunk:
-                selection.learn(row)
-    table, known = selection.filter.table, selection.names()
-    if table is not None and table not in known:  # a --table that never existed is an input error
-        where = f" in stream {stream!r}" if stream is not None else ""
-        raise UsageError(f"table {table!r} does not exist{where}{_nearest(table, known)}")
-    selection.learned()
-    chunks = store.scan(stream=stream, before_position=after if args.reverse else None)
-    if not args.reverse:
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                yield [row for row in chunk if selection.keep(row) and row.position > (after or 0)]
-        return
-    found = array.array("q")  # newest first: the matches' positions found going forward, then read back
-    async for chunk in chunks:
-        found.extend(row.position for row in chunk if selection.keep(row))
-    if not found:
-        return
-    back = store.scan(stream=stream, after_position=found[0] - 1, before_position=found[-1] + 1, descending=True)
-    i = len(found) - 1
-    async with contextlib.aclosing(back):
-        async for chunk in back:
-            kept = []
-            for row in chunk:
-                if i >= 0 and row.position == found[i]:
-                    kept.append(row)
-                    i -= 1
-            yield kept
-            if i < 0:
-                return
+    return await default_stream(store, getattr(args, "stream", None) or os.environ.get("SCHEMALOG_STREAM"))
 
 
 async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
@@ -445,40 +292,29 @@ async def cmd_history(args: argparse.Namespace, store: EventStore) -> int:
 
     import orjson
 
-    from projections.audit import HistoryFilter, HistorySelection
+    from service.app.streams import HistoryQuery, history
 
     await store.init()
-    await _check_stream(store, args.stream)
-    table, column = args.table, args.column
-    if column and "." in column and not table:
-        table, column = column.rsplit(".", 1)
-    if column and not table:
+    if args.column and "." not in args.column and not args.table:
         raise UsageError("--column needs --table (or write --column TABLE.COLUMN)")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
     if args.after is not None and args.after < 0:
         raise UsageError(f"--after must be a position (0 or more), not {args.after}")
-    types = None
-    if args.type:
-        from events.catalog import EVENT_TYPES
-
-        unknown = [t for t in args.type if t not in EVENT_TYPES]
-        if unknown:
-            raise UsageError(f"unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")
-        types = frozenset(args.type)
-    selection = HistorySelection(
-        HistoryFilter(
-            table=table,
-            column=column,
-            actor=args.actor,
-            since=_time_arg(args.since),
-            until=_time_arg(args.until),
-            types=types,
-        )
+    query = HistoryQuery(
+        stream=args.stream,
+        table=args.table,
+        column=args.column,
+        actor=args.actor,
+        since=args.since,
+        until=args.until,
+        types=tuple(args.type) if args.type else None,
+        reverse=args.reverse,
+        after=args.after,
     )
     write, loads = sys.stdout.write, orjson.loads
     listed, last, more = 0, 0, False
-    rows = _history_rows(store, selection, args)
+    rows = await history(store, query)
     async with contextlib.aclosing(rows):
         async for chunk in rows:
             if args.limit is not None and listed + len(chunk) > args.limit:
@@ -515,29 +351,13 @@ def _point(text: str | None) -> Any:
 
 
 async def cmd_tag(args: argparse.Namespace, store: EventStore) -> int:
-    import pydantic
-
-    from events.catalog import TagCreated
-    from events.envelope import Changeset
-    from events.log import EventLog
-    from projections.schema import Projector
+    from service.app.streams import create_tag
 
     await store.init()
     stream = await resolve_stream(args, store)
-    projector = Projector(store)
-    version = await projector.resolve(stream, _point(args.at))
-    try:
-        tag = TagCreated(tag=args.name, version=version)
-    except pydantic.ValidationError as exc:
-        raise UsageError(pydantic_message(exc)) from None
-    changeset = Changeset(
-        stream=stream,
-        actor=args.actor or default_actor(),
-        message=args.message or f"tag {args.name} at version {version}",
-        events=(tag,),
-    )
-    result = await EventLog(store, Projector(store)).append(changeset)
-    out(f"tagged {stream} version {version} as {args.name!r} (recorded as v{result.last_version})")
+    actor = args.actor or default_actor()
+    tagged = await create_tag(store, stream, args.name, at=args.at, actor=actor, message=args.message)
+    out(f"tagged {stream} version {tagged.version} as {args.name!r} (recorded as v{tagged.recorded_version})")
     return EXIT_OK
 
 
@@ -616,60 +436,40 @@ def public_schema_text(tables: dict[str, dict[str, Any]]) -> list[str]:
 
 
 async def cmd_show(args: argparse.Namespace, store: EventStore) -> int:
-    from projections.schema import Projector
+    from service.app.streams import public_schema_at, schema_at, schema_sql
 
     await store.init()
     stream = await resolve_stream(args, store)
     if args.format == "text":  # from the fold's public form: no model built, pydantic never imported
-        version, replay = await Projector(store).public_state(stream, _point(args.at))
-        out(f"-- stream {stream} at version {version}: {len(replay.tables)} tables")
-        for line in public_schema_text(replay.tables):
+        shown = await public_schema_at(store, stream, args.at)
+        out(f"-- stream {stream} at version {shown.version}: {len(shown.tables)} tables")
+        for line in public_schema_text(shown.tables):
             out(line)
         return EXIT_OK
-    version, schema = await Projector(store).schema(stream, _point(args.at))
+    at = await schema_at(store, stream, args.at)
     if args.format == "json":
-        out_json({"stream": stream, "version": version, **schema.sorted().model_dump(mode="json")})
+        out_json(at.public())
     elif args.format == "sql":
-        from service.reconciler.dialects import UnsupportedType, get_dialect
-
-        try:
-            dialect = get_dialect(args.dialect)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        try:
-            statements = dialect.create_script(schema)
-        except UnsupportedType as exc:
-            raise UsageError(str(exc)) from None
-        out(f"-- schemalog: stream {stream} at version {version}, {dialect.name}")
-        for statement in statements:
+        script = schema_sql(at.schema, args.dialect)
+        out(f"-- schemalog: stream {stream} at version {at.version}, {script.dialect}")
+        for statement in script.statements:
             out(statement + ";")
     else:
-        out(f"-- stream {stream} at version {version}: {len(schema.tables)} tables")
-        for line in schema_text(schema):
+        out(f"-- stream {stream} at version {at.version}: {len(at.schema.tables)} tables")
+        for line in schema_text(at.schema):
             out(line)
     return EXIT_OK
 
 
 async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
-    from events.catalog import to_dict
-    from projections.diff import changes_between
-    from projections.schema import Projector
+    from service.app.streams import diff_points
 
     await store.init()
     stream = await resolve_stream(args, store)
-    va, vb, steps = await changes_between(Projector(store), stream, _point(args.from_), _point(args.to))
+    diff = await diff_points(store, stream, args.from_, args.to)
+    va, vb, steps = diff.from_version, diff.to_version, diff.changes
     if args.json:
-        out_json(
-            {
-                "stream": stream,
-                "from_version": va,
-                "to_version": vb,
-                "direction": "backward" if vb < va else "forward",
-                "changes": [
-                    {"source_version": c.source_version, "inverse": c.backward, **to_dict(c.event)} for c in steps
-                ],
-            }
-        )
+        out_json(diff.public())
         return EXIT_OK
     if not steps:
         out(f"no changes between version {va} and version {vb}")
@@ -682,113 +482,37 @@ async def cmd_diff(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK
 
 
-def _revertible(recorded: Sequence[RecordedEvent], changeset_id: str) -> None:
-    """UsageError naming the version if an event of the changeset cannot be undone (an irreversible data
-    step, or an inverse that would make again what the log's rules now refuse)."""
-    from events.aggregate import State, apply_event
-    from service.reconciler.plan import PlanRefused, undo_event
-
-    state = State()
-    for r in recorded:
-        if r.changeset_id == changeset_id:
-            try:
-                undo = undo_event(r, state)
-            except PlanRefused as exc:
-                raise UsageError(f"cannot revert changeset {changeset_id}: {exc}") from None
-            if undo is not None:
-                _new_input(undo, r.version, changeset_id)
-        apply_event(r.event, state)
-
-
-def _new_input(undo: Any, version: int, changeset_id: str) -> None:
-    """A revert appends new events, so each meets the rules of new input: UsageError naming the version if
-    it would make again what the log allowed when it was recorded but refuses now (a name, a default)."""
-    import pydantic
-
-    from events.catalog import parse_event, to_dict
-
-    try:
-        parse_event(to_dict(undo))
-    except pydantic.ValidationError as exc:
-        why = pydantic_message(exc)
-    except ValueError as exc:
-        why = str(exc)
-    else:
-        return
-    raise UsageError(
-        f"cannot revert changeset {changeset_id}: undo v{version} ({undo.type}) would make what the log refuses"
-        f" now: {why}"
-    )
-
-
 async def cmd_revert(args: argparse.Namespace, store: EventStore) -> int:
-    from events.envelope import Changeset
-    from events.log import EventLog
-    from projections.diff import revert_changeset
-    from projections.schema import Projector
+    from service.app.streams import revert
 
     await store.init()
     stream = await resolve_stream(args, store)
-    recorded = await store.read(stream)
-    target = args.target
-    changeset_id = None
-    if any(r.changeset_id == target for r in recorded):
-        changeset_id = target
-    else:
-        version = await Projector(store).resolve(stream, _point(target))
-        match = [r for r in recorded if r.version == version]
-        if not match:
-            raise UsageError(f"nothing to revert at {target!r} in stream {stream!r}")
-        changeset_id = match[0].changeset_id
-    _revertible(recorded, changeset_id)
-    undo = revert_changeset(recorded, changeset_id)
-    if not undo:
-        out(f"changeset {changeset_id} changed no schema; nothing to revert")
+    actor = args.actor or default_actor()
+    result = await revert(store, stream, args.target, actor=actor, message=args.message)
+    if result.appended is None:
+        out(f"changeset {result.changeset_id} changed no schema; nothing to revert")
         return EXIT_OK
-    head = recorded[-1].version if recorded else 0
-    changeset = Changeset(
-        stream=stream,
-        actor=args.actor or default_actor(),
-        message=args.message or f"revert changeset {changeset_id}",
-        expected_version=head,
-        events=tuple(undo),
-    )
-    result = await EventLog(store, Projector(store)).append(changeset)
+    appended = result.appended
     out(
-        f"reverted changeset {changeset_id}: appended {len(undo)} events to {stream}"
-        f" v{result.first_version}..v{result.last_version}"
+        f"reverted changeset {result.changeset_id}: appended {appended.count} events to {stream}"
+        f" v{appended.first_version}..v{appended.last_version}"
     )
     return EXIT_OK
 
 
 async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
     from events.envelope import format_time
-    from projections.audit import blame
-    from projections.schema import Projector
+    from service.app.streams import blame_table
 
     await store.init()
     stream = await resolve_stream(args, store)
-    if args.stream:
-        await _check_stream(store, stream)
-    projector = Projector(store)
-    version, schema = await projector.schema(stream, _point(args.at))
-    table = schema.tables.get(args.table)
-    if table is None:
-        import difflib
-
-        close = difflib.get_close_matches(args.table, sorted(schema.tables), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UsageError(f"no table {args.table!r} in stream {stream!r} at version {version}{hint}")
-    lines = blame(await store.read(stream, to_version=version), args.table) or []
-    order = {c.name: i for i, c in enumerate(table.columns)}
-    kinds = {"column": 0, "primary_key": 1, "index": 2, "constraint": 3}
-    lines.sort(key=lambda b: (kinds[b.kind], order.get(b.name, 0), b.name))
+    found = await blame_table(store, stream, args.table, args.at, require_stream=bool(args.stream))
     if args.json:
-        out_json({"stream": stream, "version": version, "table": args.table, "lines": [b.public() for b in lines]})
+        out_json(found.public())
         return EXIT_OK
-    out(f"-- {stream} {args.table} at version {version}")
+    out(f"-- {stream} {args.table} at version {found.version}")
     rows = []
-    for b in lines:
+    for b in found.lines:
         created = f"v{b.created.version} {b.created.actor} {format_time(b.created.recorded_at)[:10]}"
         changed = f"v{b.changed.version} {b.changed.actor} {format_time(b.changed.recorded_at)[:10]}"
         former = f" (was {', '.join(b.names)})" if b.names else ""
@@ -805,16 +529,8 @@ async def cmd_blame(args: argparse.Namespace, store: EventStore) -> int:
 async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     """The chains; with --checkpoints, the signed heads; with --databases, the markers; with --deep, the
     snapshots. Every input is read before the store is: bad input writes nothing and exits 2."""
-    from events.checkpoint import (
-        CheckpointError,
-        check_checkpoints,
-        load_trusted_key,
-        parse_checkpoints,
-        read_checkpoint_file,
-    )
-    from events.store import verify_store
-    from projections.schema import Projector
-    from service.reconciler.witness import check_databases
+    from events.checkpoint import CheckpointError, load_trusted_key, parse_checkpoints, read_checkpoint_file
+    from service.app.streams import VerifyRequest, verify
 
     checkpoints: list[Checkpoint] = []
     line_problems: list[CheckpointProblem] = []
@@ -831,62 +547,30 @@ async def cmd_verify(args: argparse.Namespace, store: EventStore) -> int:
     if args.databases and not config.databases:
         raise UsageError("--databases: schemalog.toml names no databases")
     await store.init()
-    report = await verify_store(store)
-    problems = [_found("chain", p) for p in report.problems]
-    unreachable: list[dict[str, Any]] = []
-    done = [f"{report.streams} streams, {report.events} events, every chain intact"]
-    if args.checkpoints:
-        found = line_problems + await check_checkpoints(store, checkpoints, report.problems)
-        problems += [_found("checkpoint", p, line=p.line) for p in found]
-        done.append(f"{len(checkpoints)} checkpoints hold")
-    if args.deep:
-        projector = Projector(store)
-        snapshots = 0
-        for name in await store.event_streams():
-            snapshots += len(await store.snapshot_versions(name))
-            problems += [_found("snapshot", p) for p in await projector.check_snapshots(name)]
-        done.append(f"{snapshots} snapshots match the replay")
-    if args.databases:
-        witnessed = await check_databases(store, config.databases)
-        problems += [_found("database", p, database=p.database) for p in witnessed.problems]
-        unreachable = [{"database": p.database, "problem": p.problem, "text": str(p)} for p in witnessed.unreachable]
-        for note in witnessed.notes:
-            sys.stderr.write(f"note: {note}\n")
-        done.append(f"{witnessed.markers} markers in {witnessed.databases} databases witness the log")
-    ok = not problems and not unreachable
+    request = VerifyRequest(
+        checkpoints=checkpoints,
+        checkpoint_problems=line_problems,
+        checked_checkpoints=bool(args.checkpoints),
+        deep=args.deep,
+        databases=config.databases if args.databases else None,
+    )
+    result = await verify(store, request)
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
     if args.json:
-        out_json(
-            {
-                "ok": ok,
-                "streams": report.streams,
-                "events": report.events,
-                "problems": [{k: v for k, v in p.items() if k != "text"} for p in problems],
-                "unreachable": [{k: v for k, v in u.items() if k != "text"} for u in unreachable],
-            }
-        )
+        out_json(result.public())
     else:
-        for problem in problems:
+        for problem in result.problems:
             sys.stderr.write(f"TAMPERED: {problem['text']}\n")
-        for item in unreachable:
+        for item in result.unreachable:
             sys.stderr.write(f"UNREACHABLE: {item['text']}\n")
-        if ok:
-            out("ok: " + "; ".join(done))
+        if result.ok:
+            out("ok: " + "; ".join(result.done))
         else:
-            count = f"{len(problems)} problem(s)" + (f", {len(unreachable)} unreachable" if unreachable else "")
-            out(f"FAILED: {count} in {report.streams} streams, {report.events} events")
-    return EXIT_OK if ok else EXIT_DIFFERS
-
-
-def _found(check: str, problem: Any, **where: Any) -> dict[str, Any]:
-    """One problem verify found, as ``--json`` prints it (plus its line of text)."""
-    return {
-        "check": check,
-        **where,
-        "stream": problem.stream,
-        "version": problem.version,
-        "problem": problem.problem,
-        "text": str(problem),
-    }
+            unreachable = f", {len(result.unreachable)} unreachable" if result.unreachable else ""
+            count = f"{len(result.problems)} problem(s)" + unreachable
+            out(f"FAILED: {count} in {result.streams} streams, {result.events} events")
+    return EXIT_OK if result.ok else EXIT_DIFFERS
 
 
 def _checkpoint_key(given: str | None, load: Callable[[str], _Key]) -> _Key:
@@ -1636,6 +1320,10 @@ def build_parser() -> argparse.ArgumentParser:
     from service.cli_fleet import add_parsers as add_fleet_parsers  # (imports nothing heavy)
 
     add_fleet_parsers(sub)
+    from service.cli_auth import add_parsers as add_auth_parsers  # (imports nothing heavy)
+
+    add_auth_parsers(sub)
+    __import__("service.cli_api").cli_api.add_parsers(sub)  # `serve` (imports nothing heavy)
 
     p = sub.add_parser("completion", help="print a shell completion script: bash or zsh")
     p.add_argument("shell", choices=["bash", "zsh"])
@@ -1742,6 +1430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         message = str(exc)
     # (the classes of modules this run never imported: nothing of theirs can have raised)
+    except (_error_of("service.app.errors", "BadRequest"), _error_of("service.app.errors", "NotFound")) as exc:
+        message = str(exc)  # the application layer's input errors (service/app/errors.py)
     except _error_of("events.aggregate", "InvalidChange") as exc:
         message = f"rejected, nothing written: {exc}"
     # an event or changeset the code built from bad input (pydantic's error: show and history never import it)

@@ -29,6 +29,7 @@ def add_parsers(sub: Any) -> None:
             )
         p.add_argument("--drift", choices=["report", "adopt"], help="on drift: report and stop (default), or adopt")
         p.add_argument("--drift-interval", type=float, metavar="SECONDS", help="how often drift is checked (300)")
+        p.add_argument("--approvals", type=int, metavar="N", help="approvals each changeset needs to be applied (0)")
         p.add_argument("--actor", help="who makes the change (default: the OS user)")
 
     p = sub.add_parser("db", help="the fleet: databases the daemon keeps at their target")
@@ -106,7 +107,7 @@ async def cmd_db_add(args: argparse.Namespace, store: EventStore) -> int:
 
     await store.init()
     fields: dict[str, Any] = {"name": args.name, "url": args.url, "stream": args.stream}
-    for key in ("target", "wave", "drift", "drift_interval"):
+    for key in ("target", "wave", "drift", "drift_interval", "approvals"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)
     if args.allow_destructive:
@@ -129,7 +130,7 @@ async def cmd_db_set(args: argparse.Namespace, store: EventStore) -> int:
     from service.cli import out
 
     fields: dict[str, Any] = {"name": args.name}
-    for key in ("url", "target", "wave", "allow_destructive", "drift", "drift_interval"):
+    for key in ("url", "target", "wave", "allow_destructive", "drift", "drift_interval", "approvals"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)
     event = DatabaseChanged(**fields)

@@ -275,6 +275,22 @@ async def _plan_hashes(store: EventStore, stream: str, plan: Plan) -> tuple[str,
     return await _log_hash(store, stream, plan.from_version), await _log_hash(store, stream, plan.to_version)
 
 
+async def _check_approvals(store: EventStore, request: MigrateRequest, plan: Plan, outcome: Outcome) -> None:
+    """Refused when the plan would apply a changeset without the approvals its stream (or its fleet
+    database) requires, naming each one; a plan only says so in its detail."""
+    from service.app.approvals import describe, missing_approvals
+
+    missing = await missing_approvals(
+        store, request.stream, plan.from_version, plan.to_version, database=request.database
+    )
+    if not missing:
+        return
+    if request.plan_only:
+        outcome.detail = "migrate would refuse: " + describe(missing)
+        return
+    raise Refused(describe(missing))
+
+
 async def _run(store: EventStore, target: Target, request: MigrateRequest, outcome: Outcome) -> None:
     projector = Projector(store)
     dialect = target.dialect
@@ -341,6 +357,8 @@ async def _run(store: EventStore, target: Target, request: MigrateRequest, outco
     problem = await target.plan_problem(plan)
     if problem is not None:
         raise Refused(problem)
+    if not request.fake:
+        await _check_approvals(store, request, plan, outcome)
     if request.plan_only and marker is not None and marker.in_progress:
         # the run would finish the interrupted one first, and the database is half-way there: no drift check
         outcome.status = "planned"

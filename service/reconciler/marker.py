@@ -15,13 +15,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import is_
 from typing import Any
 
-from events.model import Schema
-from projections.schema import normalized, normalized_enums
+import orjson
+
+from events.model import (
+    Column,
+    Constraint,
+    EnumType,
+    Generated,
+    IdentityOptions,
+    Index,
+    IndexElement,
+    Reference,
+    Schema,
+    Table,
+)
+from projections.schema import LATER_FIELDS, normalized, normalized_enums
 
 MARKER_TABLE = "schemalog_marker"
 
@@ -78,12 +93,164 @@ def marker_upgrades(columns: Iterable[str]) -> list[str]:
 
 def state_hash(schema: Schema) -> str:
     """The digest of a state a marker keeps. Its form is that of the first markers (tables only, the
-    fields of that time): a schema with enum types adds them beside the tables."""
+    fields of that time): a schema with enum types adds them beside the tables.
+
+    The digest is that of ``json.dumps(data, sort_keys=True, separators=(",", ":"))`` over
+    ``projections.schema.normalized`` (and ``normalized_enums``): :func:`reference_state_hash` computes it
+    that way, and tests hold the two equal. This computes it faster (issue 14: a migrate of 5,000 tables
+    spent 0.4 s here), with the same value: the tables are dumped straight from the objects (each distinct
+    column object once: equal columns are often one object, events.decode), and orjson writes the text;
+    where its text could differ from json's (anything escaped, or not ASCII), json writes it. The last
+    schema's digest is kept: a run asks for the start state's twice (the drift check, then the marker).
+    """
+    global _last
+    tables = schema.tables
+    enums = schema.enums
+    if _last is not None:
+        last_tables, last_enums, digest = _last
+        if (
+            len(last_tables) == len(tables)
+            and all(map(is_, last_tables.values(), tables.values()))
+            and last_tables.keys() == tables.keys()
+            and last_enums == enums
+        ):
+            return digest
+    data: dict[str, Any] | None = _fast_normalized(tables)
+    if data is None:
+        data = normalized(schema)
+    if enums:
+        data = {"tables": data, "enums": normalized_enums(schema)}
+    digest = hashlib.sha256(_canonical_json(data)).hexdigest()
+    _last = (dict(tables), dict(enums), digest)
+    return digest
+
+
+def reference_state_hash(schema: Schema) -> str:
+    """:func:`state_hash` the plain way (what the first markers did): the reference its tests compare with."""
     data: dict[str, Any] = normalized(schema)
     if schema.enums:
         data = {"tables": data, "enums": normalized_enums(schema)}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_last: tuple[dict[str, Table], dict[str, EnumType], str] | None = None
+"""The tables (the very objects: immutable), enum types and digest of the last schema hashed."""
+
+_PLAIN_TEXT = re.compile(rb"[ -\[\]-~]*")
+"""JSON text in which nothing was escaped (printable ASCII, no backslash): there orjson's text is json's."""
+
+
+def _canonical_json(data: Any) -> bytes:
+    """``json.dumps(data, sort_keys=True, separators=(",", ":"))`` as UTF-8."""
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer past 64 bits, say
+        text = b""
+    else:
+        if _PLAIN_TEXT.fullmatch(text):
+            return text
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _later(kind: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(LATER_FIELDS[kind].items())
+
+
+_TABLE_LATER, _COLUMN_LATER, _INDEX_LATER, _CONSTRAINT_LATER = (
+    _later(k) for k in ("table", "column", "index", "constraint")
+)
+
+
+def _without(data: dict[str, Any], later: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    for key, default in later:
+        if data[key] == default:
+            del data[key]
+    return data
+
+
+def _fast_normalized(tables: Mapping[str, Table]) -> dict[str, Any] | None:
+    """``normalized`` of these tables, dumped from the objects' own fields (the public JSON form: pydantic's
+    ``model_dump(mode="json")`` of these models is their fields, the type as its text, tuples as lists);
+    None where an object is not exactly of its schema class (then ``normalized`` does it)."""
+    columns: dict[int, dict[str, Any]] = {}  # id -> the dump of that column object (kept alive by ``tables``)
+    out: dict[str, Any] = {}
+    for name in sorted(tables):
+        table = tables[name]
+        if type(table) is not Table:
+            return None
+        data = table.__dict__.copy()
+        dumped = []
+        for column in data["columns"]:
+            found = columns.get(id(column))
+            if found is None:
+                found = _column(column)
+                if found is None:
+                    return None
+                columns[id(column)] = found
+            dumped.append(found)
+        dumped.sort(key=_by_name)
+        data["columns"] = dumped
+        data["primary_key"] = list(data["primary_key"])
+        indexes = [_index(i) for i in data["indexes"]]
+        constraints = [_constraint(c) for c in data["constraints"]]
+        if None in indexes or None in constraints:
+            return None
+        indexes.sort(key=_by_name)
+        constraints.sort(key=_by_name)
+        data["indexes"] = indexes
+        data["constraints"] = constraints
+        out[name] = _without(data, _TABLE_LATER)
+    return out
+
+
+def _by_name(data: dict[str, Any]) -> Any:
+    return data["name"]
+
+
+def _column(column: Column) -> dict[str, Any] | None:
+    if type(column) is not Column:
+        return None
+    data = column.__dict__.copy()
+    data["type"] = str(data["type"])
+    generated, options = data["generated"], data["identity_options"]
+    if generated is not None:
+        if type(generated) is not Generated:
+            return None
+        data["generated"] = generated.__dict__.copy()
+    if options is not None:
+        if type(options) is not IdentityOptions:
+            return None
+        data["identity_options"] = options.__dict__.copy()
+    return _without(data, _COLUMN_LATER)
+
+
+def _index(index: Index) -> dict[str, Any] | None:
+    if type(index) is not Index:
+        return None
+    data = index.__dict__.copy()
+    data["columns"] = list(data["columns"])
+    data["include"] = list(data["include"])
+    elements = []
+    for element in data["elements"]:
+        if type(element) is not IndexElement:
+            return None
+        elements.append(element.__dict__.copy())
+    data["elements"] = elements
+    return _without(data, _INDEX_LATER)
+
+
+def _constraint(constraint: Constraint) -> dict[str, Any] | None:
+    if type(constraint) is not Constraint:
+        return None
+    data = constraint.__dict__.copy()
+    data["columns"] = list(data["columns"])
+    ref = data["references"]
+    if ref is not None:
+        if type(ref) is not Reference:
+            return None
+        data["references"] = {"table": ref.table, "columns": list(ref.columns)}
+    return _without(data, _CONSTRAINT_LATER)
 
 
 def now_text() -> str:

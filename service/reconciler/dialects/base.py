@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.types import UserDefinedType
 
-from events.model import Column, ColumnType, Constraint, Index, Schema, Table, split_table_name
-from service.reconciler.normalize import canonical_schema
+from events.model import Column, ColumnType, Constraint, Index, Schema, Table, construct, split_table_name
+from service.reconciler.normalize import canonical_table
 
 _QUOTED_OR_NOT = re.compile(r"'(?:[^']|'')*'|[^']+")
 
@@ -48,6 +48,11 @@ INTEGER_TYPES: dict[str, type[sa.types.Integer]] = {
     "integer": sa.Integer,
     "bigint": sa.BigInteger,
 }
+
+
+_NORMALIZED: dict[type[Dialect], dict[int, tuple[Table, Table]]] = {}
+"""Per dialect class, the tables the last ``normalize`` met, by id: (the table, held so that its id is not
+reused while it is here; its form in that dialect)."""
 
 
 class Dialect:
@@ -96,18 +101,32 @@ class Dialect:
         return column
 
     def normalize(self, schema: Schema) -> Schema:
-        """The schema as this dialect can hold it: the projection to compare introspection with."""
+        """The schema as this dialect can hold it: the projection to compare introspection with.
+
+        Each table's form is a function of the table alone (and of the dialect's class: dialects hold no
+        state of their own), so the forms made by the last call are kept, by table object, and a table
+        met again (the start and the target of a plan share every table the plan leaves alone; a state
+        the projector kept) is not made again."""
+        previous = _NORMALIZED.get(type(self), {})
+        made: dict[int, tuple[Table, Table]] = {}
         tables = {}
         for name, table in schema.tables.items():
-            columns = tuple(self.normalize_column(table, c) for c in table.columns)
-            if all(map(is_, columns, table.columns)) and (self.supports_comments or table.comment is None):
-                tables[name] = table  # as this dialect holds it already (objects are immutable: shared)
-                continue
-            update: dict[str, Any] = {"columns": columns}
-            if not self.supports_comments:
-                update["comment"] = None
-            tables[name] = table.model_copy(update=update)
-        return canonical_schema(Schema.model_construct(tables=tables))
+            hit = previous.get(id(table))
+            if hit is None or hit[0] is not table:
+                hit = (table, canonical_table(self._normalize_table(table)))
+            made[id(table)] = hit
+            tables[name] = hit[1]
+        _NORMALIZED[type(self)] = made
+        return construct(Schema, {"tables": tables, "enums": {}})
+
+    def _normalize_table(self, table: Table) -> Table:
+        columns = tuple(self.normalize_column(table, c) for c in table.columns)
+        if all(map(is_, columns, table.columns)) and (self.supports_comments or table.comment is None):
+            return table  # as this dialect holds it already (objects are immutable: shared)
+        update: dict[str, Any] = {"columns": columns}
+        if not self.supports_comments:
+            update["comment"] = None
+        return table.model_copy(update=update)
 
     # ---------------------------------------------------------------- SQLAlchemy objects
 

@@ -1,0 +1,73 @@
+"""``schemalog serve``: the HTTP API (service/api/) on uvicorn.
+
+Registered on the main parser by ``add_parsers``; FastAPI, uvicorn and the routes are imported only
+when the command runs (tests/test_cli_startup.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve the HTTP API (FastAPI on uvicorn) until stopped (SIGTERM)")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="the port (8000; 0: any free one, logged)")
+    p.add_argument("--store", dest="serve_store", metavar="URL", help="the event log (same as the global --store)")
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how often the change feed looks at the log (0.5; on PostgreSQL NOTIFY wakes it at once)",
+    )
+    p.set_defaults(run=cmd_serve, no_store=True)
+
+
+async def cmd_serve(args: argparse.Namespace, _store: None) -> int:
+    import socket
+
+    from service import logging as service_logging
+    from service.cli import UsageError
+    from service.config import load_config
+    from service.settings import DEFAULT_STORE
+
+    if not os.environ.get("SCHEMALOG_LOG_LEVEL") and not args.quiet:
+        service_logging.configure("info")  # a server logs each request by default
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0 to 65535, not {args.port}")
+    if not args.poll_interval > 0:
+        raise UsageError("--poll-interval must be more than 0 seconds")
+    config = load_config(args.config)
+    url = args.serve_store or args.store or os.environ.get("SCHEMALOG_STORE") or config.store or DEFAULT_STORE
+
+    import structlog
+    import uvicorn
+
+    from events.store import open_store
+    from service.api.app import create_app
+
+    log = structlog.get_logger("schemalog.api")
+    store = await open_store(url, create=False)  # a missing or damaged store: one line, exit 2, before binding
+    await store.close()
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    port = sock.getsockname()[1]
+
+    def ready() -> None:
+        log.info("listening", host=args.host, port=port, url=f"http://{args.host}:{port}")
+
+    app = create_app(url, poll_interval=args.poll_interval, on_ready=ready)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5, lifespan="on")
+    )
+    await server.serve(sockets=[sock])
+    return 0
