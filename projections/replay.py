@@ -87,6 +87,19 @@ class Replay:
         for text in texts:
             apply(loads(text))
 
+    def public(self) -> Json:
+        """The schema here as ``Schema.sorted().model_dump(mode="json")`` gives it, key for key and in the same
+        order, without building a model: tables and enum types by name, every field present (a stored form
+        may leave defaults out). New dicts and lists throughout: the state is not shared with the result."""
+        tables = self.tables
+        enums = self.enums
+        return {
+            "tables": {name: _public_table(tables[name]) for name in sorted(tables)},
+            "enums": {
+                name: {"name": enums[name]["name"], "values": list(enums[name]["values"])} for name in sorted(enums)
+            },
+        }
+
     def to_state(self) -> State:
         """The working state of events.aggregate (frozen schema objects) at this point."""
         from events import decode
@@ -147,6 +160,90 @@ def _whole(table: Json) -> Json:
     if table.get("primary_key_name") is not None:
         whole["primary_key_name"] = table["primary_key_name"]
     return whole
+
+
+# The public form of each schema object, with the defaults of events.model (checked against model_dump on real
+# histories by tests/test_public_schema.py): the fields in the order the models declare them.
+
+
+def _public_column(c: Json) -> Json:
+    generated = c.get("generated")
+    options = c.get("identity_options")
+    return {
+        "name": c["name"],
+        "type": c["type"],
+        "nullable": c.get("nullable", True),
+        "default": c.get("default"),
+        "identity": c.get("identity", False),
+        "comment": c.get("comment"),
+        "collation": c.get("collation"),
+        "charset": c.get("charset"),
+        "generated": None
+        if generated is None
+        else {"expression": generated["expression"], "stored": generated.get("stored", True)},
+        "identity_options": None
+        if options is None
+        else {
+            "always": options.get("always", False),
+            "start": options.get("start"),
+            "increment": options.get("increment"),
+            "minvalue": options.get("minvalue"),
+            "maxvalue": options.get("maxvalue"),
+            "cycle": options.get("cycle", False),
+            "cache": options.get("cache"),
+            "sequence": options.get("sequence"),
+            "owned": options.get("owned", False),
+        },
+        "on_update": c.get("on_update"),
+    }
+
+
+def _public_index(i: Json) -> Json:
+    return {
+        "name": i["name"],
+        "columns": list(i.get("columns", ())),
+        "unique": i.get("unique", False),
+        "method": i.get("method"),
+        "elements": [
+            {
+                "column": e.get("column"),
+                "expression": e.get("expression"),
+                "opclass": e.get("opclass"),
+                "descending": e.get("descending", False),
+            }
+            for e in i.get("elements", ())
+        ],
+        "where": i.get("where"),
+        "include": list(i.get("include", ())),
+    }
+
+
+def _public_constraint(k: Json) -> Json:
+    ref = k.get("references")
+    return {
+        "name": k["name"],
+        "kind": k["kind"],
+        "columns": list(k.get("columns", ())),
+        "expression": k.get("expression"),
+        "references": None if ref is None else {"table": ref["table"], "columns": list(ref["columns"])},
+        "on_delete": k.get("on_delete"),
+        "on_update": k.get("on_update"),
+        "deferrable": k.get("deferrable", False),
+        "initially_deferred": k.get("initially_deferred", False),
+        "anonymous": k.get("anonymous", False),
+    }
+
+
+def _public_table(t: Json) -> Json:
+    return {
+        "name": t["name"],
+        "columns": [_public_column(c) for c in t["columns"]],
+        "primary_key": list(t.get("primary_key") or ()),
+        "indexes": [_public_index(i) for i in t.get("indexes") or ()],
+        "constraints": [_public_constraint(k) for k in t.get("constraints") or ()],
+        "comment": t.get("comment"),
+        "primary_key_name": t.get("primary_key_name"),
+    }
 
 
 def rename_in_expression(expression: str, old: str, new: str) -> str:

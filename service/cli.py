@@ -674,6 +674,8 @@ def _print_outcome(o: Outcome) -> None:
             out(step["sql"] + ";")
         for item in o.destructive:
             out(f"-- destructive: {item}")
+        if o.detail:  # (what migrate would refuse: approvals missing; an interrupted run finished first)
+            out(f"-- {one_line(o.detail)}")
         return
     if o.status == "up_to_date":
         out(f"{o.database}: up to date at {o.stream} version {o.to_version}")

@@ -297,3 +297,106 @@ def test_feed_resumes_with_last_event_id(served: tuple[str, Server, str]) -> Non
     assert positions == sorted(set(positions)), positions
     columns = [d["column"]["name"] for _, d in first + second if d["type"] == "column_added"]
     assert columns == [f"c{i}" for i in range(6)]
+
+
+async def _hold_lease(url: str, name: str, *, release: bool) -> None:
+    """A daemon replica's claim on a database's lease (or its release), as service/daemon/runner makes it."""
+    from events.store import open_store
+    from service.daemon.leases import open_leases
+
+    store = await open_store(url)
+    try:
+        leases = await open_leases(store)
+        try:
+            if release:
+                held = [r for r in await leases.rows() if r.resource == name and r.holder == "replica-1"]
+                assert held, "no lease to release"
+                from service.daemon.leases import Lease
+
+                row = held[0]
+                assert row.expires_at is not None
+                await leases.release("replica-1", [Lease(name, "replica-1", row.epoch, row.expires_at)])
+            else:
+                assert [lease.resource for lease in await leases.claim("replica-1", [name], 1, 120.0)] == [name]
+        finally:
+            await leases.close()
+    finally:
+        await store.close()
+
+
+def _target_columns(path: Path, table: str) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+    finally:
+        conn.close()
+
+
+def test_fleet_register_plan_migrate_retire(served: tuple[str, Server, str], tmp_path: Path) -> None:
+    import asyncio
+
+    url, server, token = served
+    target = tmp_path / "target.db"
+    reader = cli(url, "token", "create", "--name", "viewer", "--role", "reader")
+    with client(server, token) as c, client(server, reader) as r:
+        assert c.post("/v1/streams/app/changesets", json={"events": [TABLE]}).status_code == 201
+        database = {"name": "local", "url": f"sqlite:///{target}", "stream": "app"}
+        assert r.post("/v1/databases", json=database).status_code == 403
+        made = c.post("/v1/databases", json=database)
+        assert made.status_code == 201, made.text
+        assert made.json()["name"] == "local" and made.json()["target"] == "head"
+        again = c.post("/v1/databases", json=database)
+        assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+        assert c.post("/v1/databases", json={**database, "name": "bad name!"}).status_code == 422
+
+        plan = r.get("/v1/databases/local/plan")  # a reader may look; nothing is run or recorded
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["status"] == "planned" and plan.json()["to_version"] == 1
+        assert any("CREATE TABLE" in s.upper() and "users" in s for s in plan.json()["statements"])
+        assert _target_columns(target, "users") == []
+        assert c.get("/v1/databases/nope/plan").status_code == 404
+
+        assert r.post("/v1/databases/local/migrations", json={}).status_code == 403
+        done = c.post("/v1/databases/local/migrations", json={})  # no daemon holds it: carried out at once
+        assert done.status_code == 200, done.text
+        assert done.json()["mode"] == "now" and done.json()["outcome"]["status"] == "applied"
+        assert _target_columns(target, "users") == ["id"]
+        status = c.get("/v1/databases/local").json()
+        assert (status["status"], status["marker"]) == ("Ready", 1)
+        assert c.get("/v1/streams/db:local/events").json()["events"][-1]["actor"] == "token:ci"
+
+        add = {"type": "column_added", "table": "users", "column": {"name": "email", "type": "text"}}
+        assert c.post("/v1/streams/app/changesets", json={"events": [add]}).status_code == 201
+        assert c.get("/v1/databases/local/plan", params={"to": "1"}).json()["statements"] == []
+        assert len(c.get("/v1/databases/local/plan").json()["statements"]) == 1
+
+        asyncio.run(_hold_lease(url, "local", release=False))  # a daemon replica now holds it
+        queued = c.post("/v1/databases/local/migrations", json={"target": "2"})
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["mode"] == "daemon" and queued.json()["status"]["owner"] == "replica-1"
+        assert c.get("/v1/databases/local").json()["target"] == "2"  # recorded for the daemon
+        assert _target_columns(target, "users") == ["id"]  # and not run here
+        asyncio.run(_hold_lease(url, "local", release=True))
+        done = c.post("/v1/databases/local/migrations", json={})
+        assert done.status_code == 200 and done.json()["outcome"]["status"] == "applied", done.text
+        assert _target_columns(target, "users") == ["id", "email"]
+
+        assert r.delete("/v1/databases/local").status_code == 403
+        retired = c.delete("/v1/databases/local")
+        assert retired.status_code == 200 and retired.json()["retired"] is True, retired.text
+        assert c.get("/v1/databases/local").status_code == 404
+        assert c.delete("/v1/databases/local").status_code == 404
+        assert c.post("/v1/databases/local/migrations", json={}).status_code == 404
+        assert _target_columns(target, "users") == ["id", "email"]  # the database itself is left as it is
+        assert c.post("/v1/verify").json()["ok"] is True
+    roles = {
+        (path, method): op["x-required-role"]
+        for path, ops in httpx.get(server.base + "/openapi.json").json()["paths"].items()
+        for method, op in ops.items()
+    }
+    assert roles[("/v1/databases/{name}/plan", "get")] == "reader"
+    assert roles[("/v1/databases/{name}/migrations", "post")] == "deployer"
+    assert roles[("/v1/databases", "post")] == "admin"
+    assert roles[("/v1/databases/{name}", "delete")] == "admin"

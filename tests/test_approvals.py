@@ -140,6 +140,8 @@ def test_cli_approve_and_migrate(
     assert cli("append", "cs.json", "--actor", "alice")[0] == 0
     code, out, _ = cli("approvals", "require", "app", "1", "--actor", "ops")
     assert code == 0 and "needs 1 approval " in out
+    code, out, _ = cli("migrate", "--url", target, "--stream", "app", "--plan")
+    assert code == 0 and "-- migrate would refuse: approval required: changeset cs-1 (v1) has 0 of 1 approvals" in out
     code, _, err = cli("migrate", "--url", target, "--stream", "app")
     assert code == 2 and "changeset cs-1 (v1) has 0 of 1 approvals" in err and err.count("\n") == 1, err
     code, _, err = cli("approve", "cs-1", "--actor", "alice")

@@ -229,6 +229,10 @@ def _add_handlers(app: FastAPI) -> None:
 
     @handle(StarletteHTTPException)
     def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): a malformed body is 422
+            # here, as on the changesets route, and as the document says
+            return problem("validation", f"malformed JSON body: {exc.__cause__}", instance=where(request))
         kind = STATUS_KINDS.get(exc.status_code, "bad-request")
         detail: str = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return problem(kind, detail, instance=where(request), status=exc.status_code, headers=dict(exc.headers or {}))

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from events.envelope import Changeset, RecordedEvent
     from events.model import Schema
     from events.store.base import EventRow, EventStore
-    from projections.audit import BlameLine, HistorySelection
+    from projections.audit import BlameLine
     from projections.diff import Change
+    from projections.history import HistorySelection
     from projections.replay import Replay
     from projections.schema import Point
 
@@ -211,7 +212,7 @@ def _time(value: datetime | str | None, name: str) -> datetime | None:
 
 def history_selection(query: HistoryQuery) -> HistorySelection:
     """The query's filters checked and built: BadRequest naming the field at fault."""
-    from projections.audit import HistoryFilter, HistorySelection
+    from projections.history import HistoryFilter, HistorySelection
 
     table, column = query.table, query.column
     if column and "." in column and not table:
@@ -357,6 +358,10 @@ class PublicSchemaAt:
     @property
     def tables(self) -> dict[str, dict[str, Any]]:
         return self.replay.tables
+
+    def public(self) -> dict[str, Any]:
+        """:meth:`SchemaAt.public`, equal to it key for key (and in the same order), from the fold's plain state."""
+        return {"stream": self.stream, "version": self.version, **self.replay.public()}
 
 
 def _point(point: PointLike) -> Point:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.catalog import Event
@@ -213,11 +213,17 @@ async def schema(
     format: Annotated[Literal["json", "sql"], Query(description="JSON, or a runnable CREATE script")] = "json",
     dialect: Annotated[str, Query(description="for sql: postgresql, mysql or sqlite", max_length=40)] = "postgresql",
 ) -> Any:
+    """JSON: `show --format json`'s document, served from the fold's plain state (no schema objects built)."""
+    if format == "json":
+        import orjson
+
+        async with store_of(request) as store:
+            await app_streams.check_stream(store, stream)
+            public = await app_streams.public_schema_at(store, stream, at)
+        return Response(orjson.dumps(public.public()), media_type="application/json")
     async with store_of(request) as store:
         await app_streams.check_stream(store, stream)
         found = await app_streams.schema_at(store, stream, at)
-    if format == "json":
-        return JSONResponse(found.public())
     script = app_streams.schema_sql(found.schema, dialect)
     head = f"-- schemalog: stream {stream} at version {found.version}, {script.dialect}\n"
     return PlainTextResponse(head + script.script())

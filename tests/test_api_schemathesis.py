@@ -1,0 +1,233 @@
+"""schemathesis against the live OpenAPI document of ``schemalog serve`` (a subprocess on a real store).
+
+Every operation of the document, with cases generated from it (valid and, for half of them, invalid
+data), sent with an admin token to a store seeded with real history (a stream with tables, a tag, a
+registered database). Each answer must be no 5xx and conform to the document (status code, content
+type, headers, body schema); each 4xx answer must leave the log exactly as it was: the events table
+(count, last position) and every stream's head (version, hash), read from the store's own database
+before and after the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+
+from tests.test_api import Server, cli
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CASES_PER_OPERATION = 125
+"""Examples hypothesis generates per operation and generation mode (17 operations: > 2,000 in all)."""
+
+TOTAL_AT_LEAST = 2000
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+LOG_STATE_SQL = (
+    "SELECT count(*), coalesce(max(position), 0) FROM schemalog_events",
+    "SELECT stream, version, hash FROM schemalog_streams ORDER BY stream",
+)
+
+SEED = [
+    {
+        "message": "users",
+        "events": [
+            {
+                "type": "table_created",
+                "table": "users",
+                "columns": [
+                    {"name": "id", "type": "bigint", "nullable": False, "identity": True},
+                    {"name": "email", "type": "varchar(255)", "nullable": False},
+                ],
+                "primary_key": ["id"],
+            },
+            {
+                "type": "index_created",
+                "table": "users",
+                "index": {"name": "users_email_key", "columns": ["email"], "unique": True},
+            },
+        ],
+    },
+    {
+        "message": "teams",
+        "events": [
+            {
+                "type": "table_created",
+                "table": "teams",
+                "columns": [{"name": "id", "type": "bigint", "nullable": False}],
+                "primary_key": ["id"],
+            },
+            {"type": "column_added", "table": "users", "column": {"name": "team_id", "type": "bigint"}},
+        ],
+    },
+    {"message": "a name", "events": [{"type": "column_added", "table": "users", "column": {"name": "n", "type": "text"}}]},
+]
+
+
+class LogState:
+    """The log as its store's database holds it: (event count, last position, every stream's head)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite"):
+            self._db = sqlite3.connect(url.split(":///", 1)[1], timeout=30)
+            self._loop: asyncio.AbstractEventLoop | None = None
+        else:
+            import asyncpg
+
+            self._loop = asyncio.new_event_loop()
+            self._pg = self._loop.run_until_complete(asyncpg.connect(url))
+
+    def read(self) -> tuple[Any, ...]:
+        if self._loop is None:
+            self._db.rollback()  # a fresh snapshot
+            count = self._db.execute(LOG_STATE_SQL[0]).fetchone()
+            heads = self._db.execute(LOG_STATE_SQL[1]).fetchall()
+            return (tuple(count), tuple(map(tuple, heads)))
+
+        async def go() -> tuple[Any, ...]:
+            count = await self._pg.fetchrow(LOG_STATE_SQL[0])
+            heads = await self._pg.fetch(LOG_STATE_SQL[1])
+            return (tuple(count), tuple(tuple(r) for r in heads))
+
+        return self._loop.run_until_complete(go())
+
+    def close(self) -> None:
+        if self._loop is None:
+            self._db.close()
+        else:
+            self._loop.run_until_complete(self._pg.close())
+            self._loop.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str, LogState]]:
+    if request.param == "sqlite":
+        yield from _live(f"sqlite:///{tmp_path / 'log.db'}", tmp_path)
+    else:
+        from tests.servers import postgres_database_url
+
+        with postgres_database_url() as url:
+            yield from _live(url, tmp_path)
+
+
+def _live(url: str, tmp_path: Path) -> Iterator[tuple[Server, str, LogState]]:
+    cli(url, "init")
+    token = cli(url, "token", "create", "--name", "fuzz", "--role", "admin")
+    cli(url, "token", "create", "--name", "other", "--role", "reader", "--stream", "app")
+    server = Server(url)
+    state = LogState(url)
+    try:
+        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            for body in SEED:
+                r = c.post("/v1/streams/app/changesets", json=body)
+                assert r.status_code == 201, r.text
+            assert c.post("/v1/streams/app/tags", json={"name": "release-1"}).status_code == 201
+        cli(url, "db", "add", "prod", "--url", f"sqlite:///{tmp_path / 'prod.db'}", "--stream", "app")
+        yield server, token, state
+    finally:
+        state.close()
+        server.stop()
+
+
+def test_schemathesis_every_operation(live: tuple[Server, str, LogState]) -> None:
+    server, token, state = live
+    schema = schemathesis.openapi.from_url(server.base + "/openapi.json", timeout=30)
+    auth = {"Authorization": f"Bearer {token}"}
+    session = requests.Session()
+    counts: dict[str, int] = {}
+    rejected_unchanged = 0
+    started = time.monotonic()
+
+    def run_case(case: Any) -> None:
+        nonlocal rejected_unchanged
+        label = f"{case.method} {case.path}"
+        counts[label] = counts.get(label, 0) + 1
+        before = state.read()
+        if case.path == "/v1/feed":
+            response = _call_feed(case, server.base, auth, session)
+        else:
+            response = case.call(base_url=server.base, session=session, headers=auth, timeout=30)
+        case.validate_response(response, checks=CHECKS, headers=auth)
+        if 400 <= response.status_code < 500:
+            after = state.read()
+            assert after == before, f"{label} answered {response.status_code} and the log changed: {case!r}"
+            rejected_unchanged += 1
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 17
+    for operation in operations:
+        mark = time.monotonic()
+        _run(operation.as_strategy(generation_mode=GenerationMode.POSITIVE), run_case)
+        try:
+            _run(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), run_case)
+        except Unsatisfiable:  # nothing to make invalid (no parameter, no body): /healthz, /v1/verify, ...
+            assert not _has_inputs(operation), f"{operation.label}: no invalid case could be made"
+        print(operation.label, counts.get(f"{operation.method.upper()} {operation.path}"), round(time.monotonic() - mark, 1))
+
+    total = sum(counts.values())
+    seconds = time.monotonic() - started
+    print(f"schemathesis: {total} cases over {len(counts)} operations in {seconds:.1f}s, {rejected_unchanged} 4xx")
+    documented = {f"{op.method.upper()} {op.path}" for op in operations}
+    assert set(counts) == documented, documented - set(counts)
+    assert total >= TOTAL_AT_LEAST, counts
+
+
+def _run(strategy: Any, body: Callable[[Any], None]) -> None:
+    @settings(
+        max_examples=CASES_PER_OPERATION // 2 + 1,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def test(case: Any) -> None:
+        body(case)
+
+    test()
+
+
+def _call_feed(case: Any, base: str, auth: dict[str, str], session: requests.Session) -> requests.Response:
+    """The feed never ends when it answers 200: read its head, check it, and hang up."""
+    kwargs = case.as_transport_kwargs(base_url=base, headers=auth)
+    kwargs.pop("stream", None)
+    response = session.request(**kwargs, stream=True, timeout=30)
+    if response.status_code == 200:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        response.close()
+        response._content = b""  # what was read: nothing (the stream is endless)
+    else:
+        response.content  # noqa: B018
+    return response
+
+
+def _has_inputs(operation: Any) -> bool:
+    definition = operation.definition.raw
+    return bool(definition.get("parameters") or definition.get("requestBody"))
