@@ -107,8 +107,12 @@ class FleetView:
 
     # ------------------------------------------------------------------ folding
 
+    _gates: dict[tuple[str, int, int], tuple[bool, str | None]] = field(default_factory=dict, repr=False)
+
     def apply(self, recorded: RecordedEvent) -> None:
         self.position = max(self.position, recorded.position)
+        if self._gates:
+            self._gates.clear()  # (every answer may change with any event)
         stream = recorded.stream
         if stream == FLEET_STREAM:
             self.fleet_version = recorded.version
@@ -208,7 +212,15 @@ class FleetView:
         return self.tags.get(db.stream, {}).get(text)
 
     def gate(self, db: FleetDatabase, version: int) -> tuple[bool, str | None]:
-        """Whether ``db`` may move to ``version`` now: (allowed, why not)."""
+        """Whether ``db`` may move to ``version`` now: (allowed, why not). Remembered per (stream, wave,
+        version) until the next event, so that a pass over the whole fleet costs one scan per wave."""
+        key = (db.stream, db.wave, version)
+        known = self._gates.get(key)
+        if known is None:
+            known = self._gates[key] = self._gate(db, version)
+        return known
+
+    def _gate(self, db: FleetDatabase, version: int) -> tuple[bool, str | None]:
         if (db.stream, version) in self.resumed:
             return True, None
         behind = [

@@ -53,7 +53,9 @@ async def cmd_serve(args: argparse.Namespace, _store: None) -> int:
     store = await open_store(url, create=False)  # a missing or damaged store: one line, exit 2, before binding
     await store.close()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (else every answer on a
+    # kept-alive connection waits ~40 ms for the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))

@@ -400,3 +400,24 @@ def test_fleet_register_plan_migrate_retire(served: tuple[str, Server, str], tmp
     assert roles[("/v1/databases/{name}/migrations", "post")] == "deployer"
     assert roles[("/v1/databases", "post")] == "admin"
     assert roles[("/v1/databases/{name}", "delete")] == "admin"
+
+
+def test_schema_json_is_show_json(served: tuple[str, Server, str]) -> None:
+    """GET .../schema (served from the fold's plain state) is `show --format json` (the models' form), byte
+    for byte once parsed, at a version, a tag and the head."""
+    url, server, token = served
+    with client(server, token) as c:
+        generated = {"name": "twice", "type": "bigint", "generated": {"expression": "id * 2"}}
+        events = [
+            TABLE,
+            {"type": "column_added", "table": "users", "column": generated},
+            {"type": "index_created", "table": "users", "index": {"name": "users_twice", "columns": ["twice"]}},
+        ]
+        assert c.post("/v1/streams/app/changesets", json={"events": events}).status_code == 201
+        assert c.post("/v1/streams/app/tags", json={"name": "one", "at": "1"}).status_code == 201
+        for at in ("1", "one", "head"):
+            r = c.get("/v1/streams/app/schema", params={"at": at})
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+            shown = cli(url, "show", "--stream", "app", "--at", at, "--format", "json")
+            assert r.json() == json.loads(shown), at
+            assert list(r.json()["tables"]["users"]) == list(json.loads(shown)["tables"]["users"])  # key order

@@ -23,6 +23,7 @@ from service.api.problems import PROBLEM_TYPE, STATUS_KINDS, problem
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from events.log import EventLog
     from events.store import EventStore
     from service.api.feed import FeedHub
 
@@ -42,6 +43,18 @@ class Services:
     _lock: Any = None
     feed: FeedHub | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _log: EventLog | None = None
+
+    def event_log(self, store: EventStore) -> EventLog:
+        """The server's one EventLog of its store, for appends: it keeps each stream's head state between
+        requests (brought up to date from the log on each append, so a write made elsewhere is seen), so an
+        append folds only what is new rather than the stream from its newest snapshot."""
+        from events.log import EventLog
+        from projections.schema import Projector
+
+        if self._log is None or self._log.store is not store:
+            self._log = EventLog(store, Projector(store))
+        return self._log
 
     @contextlib.asynccontextmanager
     async def store(self) -> AsyncIterator[EventStore]:
@@ -131,7 +144,7 @@ def _index_of(field_name: str | None) -> int | None:
     """The event index a field path names (``events[2].table`` -> 2)."""
     if field_name and field_name.startswith("events["):
         number = field_name[len("events[") :].split("]", 1)[0]
-        if number.isdigit():
+        if number.isascii() and number.isdigit():
             return int(number)
     return None
 

@@ -159,12 +159,17 @@ async def require(store: EventStore, stream: str, count: int, actor: str) -> App
     raise ApprovalError("the approvals stream kept moving: try again")
 
 
-async def required_for(store: EventStore, stream: str, database: str | None = None) -> int:
+async def required_for(
+    store: EventStore, stream: str, database: str | None = None, *, database_approvals: int | None = None
+) -> int:
     """The approvals a changeset of ``stream`` needs to reach ``database`` (the stream's rule, or the
-    fleet database's own, whichever is larger)."""
+    fleet database's own, whichever is larger). ``database_approvals``: the fleet database's own, when the
+    caller has it (the daemon's fleet view), so the fleet stream is not read for it."""
     view = await auth_view(store)
     need = view.required.get(stream, 0)
-    if database is not None:
+    if database_approvals is not None:
+        need = max(need, database_approvals)
+    elif database is not None:
         need = max(need, await _database_approvals(store, database))
     return need
 
@@ -181,13 +186,21 @@ async def _database_approvals(store: EventStore, database: str) -> int:
 
 
 async def missing_approvals(
-    store: EventStore, stream: str, from_version: int, to_version: int, *, database: str | None = None
+    store: EventStore,
+    stream: str,
+    from_version: int,
+    to_version: int,
+    *,
+    database: str | None = None,
+    database_approvals: int | None = None,
 ) -> list[MissingApproval]:
     """The changesets that bringing a database from ``from_version`` to ``to_version`` of ``stream`` would
     apply without the approvals they need, in version order. Going back applies no changeset (only the
     inverses of ones applied before): nothing is missing then."""
-    need = await required_for(store, stream, database)
-    if need == 0 or to_version <= from_version:
+    if to_version <= from_version:  # (first: a run with nothing to apply reads nothing for it)
+        return []
+    need = await required_for(store, stream, database, database_approvals=database_approvals)
+    if need == 0:
         return []
     view = await auth_view(store)
     events = await store.read(stream, after_version=from_version, to_version=to_version)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from events.checkpoint import Checkpoint, CheckpointProblem
     from events.envelope import Changeset, RecordedEvent
+    from events.log import EventLog
     from events.model import Schema
     from events.store.base import EventRow, EventStore
     from projections.audit import BlameLine
@@ -152,17 +153,42 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-async def append_changeset(store: EventStore, changeset: Changeset, *, expected_version: int | None = None) -> Appended:
+SERVICE_PREFIXES = ("schemalog:", "db:")
+"""Streams the service writes itself: a changeset never goes there (a forged token, outcome or fleet
+event would be believed by the folds that read them)."""
+
+
+async def append_changeset(
+    store: EventStore, changeset: Changeset, *, expected_version: int | None = None, log: EventLog | None = None
+) -> Appended:
     """Validate against the head and append (all or nothing). ``expected_version`` (HTTP's If-Match), when
     given, is put over the changeset's: ConcurrencyError (``.current``) if the stream is elsewhere. Without
     either, appended at the head, retried when another writer got there first. A changeset id recorded before
-    gives the first answer again (``duplicate``). InvalidChange (``.index``) if an event does not apply."""
+    gives the first answer again (``duplicate``). InvalidChange (``.index``) if an event does not apply.
+    ``log``: an EventLog of ``store`` kept between calls (a server's: each stream's head state is then
+    brought up to date rather than folded again from its snapshot); else a new one."""
+    from events.aggregate import InvalidChange
+    from events.catalog import SCHEMA_EVENT_TYPES
     from events.log import EventLog
     from projections.schema import Projector
 
+    if changeset.stream.startswith(SERVICE_PREFIXES):
+        raise BadRequest(
+            f"stream {changeset.stream!r} is the service's own (tokens, fleet, approvals, outcomes):"
+            " it is written by its own commands, never by a changeset",
+            field="stream",
+        )
+    for index, event in enumerate(changeset.events):
+        if event.type not in SCHEMA_EVENT_TYPES and event.type != "tag_created":
+            raise InvalidChange(
+                f"a changeset holds schema changes, data steps and tags; {event.type!r} is written by the"
+                " service itself",
+                index,
+                event.type,
+            )
     if expected_version is not None:
         changeset = changeset.model_copy(update={"expected_version": expected_version})
-    result = await EventLog(store, Projector(store)).append(changeset)
+    result = await (log if log is not None else EventLog(store, Projector(store))).append(changeset)
     return Appended(result.stream, result.changeset_id, result.first_version, result.last_version, result.duplicate)
 
 

@@ -212,8 +212,9 @@ def parse_expiry(text: str) -> timedelta:
 _VIEWS: weakref.WeakKeyDictionary[Any, AuthView] = weakref.WeakKeyDictionary()
 
 
-async def auth_view(store: EventStore) -> AuthView:
-    """The tokens and approvals folded from the log, brought up to date (only what is new is read)."""
+async def auth_view(store: EventStore, *, approvals: bool = True) -> AuthView:
+    """The tokens and approvals folded from the log, brought up to date (only what is new is read;
+    ``approvals`` False: the tokens only)."""
     from events.auth import APPROVALS_STREAM
 
     view = _VIEWS.get(store)
@@ -223,7 +224,10 @@ async def auth_view(store: EventStore) -> AuthView:
             _VIEWS[store] = view
         except TypeError:  # a store that cannot be weakly referenced: folded afresh each time
             pass
-    for stream, after in ((TOKENS_STREAM, view.tokens_version), (APPROVALS_STREAM, view.approvals_version)):
+    streams = [(TOKENS_STREAM, view.tokens_version)]
+    if approvals:
+        streams.append((APPROVALS_STREAM, view.approvals_version))
+    for stream, after in streams:
         for recorded in await store.read(stream, after_version=after):
             view.apply(recorded)
     return view
@@ -329,7 +333,7 @@ async def authenticate(store: EventStore, token_text: str) -> Principal:
         raise AuthError("missing", "no token given")
     if not text.isascii() or not well_formed(text):
         raise AuthError("malformed", "not a schemalog token (slt_..., with a checksum): mistyped or cut short")
-    view = await auth_view(store)
+    view = await auth_view(store, approvals=False)
     token_id = view.by_hash.get(token_hash(text))
     if token_id is None:
         raise AuthError("unknown", "no such token")

@@ -100,6 +100,9 @@ class Leases(Protocol):
         """Extend, in one statement, the leases still held at the same epoch and not expired:
         (the renewed leases, the resources lost)."""
 
+    async def leave(self, replica: str) -> None:
+        """The replica stops: its heartbeat row goes, so the others take their share at once."""
+
     async def release(self, replica: str, leases: Sequence[Lease]) -> None:
         """Give the leases up (only those still ours at the same epoch)."""
 
@@ -275,6 +278,9 @@ class PostgresLeases:
 
     async def heartbeat(self, replica: str, ttl: float) -> int:
         return int(await self._pool.fetchval(PG_HEARTBEAT_SQL, replica, _check_ttl(ttl)))
+
+    async def leave(self, replica: str) -> None:
+        await self._pool.execute("DELETE FROM schemalog_replicas WHERE replica = $1", replica)
 
     async def claim(self, replica: str, candidates: Sequence[str], limit: int, ttl: float) -> list[Lease]:
         seconds = _check_ttl(ttl)
@@ -508,6 +514,10 @@ class SqliteLeases:
             await conn.execute(self._sql["prune"], (replica,))
             rows = await self._all(conn, self._sql["live"], (replica,))
         return int(rows[0][0])
+
+    async def leave(self, replica: str) -> None:
+        async with self._write() as conn:
+            await conn.execute("DELETE FROM schemalog_replicas WHERE replica = ?", (replica,))
 
     async def _claim(
         self, conn: aiosqlite.Connection, replica: str, candidates: Sequence[str], limit: int, seconds: float

@@ -114,6 +114,8 @@ class Daemon:
         self._halting: set[tuple[str, int]] = set()
         self._rng = random.Random()
         self._daemon_lease: Lease | None = None
+        self._active: dict[str, asyncio.Task[None]] = {}
+        """The runs going on, by database (one at a time each, even across a lease lost and taken back)."""
 
     # ------------------------------------------------------------------ life
 
@@ -169,9 +171,8 @@ class Daemon:
         if self.stopping.is_set():
             log.warning("daemon_aborting", signal=signal.Signals(sig).name)
             self.aborting = True
-            for slot in self.slots.values():
-                if slot.running is not None:
-                    slot.running.cancel()
+            for task in self._active.values():
+                task.cancel()
         else:
             log.info("daemon_stopping", signal=signal.Signals(sig).name, running=self._running_count())
         self.stopping.set()
@@ -179,7 +180,7 @@ class Daemon:
 
     async def _drain(self) -> None:
         """Let the running databases finish (or be cancelled), then give every lease back."""
-        running = [s.running for s in self.slots.values() if s.running is not None]
+        running = list(self._active.values())
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         assert self._leases is not None
@@ -189,6 +190,7 @@ class Daemon:
                 await self._leases.release(self.replica, held)
             if self._daemon_lease is not None:
                 await self._leases.release(self.replica, [self._daemon_lease])
+            await self._leases.leave(self.replica)
         log.info("leases_released", count=len(held))
         self.slots.clear()
         self.metrics.leases_held.set(0)
@@ -219,6 +221,7 @@ class Daemon:
         """Fold what was appended since the last look; wake the databases it concerns."""
         assert self._store is not None
         moved: set[str] = set()
+        outcome_waves: dict[str, int] = {}  # stream -> the lowest wave an outcome arrived from
         fleet_moved = False
         while True:
             batch = await self._store.read_all(after_position=self.view.position, limit=5000)
@@ -232,33 +235,40 @@ class Daemon:
                         key = (recorded.event.stream, recorded.event.to_version)
                         self._resumes[key] = self._resumes.get(key, 0) + 1
                 elif recorded.stream.startswith("db:"):
+                    # an outcome matters to the later waves of its stream only (their gate)
                     db = self.view.databases.get(recorded.stream[3:])
                     if db is not None:
-                        moved.add(db.stream)
+                        outcome_waves[db.stream] = min(outcome_waves.get(db.stream, db.wave), db.wave)
                 else:
                     moved.add(recorded.stream)
-        if not (moved or fleet_moved):
+        if not (moved or fleet_moved or outcome_waves):
             return
         for name, slot in self.slots.items():
             db = self.view.databases.get(name)
-            if fleet_moved or (db is not None and db.stream in moved):
+            if db is None:
+                continue
+            if fleet_moved or db.stream in moved or db.wave > outcome_waves.get(db.stream, db.wave):
                 slot.due = 0.0
 
     # ------------------------------------------------------------------ scheduling
 
     def _running_count(self) -> int:
-        return sum(1 for s in self.slots.values() if s.running is not None)
+        return len(self._active)
 
     def _schedule(self) -> None:
         if self.stopping.is_set():
             return
         now = time.monotonic()
-        for name in sorted(self.slots, key=lambda n: min(self.slots[n].due, self.slots[n].next_drift)):
+        due = [
+            name
+            for name, slot in self.slots.items()
+            if slot.running is None and name not in self._active and min(slot.due, slot.next_drift) <= now
+        ]
+        due.sort(key=lambda n: min(self.slots[n].due, self.slots[n].next_drift))
+        for name in due:
             if self._running_count() >= self.options.concurrency:
                 return
             slot = self.slots[name]
-            if slot.running is not None or min(slot.due, slot.next_drift) > now:
-                continue
             db = self.view.databases.get(name)
             if db is None:
                 continue  # retired: released by the next maintenance pass
@@ -267,6 +277,7 @@ class Daemon:
                 continue
             to_version, reason = plan
             slot.running = asyncio.create_task(self._reconcile(db, slot, to_version, reason), name=f"run:{name}")
+            self._active[name] = slot.running
 
     def _decide(self, db: FleetDatabase, slot: Slot, now: float) -> tuple[int, str] | None:
         """Where to take ``db`` now and why, or None (then ``slot.due`` says when to look again)."""
@@ -326,6 +337,7 @@ class Daemon:
                     known_at=record.at if record.at is not None else 0,
                     known_drift=record.drift if record.version else None,
                     replica=self.replica,
+                    approvals=int(getattr(db, "approvals", 0) or 0),
                     progress=_phase_log,
                 )
                 outcome = await migrate(self._store, request)
@@ -360,6 +372,7 @@ class Daemon:
                     recorded=bool(outcome and outcome.recorded),
                 )
                 slot.running = None
+                self._active.pop(db.name, None)
                 self.wake.set()
                 if db.name in self.slots and slot.noted != (slot.state, slot.last_error) and not self.aborting:
                     await self._note(slot, slot.state, slot.last_error)

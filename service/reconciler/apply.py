@@ -69,6 +69,8 @@ class MigrateRequest:
     known_drift: tuple[str, ...] | None = None
     """The drift last recorded: the same drift again is not recorded again; none where some was, is."""
     replica: str | None = None
+    approvals: int | None = None
+    """The fleet database's own approval requirement, when the caller knows it (the daemon)."""
 
 
 @dataclass
@@ -281,7 +283,12 @@ async def _check_approvals(store: EventStore, request: MigrateRequest, plan: Pla
     from service.app.approvals import describe, missing_approvals
 
     missing = await missing_approvals(
-        store, request.stream, plan.from_version, plan.to_version, database=request.database
+        store,
+        request.stream,
+        plan.from_version,
+        plan.to_version,
+        database=request.database,
+        database_approvals=request.approvals,
     )
     if not missing:
         return

@@ -196,15 +196,14 @@ def _fast_normalized(tables: Mapping[str, Table]) -> dict[str, Any] | None:
         constraints = [_constraint(c) for c in data["constraints"]]
         if None in indexes or None in constraints:
             return None
-        indexes.sort(key=_by_name)
-        constraints.sort(key=_by_name)
-        data["indexes"] = indexes
-        data["constraints"] = constraints
+        data["indexes"] = sorted(indexes, key=_by_name)
+        data["constraints"] = sorted(constraints, key=_by_name)
         out[name] = _without(data, _TABLE_LATER)
     return out
 
 
-def _by_name(data: dict[str, Any]) -> Any:
+def _by_name(data: dict[str, Any] | None) -> Any:
+    assert data is not None
     return data["name"]
 
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from events.store import EventStore
     from service.app.tokens import Principal
 
+MAX_POSITION = 2**63 - 1
+"""The largest position or version a store holds (a 64-bit integer): a larger cursor is refused (422)."""
+
 READ_ERRORS = responses(401, 403, 404, 422)
 WRITE_ERRORS = responses(401, 403, 404, 409, 412, 413, 422)
 
@@ -52,7 +55,7 @@ def expected_version(request: Request, if_match: str | None) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # (isdigit alone passes '²', which int() refuses)
         raise BadRequest(
             f'If-Match must be a stream\'s ETag (its version, as "12"), not {if_match!r}', field="If-Match"
         )

@@ -224,6 +224,10 @@ async def create_migration(
     found = await _status(request, principal, name, "deployer")
     db = await _database(request, name)
     if body.target is not None and body.target != db.target:
+        from service.app.streams import resolve_point
+
+        async with store_of(request) as store:  # a point the stream lacks: 422 before anything is recorded
+            await resolve_point(store, db.stream, body.target)
         await _change(request, principal, name, {"target": body.target})
         db = await _database(request, name)
     if found.owner is not None:

@@ -12,6 +12,7 @@ from events.catalog import Event
 from service.api.app import etag
 from service.api.auth import Requires, RoleRoute, actor_of
 from service.api.routes.common import (
+    MAX_POSITION,
     READ_ERRORS,
     WRITE_ERRORS,
     IdempotencyKey,
@@ -160,7 +161,8 @@ async def append_changeset(
         data["changeset_id"] = idempotency_key
     changeset = app_streams.changeset_from_data(data, actor=actor_of(principal), stream=stream)
     async with store_of(request) as store:
-        result = await app_streams.append_changeset(store, changeset, expected_version=expected)
+        log = request.app.state.services.event_log(store)
+        result = await app_streams.append_changeset(store, changeset, expected_version=expected, log=log)
     if not result.duplicate:
         request.app.state.services.appended()
     return _answer(result)
@@ -177,7 +179,9 @@ async def list_events(
     type: Annotated[list[str] | None, Query(description="events of these types (repeatable)")] = None,
     since: Annotated[str | None, Query(description="recorded at or after (ISO 8601)")] = None,
     until: Annotated[str | None, Query(description="recorded at or before (ISO 8601)")] = None,
-    after: Annotated[int | None, Query(ge=0, description="only events past this global position (the cursor)")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="only events past this global position (the cursor)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many events")] = 100,
 ) -> JSONResponse:
     """Oldest first; filters follow renames. The next page is `Link: <...>; rel="next"` (and `next_after`)."""
@@ -291,7 +295,12 @@ async def create_tag(
     return JSONResponse(tagged.public(), status_code=201, headers={"ETag": etag(tagged.recorded_version)})
 
 
-@router.post("/{stream}/reverts", summary="Append the inverse of a changeset", status_code=201, responses=WRITE_ERRORS)
+@router.post(
+    "/{stream}/reverts",
+    summary="Append the inverse of a changeset",
+    status_code=201,
+    responses={**WRITE_ERRORS, 200: {"description": "the changeset changed no schema: nothing appended"}},
+)
 async def create_revert(
     request: Request,
     stream: StreamName,

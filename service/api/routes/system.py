@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.auth import Requires, RoleRoute
 from service.api.problems import responses
-from service.api.routes.common import READ_ERRORS, next_link, store_of, visible
+from service.api.routes.common import MAX_POSITION, READ_ERRORS, next_link, store_of, visible
 from service.app import streams as app_streams
 from service.app.errors import BadRequest
 from service.app.tokens import Principal  # (at run time: FastAPI reads the signatures)
@@ -39,7 +39,9 @@ async def feed(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="resume after this position", max_length=20)
     ] = None,
-    after: Annotated[int | None, Query(ge=0, description="start after this global position (as Last-Event-ID)")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="start after this global position (as Last-Event-ID)")
+    ] = None,
 ) -> Any:
     """Each event a server-sent event `event: event`, its `id` the event's global position and its `data` the
     event's JSON (envelope and fields); from now on, or after `Last-Event-ID` (or `after`) with nothing missed
@@ -49,7 +51,8 @@ async def feed(
 
     start = after
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
+        text = last_event_id.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:  # (isdigit alone: '²')
             raise BadRequest(f"Last-Event-ID must be a position, not {last_event_id!r}", field="Last-Event-ID")
         start = int(last_event_id.strip())
     hub = request.app.state.services.feed
@@ -80,7 +83,9 @@ async def audit(
     type: Annotated[list[str] | None, Query(description="events of these types (repeatable)")] = None,
     since: Annotated[str | None, Query(description="recorded at or after (ISO 8601)")] = None,
     until: Annotated[str | None, Query(description="recorded at or before (ISO 8601)")] = None,
-    after: Annotated[int | None, Query(ge=0, description="only events past this global position")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="only events past this global position")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     """Every stream's events the token sees, oldest first (a page may hold fewer than `limit` for a scoped
