@@ -1,11 +1,12 @@
 """schemathesis against the live OpenAPI document of ``schemalog serve`` (a subprocess on a real store).
 
-Every operation of the document, with cases generated from it (valid and, for half of them, invalid
-data), sent with an admin token to a store seeded with real history (a stream with tables, a tag, a
-registered database). Each answer must be no 5xx and conform to the document (status code, content
-type, headers, body schema); each 4xx answer must leave the log exactly as it was: the events table
-(count, last position) and every stream's head (version, hash), read from the store's own database
-before and after the call.
+Every operation of the document, with cases generated from it (valid data; valid data with the path
+naming the seeded stream, table or database; invalid data), sent with an admin token to a store seeded
+with real history (a stream with tables, a tag, a registered database). hypothesis is derandomized, so
+every run sends the same cases; over 2,000 in all (the total is asserted). Each answer must be no 5xx
+and conform to the document (status code, content type, headers, body schema); each 4xx answer must
+leave the log exactly as it was: the events table (count, last position) and every stream's head
+(version, hash), read from the store's own database before and after the call.
 """
 
 from __future__ import annotations
@@ -156,7 +157,6 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Serve
 def _live(url: str, tmp_path: Path) -> Iterator[tuple[Server, str, LogState]]:
     cli(url, "init")
     token = cli(url, "token", "create", "--name", "fuzz", "--role", "admin")
-    cli(url, "token", "create", "--name", "other", "--role", "reader", "--stream", "app")
     server = Server(url)
     state = LogState(url)
     try:
@@ -217,7 +217,14 @@ def test_schemathesis_every_operation(live: tuple[Server, str, LogState]) -> Non
 
     total = sum(counts.values())
     seconds = time.monotonic() - started
-    log.info("schemathesis", cases=total, operations=len(counts), s=round(seconds, 1), statuses=statuses)
+    log.info(
+        "schemathesis",
+        cases=total,
+        operations=len(counts),
+        s=round(seconds, 1),
+        statuses=statuses,
+        rejected_unchanged=rejected_unchanged,
+    )
     documented = {f"{op.method.upper()} {op.path}" for op in operations}
     assert set(counts) == documented, documented - set(counts)
     assert total >= TOTAL_AT_LEAST, counts
