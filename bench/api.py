@@ -6,7 +6,9 @@ an admin token made by ``schemalog token create``) and a fresh PostgreSQL databa
 - appends: changesets of 100 events (a table created, then columns added), POSTed with If-Match to
   /v1/streams/{stream}/changesets by an httpx keep-alive client, one client and 4 at once, as events/s,
   beside the store's own append (EventLog.append in this process, one EventLog reused) of the same
-  changesets into other streams of the same database. Goal: HTTP at least 0.5x of in process.
+  changesets into other streams of the same database, and beside the same from each one's JSON body
+  (parsed and validated as the server does); in rounds, the three taking turns. Goal: HTTP at least
+  0.5x of EventLog.append.
 - point schema: a valid stream of N events (bench/append.py's bulk loader; 50 tables, then comment
   changes), snapshots taken by one fold to its head as a running service takes them; then the schema as
   JSON at random versions: GET /v1/streams/bench/schema?at=V over HTTP (keep-alive), beside in process
@@ -21,7 +23,8 @@ an admin token made by ``schemalog token create``) and a fresh PostgreSQL databa
 Every wait is bounded; the server is stopped and the databases dropped at the end, whatever happened.
 
     env -u PYTHONDONTWRITEBYTECODE .venv/bin/python bench/api.py [--size 100000] [--repeat 300]
-        [--streams 50] [--per-stream 200] [--rounds 5] [--subscribers 100] [--feed-events 50] [--only appends,schema,feed]
+        [--streams 50] [--per-stream 200] [--rounds 5] [--subscribers 100] [--feed-events 50]
+        [--only appends,schema,feed]
 """
 
 from __future__ import annotations
