@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +188,7 @@ def test_schemathesis_every_operation(live: tuple[Server, str, LogState]) -> Non
         nonlocal rejected_unchanged
         label = f"{case.method} {case.path}"
         counts[label] = counts.get(label, 0) + 1
+        _keep_targets_local(case, server)
         before = state.read()
         if case.path == "/v1/feed":
             response = _call_feed(case, server.base, auth, session)
@@ -258,6 +261,21 @@ def _call_feed(case: Any, base: str, auth: dict[str, str], session: requests.Ses
     else:
         response.content  # noqa: B018
     return response
+
+
+def _keep_targets_local(case: Any, server: Any) -> None:
+    """A generated database URL the server would accept becomes a SQLite file of the test's: the plan and
+    migrate routes connect to a registered database, and only loopback may ever be a target."""
+    from events.fleet import check_database_url
+
+    body = getattr(case, "body", None)
+    if not (case.path.startswith("/v1/databases") and isinstance(body, dict) and isinstance(body.get("url"), str)):
+        return
+    try:
+        check_database_url(body["url"])
+    except ValueError:
+        return  # refused by the server as it is: nothing to keep local
+    body["url"] = f"sqlite:///{Path(tempfile.gettempdir()) / ('sl_fuzz_' + uuid.uuid4().hex[:12] + '.db')}"
 
 
 def _has_inputs(operation: Any) -> bool:
