@@ -49,6 +49,11 @@ SNAPSHOT_EVERY = 1000
 """Take a snapshot each time a fold passes a multiple of this many versions."""
 
 
+READ_AT_ONCE = 20_000
+"""The most event texts a fold takes from ``read_from_snapshot`` (the rest come from ``read_event_data``, in
+chunks): a point past a snapshot has fewer than ``SNAPSHOT_EVERY``."""
+
+
 class PointError(ValueError):
     """A point that names nothing in the stream (unknown tag, version past head, ...)."""
 
@@ -237,11 +242,14 @@ class Projector:
 
     async def public_state(self, stream: str, point: Point = HEAD) -> tuple[int, Replay]:
         """The version a point names and the fold there in public form, no schema object built (``show``'s
-        text: it needs no model, so it imports no pydantic; issue 14)."""
+        text: it needs no model, so it imports no pydantic; issue 14). The head or a version is resolved by
+        the same read as the fold's start (``EventStore.read_from_snapshot``: one round trip on PostgreSQL)."""
+        if point.time is None and point.tag is None:
+            with gc_paused():
+                return await self._read_replay(stream, point.version)
         version = await self.resolve(stream, point)
         with gc_paused():
-            replay = await self._replay(stream, version)
-        return version, replay
+            return await self._read_replay(stream, version)
 
     async def state_at_version(self, stream: str, version: int) -> State:
         """The working state at ``version`` (a fresh object: yours to change).
@@ -274,52 +282,108 @@ class Projector:
     async def _replay(self, stream: str, version: int) -> Replay:
         """The stream folded to ``version`` in public form, from the best snapshot below it."""
         start_version, replay, ignored = await self._start(stream, version)
+        return await self._fold_on(stream, replay, start_version, version, ignored, None)
+
+    async def _read_replay(self, stream: str, version: int | None) -> tuple[int, Replay]:
+        """:meth:`_replay` to ``version`` (None: the head), its start and the events after it read at once
+        (``read_from_snapshot``); PointError for a version past the head. The snapshot read is checked as
+        :meth:`_start` checks each one (its digest, then the log's hash at its version, then its body);
+        one not to be trusted sends the fold to :meth:`_start` below it, as if it had been met there."""
+        read = await self.store.read_from_snapshot(stream, version, limit=READ_AT_ONCE)
+        if read.version > read.head:
+            raise PointError(f"stream {stream!r} has no version {read.version}: its head is {read.head}")
+        found = read.snapshot
+        if found is None:
+            return read.version, await self._fold_on(stream, Replay(), 0, read.version, [], read.events)
+        key = self._snapshot_key()
+        if key is None:  # no snapshot trusted: the fold starts from the first event, as _start's does
+            return read.version, await self._fold_on(stream, Replay(), 0, read.version, [], None)
+        replay = self._taken_at(stream, found, read.log_hash) if self._signed(stream, found, key) else None
+        if replay is not None:
+            return read.version, await self._fold_on(stream, replay, found[0], read.version, [], read.events)
+        start_version, replay, ignored = await self._start(stream, found[0] - 1, [found[0]])
+        return read.version, await self._fold_on(stream, replay, start_version, read.version, ignored, None)
+
+    async def _fold_on(
+        self, stream: str, replay: Replay, start_version: int, version: int, ignored: list[int], first: list[str] | None
+    ) -> Replay:
+        """Fold the events after ``start_version`` up to ``version`` into ``replay``, taking the snapshots it
+        passes (and the ``ignored`` ones, again): ``first``, the first of them as already read (at most
+        READ_AT_ONCE), then the rest from the store."""
         retake = sorted(v for v in ignored if start_version < v <= version)  # the ignored ones, taken again
         current = start_version
-        every = self.snapshot_every
-        async for chunk in self.store.read_event_data(stream, after_version=start_version, to_version=version):
-            # fold up to each snapshot boundary (or a snapshot to take again), snapshot, go on
-            while chunk:
-                stop = current + every - current % every
-                if retake and retake[0] < stop:
-                    stop = retake[0]
-                batch, chunk = chunk[: stop - current], chunk[stop - current :]
-                replay.apply_texts(batch)
-                current += len(batch)
-                if current == stop:
-                    if retake and retake[0] == stop:
-                        retake.pop(0)
-                    await self._snapshot(stream, current, replay)
+        if first is not None:
+            current = await self._fold_texts(stream, replay, first, current, retake)
+            if len(first) < READ_AT_ONCE:
+                return replay
+        async for chunk in self.store.read_event_data(stream, after_version=current, to_version=version):
+            current = await self._fold_texts(stream, replay, chunk, current, retake)
         return replay
 
-    async def _start(self, stream: str, version: int) -> tuple[int, Replay, list[int]]:
+    async def _fold_texts(self, stream: str, replay: Replay, texts: list[str], current: int, retake: list[int]) -> int:
+        """Fold event texts that follow version ``current``, up to each snapshot boundary (or a snapshot to
+        take again, popped from ``retake``), snapshot, go on; the version reached."""
+        every = self.snapshot_every
+        while texts:
+            stop = current + every - current % every
+            if retake and retake[0] < stop:
+                stop = retake[0]
+            batch, texts = texts[: stop - current], texts[stop - current :]
+            replay.apply_texts(batch)
+            current += len(batch)
+            if current == stop:
+                if retake and retake[0] == stop:
+                    retake.pop(0)
+                await self._snapshot(stream, current, replay)
+        return current
+
+    async def _start(
+        self, stream: str, version: int, ignored: list[int] | None = None
+    ) -> tuple[int, Replay, list[int]]:
         """The best trustworthy snapshot at or below ``version`` (else the empty state), and the versions
-        of the snapshots above it that were ignored."""
+        of the snapshots above it that were ignored (after those given)."""
         below = version
-        ignored: list[int] = []
+        ignored = list(ignored or ())
         while below > 0:
             found = await self.store.snapshot_below(stream, below)
             if found is None:
                 break
-            snap_version, event_hash, digest, body = found
-            below = snap_version - 1
+            below = found[0] - 1
             key = self._snapshot_key()
             if key is None:
                 break
-            if not digest_verifies(snapshot_digest(stream, snap_version, event_hash, body, key), digest):
-                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest does not verify")
-                ignored.append(snap_version)
-                continue
-            if await self.store.event_hash(stream, snap_version) != event_hash:
-                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="log differs")
-                ignored.append(snap_version)
-                continue
-            try:
-                return snap_version, Replay.from_body(body), ignored
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=repr(exc))
-                ignored.append(snap_version)
+            replay = (
+                self._taken_at(stream, found, await self.store.event_hash(stream, found[0]))
+                if self._signed(stream, found, key)
+                else None
+            )
+            if replay is not None:
+                return found[0], replay, ignored
+            ignored.append(found[0])
         return 0, Replay(), ignored
+
+    @staticmethod
+    def _signed(stream: str, found: tuple[int, str, str, str], key: bytes) -> bool:
+        """Whether a snapshot's digest verifies (logged when not)."""
+        snap_version, event_hash, digest, body = found
+        if digest_verifies(snapshot_digest(stream, snap_version, event_hash, body, key), digest):
+            return True
+        log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="digest does not verify")
+        return False
+
+    @staticmethod
+    def _taken_at(stream: str, found: tuple[int, str, str, str], log_hash: str | None) -> Replay | None:
+        """The state a signed snapshot holds, if the log's hash at its version (``log_hash``) is still the
+        one it was taken at and its body reads; else None (logged)."""
+        snap_version, event_hash, _, body = found
+        if log_hash != event_hash:
+            log.warning("snapshot_ignored", stream=stream, version=snap_version, reason="log differs")
+            return None
+        try:
+            return Replay.from_body(body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("snapshot_ignored", stream=stream, version=snap_version, reason=repr(exc))
+            return None
 
     async def _snapshot(self, stream: str, version: int, replay: Replay) -> None:
         if not self.take_snapshots:

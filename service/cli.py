@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from events.checkpoint import Checkpoint, CheckpointProblem
     from events.envelope import Changeset, RecordedEvent
     from events.store import EventStore
-    from projections.diff import Renames
+    from projections.diff import RenameCandidate
+    from service.app.databases import Target
     from service.config import Config
     from service.reconciler.apply import Outcome
 
@@ -627,41 +628,13 @@ async def cmd_checkpoint(args: argparse.Namespace, store: EventStore) -> int:
     return EXIT_OK
 
 
-def _targets(args: argparse.Namespace, config: Config) -> list[tuple[str | None, str, str, str, bool, float]]:
-    """(name, url, stream, target point, allow_destructive, lock timeout) for each database asked for."""
-    from service.reconciler.targets import dialect_of, display_url
+def _targets(args: argparse.Namespace, config: Config) -> list[Target]:
+    """The databases asked for by --url, --database, --all and --stream (service/app/databases.py)."""
+    from service.app.databases import select_targets
 
-    for url in [args.url] + [db.url for db in config.databases.values()]:
-        if url and dialect_of(url) not in ("postgresql", "mysql", "sqlite"):
-            raise UsageError(
-                f"unsupported database URL {display_url(url)!r}: use postgresql://, mysql:// (or mariadb://) or sqlite:///"
-            )
-    if args.url:
-        if args.database or getattr(args, "all", False):
-            raise UsageError("give one of --database, --url, --all")
-        return [(None, args.url, args.stream or "default", "head", False, 60.0)]
-    names: list[str]
-    if getattr(args, "all", False):
-        if args.database:
-            raise UsageError("give one of --database, --url, --all")
-        names = sorted(config.databases)
-        if not names:
-            raise UsageError("--all: schemalog.toml names no databases")
-    elif args.database:
-        if args.database not in config.databases:
-            known = ", ".join(sorted(config.databases)) or "none"
-            raise UsageError(f"no database {args.database!r} in schemalog.toml (databases: {known})")
-        names = [args.database]
-    elif len(config.databases) == 1:
-        names = list(config.databases)
-    else:
-        raise UsageError("which database? give --database NAME (from schemalog.toml), --url URL or --all")
-    out: list[tuple[str | None, str, str, str, bool, float]] = []
-    for name in names:
-        db = config.databases[name]
-        stream = args.stream or db.stream
-        out.append((name, db.url, stream, db.target, db.allow_destructive, db.lock_timeout))
-    return out
+    return select_targets(
+        config, url=args.url, database=args.database, stream=args.stream, all_=getattr(args, "all", False)
+    )
 
 
 def _print_outcome(o: Outcome) -> None:
@@ -704,69 +677,49 @@ def _exit_for(outcomes: list[Outcome]) -> int:
 def _check_outcomes(outcomes: list[Outcome], *, as_json: bool) -> int:
     """``migrate --check``: one line per database; 0 when every one is at its target, 1 when one is behind
     (or ahead: migrate would move it), drifted or unreachable, 2 when migrate would refuse."""
-    results = []
-    for o in outcomes:
-        if o.status == "planned" and o.from_version == o.to_version and not o.statements and not o.detail:
-            state, text = "up_to_date", f"{o.database}: up to date at {o.stream} version {o.to_version}"
-        elif o.status == "planned":
-            moves = len(o.statements)
-            direction = "behind" if o.to_version >= o.from_version else "ahead of its target"
-            text = (
-                f"{o.database}: {direction}: at {o.stream} v{o.from_version}, target v{o.to_version}"
-                f" ({plural(moves, 'statement')} to run)" + (f"; {o.detail}" if o.detail else "")
-            )
-            state = "behind"
-        else:
-            state = o.status
-            counted = f" ({plural(len(o.drift), 'difference')})" if o.drift else ""
-            text = f"{o.database}: {o.status}: {o.detail}{counted}"
-        results.append({**o.public(), "check": state})
-        if not as_json:
-            if state in ("up_to_date", "behind"):
-                out(one_line(text))
-            else:
-                sys.stderr.write(f"schemalog: {one_line(text)}\n")
+    from service.app.databases import check_outcomes
+
+    checks = check_outcomes(outcomes)
     if as_json:
-        out_json(results)
-    if all(r["check"] == "up_to_date" for r in results):
+        out_json([c.public() for c in checks])
+    else:
+        for c in checks:
+            if c.state in ("up_to_date", "behind"):
+                out(one_line(c.text))
+            else:
+                sys.stderr.write(f"schemalog: {one_line(c.text)}\n")
+    if all(c.state == "up_to_date" for c in checks):
         return EXIT_OK
-    if all(r["check"] in ("up_to_date", "refused") for r in results):
+    if all(c.state in ("up_to_date", "refused") for c in checks):
         return EXIT_USAGE
     return EXIT_DIFFERS
 
 
 async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
-    import asyncio
-
+    from service.app.databases import migrate_targets
     from service.progress import display_for
-    from service.reconciler.apply import MigrateRequest, migrate
 
     await store.init()
     config: Config = args.config_obj
     targets = _targets(args, config)
-    display = display_for(verbose=args.verbose, quiet=args.quiet)
-    requests = []
-    for name, url, stream, point, allow, timeout in targets:
-        requests.append(
-            MigrateRequest(
-                url=url,
-                stream=stream,
-                actor=args.actor or default_actor(),
-                database=name,
-                to=_point(args.to or point),
-                fake=args.fake,
-                plan_only=args.plan or args.check,  # --check: read as a plan; nothing applied, nothing recorded
-                allow_destructive=args.allow_destructive or allow,
-                lock_timeout=args.lock_timeout or timeout,
-                progress=display,
-            )
-        )
+    _point(args.to)  # (a bad --to: one line before anything else)
     if args.plan and args.fake:
         raise UsageError("--plan and --fake do not go together")
     if args.check and (args.plan or args.fake):
         raise UsageError("--check reads only: it does not go with --plan or --fake")
+    display = display_for(verbose=args.verbose, quiet=args.quiet)
     try:
-        outcomes = list(await asyncio.gather(*(migrate(store, r) for r in requests)))
+        outcomes = await migrate_targets(
+            store,
+            targets,
+            actor=args.actor or default_actor(),
+            to=args.to,
+            fake=args.fake,
+            plan_only=args.plan or args.check,  # --check: read as a plan; nothing applied, nothing recorded
+            allow_destructive=args.allow_destructive,
+            lock_timeout=args.lock_timeout,
+            progress=display,
+        )
     finally:
         if display is not None:
             display.close()  # the bar ends before anything is printed
@@ -781,58 +734,17 @@ async def cmd_migrate(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
-    from projections.schema import Projector
-    from service.reconciler.apply import MigrateRequest, Outcome, migrate
-    from service.reconciler.capacity import CannotHold
-    from service.reconciler.dialects import UnsupportedType, get_dialect
-    from service.reconciler.plan import PlanRefused, make_plan
+    from service.app.databases import dialect_sql, known_dialect, plan_targets
 
     await store.init()
     if args.dialect:
         if args.database or args.url:
             raise UsageError("--dialect is for printing SQL without a database; drop --database/--url")
-        try:
-            dialect = get_dialect(args.dialect)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        known_dialect(args.dialect)  # (an unknown dialect: said before the stream is looked for)
         stream = await resolve_stream(args, store)
-        projector = Projector(store)
-        start = await projector.resolve(stream, _point(args.from_ or "0"))
-        try:
-            plan = await make_plan(projector, stream, start, _point(args.to), dialect)
-        except (UnsupportedType, PlanRefused, CannotHold) as exc:
-            raise UsageError(str(exc)) from None
-        outcome = Outcome(
-            database=dialect.name,
-            stream=stream,
-            status="planned",
-            from_version=plan.from_version,
-            to_version=plan.to_version,
-            statements=[s.sql for s in plan.steps],
-            steps=[
-                {"sql": s.sql, "source_version": s.source_version, "event_type": s.event_type, "inverse": s.backward}
-                for s in plan.steps
-            ],
-            destructive=[f"v{d.source_version}: {d.what}" for d in plan.destructive],
-        )
-        outcomes = [outcome]
+        outcomes = [await dialect_sql(store, stream, args.dialect, from_=args.from_, to=args.to)]
     else:
-        targets = _targets(args, args.config_obj)
-        outcomes = []
-        for name, url, stream, point, _allow, _timeout in targets:
-            outcomes.append(
-                await migrate(
-                    store,
-                    MigrateRequest(
-                        url=url,
-                        stream=stream,
-                        actor=default_actor(),
-                        database=name,
-                        to=_point(args.to or point),
-                        plan_only=True,
-                    ),
-                )
-            )
+        outcomes = await plan_targets(store, _targets(args, args.config_obj), actor=default_actor(), to=args.to)
     if args.json:
         out_json([o.public() for o in outcomes])
     else:
@@ -841,21 +753,8 @@ async def cmd_sqlmigrate(args: argparse.Namespace, store: EventStore) -> int:
     return _exit_for(outcomes)
 
 
-def _database_error(exc: BaseException) -> str | None:
-    """A database driver's error as one line (``Type: first line``); None for anything else (a bug)."""
-    import asyncpg
-    import sqlalchemy as sa
-
-    if not isinstance(exc, (sa.exc.SQLAlchemyError, asyncpg.PostgresError, OSError)):
-        return None
-    first = (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).splitlines()[0]
-    return f"{type(exc).__name__}: {first}"
-
-
 async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int:
-    from projections.schema import PointError, Projector
-    from service.reconciler.normalize import differences
-    from service.reconciler.targets import ConnectFailed, TargetError, display_url, open_target
+    from service.app.databases import show_migrations
 
     await store.init()
     config: Config = args.config_obj
@@ -863,77 +762,22 @@ async def cmd_showmigrations(args: argparse.Namespace, store: EventStore) -> int
         args.all = True
         if not config.databases:
             raise UsageError("schemalog.toml names no databases; give --url URL")
-    rows = []
-    for name, url, stream, point, _allow, _timeout in _targets(args, config):
-        row: dict[str, Any] = {"database": name or display_url(url), "stream": stream}
-        try:
-            projector = Projector(store)
-            head = await projector.resolve(stream, _point(point))
-            target = await open_target(url)
-            try:
-                marker = await target.read_marker(stream)
-                version = marker.version if marker else None
-                row.update(
-                    marker_version=version,
-                    target_version=head,
-                    pending=max(0, head - (version or 0)) if version is not None else head,
-                    in_progress=bool(marker and marker.in_progress),
-                )
-                expected = await projector.state_at_version(stream, version or 0)
-                want = target.expected(expected.to_schema())
-                live = await target.introspect(want)
-                drift = differences(want, live)
-                row["drift"] = drift
-                row["status"] = "drift" if drift else ("pending" if row["pending"] else "up_to_date")
-                if version is None:
-                    row["status"] = "unmanaged" if live.tables else "empty"
-            finally:
-                await target.close()
-        except ConnectFailed as exc:
-            row.update(status="unreachable", error=str(exc))
-        except (TargetError, PointError) as exc:
-            row.update(status="failed", error=str(exc))
-        except Exception as exc:
-            if not _database_error(exc):
-                raise
-            row.update(status="failed", error=_database_error(exc))
-        rows.append(row)
+    rows = await show_migrations(store, _targets(args, config))
     if args.json:
-        out_json(rows)
+        out_json([r.public() for r in rows])
     else:
         for r in rows:
-            if r["status"] in ("unreachable", "failed"):
-                sys.stderr.write(f"schemalog: {r['database']}: {r['status']}: {one_line(r['error'])}\n")
+            if r.status in ("unreachable", "failed"):
+                sys.stderr.write(f"schemalog: {r.database}: {r.status}: {one_line(r.error or '')}\n")
                 continue
-            where = "no marker" if r["marker_version"] is None else f"at v{r['marker_version']}"
+            where = "no marker" if r.marker_version is None else f"at v{r.marker_version}"
             out(
-                f"{r['database']} ({r['stream']}): {where}, target v{r['target_version']},"
-                f" {r['pending']} pending, {r['status']}"
+                f"{r.database} ({r.stream}): {where}, target v{r.target_version},"
+                f" {r.pending} pending, {r.status}"
             )
-            for line in r.get("drift", [])[:20]:
+            for line in (r.drift or [])[:20]:
                 out(f"  drift: {line}")
-    return EXIT_OK if all(r["status"] in ("up_to_date", "pending", "empty") for r in rows) else EXIT_DIFFERS
-
-
-def _parse_renames(hints: list[str] | None) -> Renames:
-    from projections.diff import Renames
-
-    tables: dict[str, str] = {}
-    columns: dict[tuple[str, str], str] = {}
-    for hint in hints or []:
-        if "=" not in hint:
-            raise UsageError(f"--rename wants OLD=NEW (users.mail=email or old_table=new_table), not {hint!r}")
-        old, new = (part.strip() for part in hint.split("=", 1))
-        if not old or not new:
-            raise UsageError(f"--rename {hint!r}: both sides are needed")
-        if "." in old and "." not in new:
-            table, column = old.rsplit(".", 1)
-            columns[(tables.get(table, table), column)] = new
-        else:
-            tables[old] = new
-    # column hints name the table as it is after any table rename
-    columns = {(tables.get(t, t), c): n for (t, c), n in columns.items()}
-    return Renames(tables=tables, columns=columns)
+    return EXIT_OK if all(r.ok for r in rows) else EXIT_DIFFERS
 
 
 def _ask(question: str) -> bool:
@@ -941,48 +785,6 @@ def _ask(question: str) -> bool:
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
-
-
-def _parse_fills(given: list[str] | None) -> dict[tuple[str, str], str]:
-    """``--default table.col=EXPR`` (repeatable) -> {(table, column): expression}, each checked."""
-    from events.expressions import ExpressionError, check_expression
-
-    fills: dict[tuple[str, str], str] = {}
-    for item in given or []:
-        target, sep, expression = item.partition("=")
-        table, dot, column = target.strip().rpartition(".")
-        if not sep or not dot or not table or not column or not expression.strip():
-            raise UsageError(f"--default wants TABLE.COLUMN=EXPR (such as posts.slug='untitled'), not {item!r}")
-        try:
-            check_expression(expression.strip(), "default")
-        except ExpressionError as exc:
-            raise UsageError(f"--default {target.strip()}: {exc}") from None
-        fills[(table, column)] = expression.strip()
-    return fills
-
-
-def _fills_needed(head: Any, models: Any, renames: Renames) -> tuple[list[tuple[str, str]], dict[tuple[str, str], Any]]:
-    """The columns whose rows already in the table need a one-off value, by the models' names: (NOT NULL
-    columns added to an existing table without a default, {nullable columns made NOT NULL: their new
-    default or None})."""
-    from projections.diff import needs_fill
-
-    added: list[tuple[str, str]] = []
-    tightened: dict[tuple[str, str], Any] = {}
-    old_table_of = {new: old for old, new in renames.tables.items()}
-    for name, table in sorted(models.tables.items()):
-        before = head.tables.get(old_table_of.get(name, name))
-        if before is None:
-            continue
-        old_column_of = {n: o for (t, o), n in renames.columns.items() if t == name}
-        for column in table.columns:
-            was = before.column(old_column_of.get(column.name, column.name))
-            if was is None:
-                if needs_fill(column):
-                    added.append((name, column.name))
-            elif was.nullable and not column.nullable:
-                tightened[(name, column.name)] = column.default
-    return added, tightened
 
 
 def _ask_fill(table: str, column: str) -> str:
@@ -1006,78 +808,31 @@ def _ask_fill(table: str, column: str) -> str:
         return answer
 
 
-def _resolve_fills(
-    needed: list[tuple[str, str]], given: dict[tuple[str, str], str], *, ask: bool, placeholder: bool
-) -> dict[tuple[str, str], str]:
-    fills: dict[tuple[str, str], str] = {}
-    for table, column in needed:
-        if (table, column) in given:
-            fills[(table, column)] = given[(table, column)]
-        elif placeholder:  # --check records nothing: any value lets the changes be listed
-            fills[(table, column)] = "NULL"
-        elif ask:
-            fills[(table, column)] = _ask_fill(table, column)
-        else:
-            raise UsageError(
-                f"{table}.{column} is NOT NULL without a default and {table} may have rows:"
-                f" give their value with --default {table}.{column}=EXPR (or a server default, or make it nullable)"
-            )
-    return fills
+def _confirm_rename(c: RenameCandidate) -> bool:
+    if c.column is None:
+        return _ask(f"Did you rename table {c.table} to {c.new}?")
+    return _ask(f"Did you rename {c.table}.{c.column} to {c.table}.{c.new}?")
 
 
 async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int:
-    from events.catalog import to_dict
-    from events.envelope import Changeset
-    from events.log import EventLog
-    from projections.diff import Renames, rename_candidates, schema_diff
-    from projections.schema import Projector
-    from service.authoring.models import ModelError, load_metadata, metadata_schema
+    from service.app.authoring import load_models, parse_fills, parse_renames, propose, record
 
     await store.init()
-    try:
-        models = metadata_schema(load_metadata(args.models))
-    except ModelError as exc:
-        raise UsageError(str(exc)) from None
+    models = load_models(args.models)
     stream = args.stream or os.environ.get("SCHEMALOG_STREAM") or await resolve_stream(args, store)
-    version, head = await Projector(store).schema(stream)
-    renames = _parse_renames(args.rename)
-    for old in renames.tables:
-        if old not in head.tables:
-            raise UsageError(f"--rename {old}=...: no table {old!r} at the head of {stream!r}")
-    candidates = [] if args.no_rename else rename_candidates(head, models, renames)
-    if candidates and sys.stdin.isatty() and not args.check:
-        tables = dict(renames.tables)
-        columns = dict(renames.columns)
-        for c in candidates:
-            if c.column is None:
-                if (
-                    c.table not in tables
-                    and c.new not in tables.values()
-                    and _ask(f"Did you rename table {c.table} to {c.new}?")
-                ):
-                    tables[c.table] = c.new
-            elif (c.table, c.column) not in columns and _ask(
-                f"Did you rename {c.table}.{c.column} to {c.table}.{c.new}?"
-            ):
-                columns[(c.table, c.column)] = c.new
-        renames = Renames(tables=tables, columns=columns)
-    elif candidates and not args.check:
-        listed = ", ".join(f"{c} (--rename {c.hint()})" for c in candidates)
-        raise UsageError(f"possible renames, say which: {listed}; or --no-rename to drop and add")
-    given = _parse_fills(args.default)
-    added, tightened = _fills_needed(head, models, renames)
-    asked = [key for key, default in tightened.items() if default is None]
-    for key in given:
-        if key not in added and key not in tightened:
-            raise UsageError(
-                f"--default {key[0]}.{key[1]}: not a NOT NULL column added or made NOT NULL without a default"
-            )
-    ask = sys.stdin.isatty() and not args.check
-    added_fills = _resolve_fills(added, given, ask=ask, placeholder=args.check)
-    tightened_fills = {key: default for key, default in tightened.items() if default is not None}
-    tightened_fills.update({k: given[k] for k in tightened if k in given})  # --default wins over the default
-    tightened_fills.update(_resolve_fills([k for k in asked if k not in given], given, ask=ask, placeholder=args.check))
-    events = schema_diff(head, models, renames, fills={**added_fills, **tightened_fills})
+    interactive = sys.stdin.isatty() and not args.check
+    proposal = await propose(
+        store,
+        models,
+        stream,
+        renames=parse_renames(args.rename),
+        fills=parse_fills(args.default),
+        detect_renames=not args.no_rename,
+        confirm_rename=_confirm_rename if interactive else None,
+        ask_fill=_ask_fill if interactive else None,
+        listing=args.check,
+    )
+    version, events = proposal.version, proposal.events
     if not events:
         out(f"No changes detected in {args.models} against {stream} version {version}")
         return EXIT_OK
@@ -1085,27 +840,14 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
         out(f"{plural(len(events), 'change')} between {args.models} and {stream} version {version}:")
         for e in events:
             out(f"  {describe_event(e)}")
-        if candidates:
-            out("  (possible renames: " + ", ".join(str(c) for c in candidates) + ")")
+        if proposal.candidates:
+            out("  (possible renames: " + ", ".join(str(c) for c in proposal.candidates) + ")")
         return EXIT_DIFFERS
-    changeset = Changeset(
-        stream=stream,
-        actor=args.actor or default_actor(),
-        message=args.message or f"makemigrations from {args.models}",
-        expected_version=version,
-        events=tuple(events),
-    )
+    message = args.message or f"makemigrations from {args.models}"
     if args.dry_run:
-        out_json(
-            {
-                "stream": stream,
-                "expected_version": version,
-                "message": changeset.message,
-                "events": [to_dict(e) for e in events],
-            }
-        )
+        out_json(proposal.public(message))
         return EXIT_OK
-    result = await EventLog(store, Projector(store)).append(changeset)
+    result = await record(store, proposal, actor=args.actor or default_actor(), message=message)
     out(f"recorded {plural(len(events), 'change')} in {stream} v{result.first_version}..v{result.last_version}:")
     for e in events:
         out(f"  {describe_event(e)}")
@@ -1113,20 +855,15 @@ async def cmd_makemigrations(args: argparse.Namespace, store: EventStore) -> int
 
 
 async def cmd_import(args: argparse.Namespace, store: EventStore) -> int:
-    from service.authoring.importer import import_database
+    from service.app.databases import import_into, import_target
     from service.progress import display_for
 
     await store.init()
-    config: Config = args.config_obj
-    if args.url and args.database and args.database in config.databases:
-        raise UsageError("give --url or --database, not both")
-    if args.url:
-        url, name, stream = args.url, args.database, args.stream or "default"
-    else:
-        ((name, url, stream, _p, _a, _t),) = _targets(args, config)
+    target = import_target(args.config_obj, url=args.url, database=args.database, stream=args.stream)
+    stream = target.stream
     display = display_for(verbose=args.verbose, quiet=args.quiet)
     try:
-        result = await import_database(store, url, stream, database=name, actor=args.actor, progress=display)
+        result = await import_into(store, target, actor=args.actor, progress=display)
     finally:
         if display is not None:
             display.close()
@@ -1407,6 +1144,10 @@ def _error_of(module: str, name: str) -> type[Exception]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # pydantic looks its plugins up through every installed package's metadata on the first model it
+    # builds (about 10 ms a process); schemalog uses none. PYDANTIC_DISABLE_PLUGINS is pydantic's own
+    # switch; a value the user set wins.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from service import logging as service_logging
 
     settings = Settings.from_env()

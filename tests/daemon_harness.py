@@ -141,8 +141,15 @@ class DaemonProcess:
         self._reader.join(5)
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Call ``check`` until it returns something true (returned), at most ``timeout`` seconds."""
+def wait_until(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    describe: Callable[[], str] | None = None,
+) -> Any:
+    """Call ``check`` until it returns something true (returned), at most ``timeout`` seconds; then the
+    failure says ``what`` and, with ``describe``, how things stood."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
@@ -150,7 +157,7 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
+            raise AssertionError(f"not within {timeout} s: {what}" + (f"\n{describe()}" if describe else ""))
         time.sleep(interval)
 
 

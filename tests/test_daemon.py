@@ -143,6 +143,20 @@ async def _init(url: str) -> None:
         await store.close()
 
 
+def _story(store_url: str, daemons: list[DaemonProcess] | None = None) -> str:
+    """How the fleet stands, and what each daemon said last (a failed wait's message)."""
+    lines = [
+        f"  {r.name}: {r.status} at {r.marker} -> {r.target_version} on {r.owner}: {r.detail}"
+        for r in _sync(_status(store_url)).values()
+        if r.status != "Ready"
+    ]
+    for d in daemons or []:
+        alive = "alive" if d.proc.poll() is None else f"exited {d.proc.returncode}"
+        lines.append(f"  daemon {d.replica} ({alive}), last lines:")
+        lines.extend(f"    {line}" for line in d.lines[-8:])
+    return "\n".join(lines)
+
+
 def _all_ready(store_url: str, names: list[str], version: int) -> bool:
     rows = _sync(_status(store_url))
     return all(rows[n].status == "Ready" and (rows[n].marker or 0) == version for n in names)
@@ -227,7 +241,12 @@ def test_three_replicas_thirty_databases_with_kills(pg_store: str, tmp_path: Pat
                     daemons[index] = DaemonProcess(pg_store, f"r{index}-{kills}", extra=("--concurrency", "4"))
                     everyone.append(daemons[index])
             names = sorted(urls)
-            wait_until(lambda: _all_ready(pg_store, names, head), 240, f"all 30 databases at v{head}")
+            wait_until(
+                lambda: _all_ready(pg_store, names, head),
+                300,
+                f"all 30 databases at v{head}",
+                describe=lambda: _story(pg_store, [d for d in daemons]),
+            )
             for name, url in urls.items():
                 assert _sync(_marker_version(url)) == head, name
                 _check_exactly_once(pg_store, name, head)
@@ -271,7 +290,12 @@ def test_listener_terminated_by_the_server(pg_store: str, tmp_path: Path) -> Non
         daemon.event("listen_lost", 30, since=mark)
         daemon.event("listening", 30, since=mark)
         head = _sync(_append(pg_store, [_table(0)]))
-        wait_until(lambda: _all_ready(pg_store, ["a"], head), 30, "the database at head after the reconnect")
+        wait_until(
+            lambda: _all_ready(pg_store, ["a"], head),
+            120,
+            "the database at head after the reconnect",
+            describe=lambda: _story(pg_store, [daemon]),
+        )
     finally:
         daemon.stop()
 

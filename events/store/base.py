@@ -124,6 +124,24 @@ class EventRow(NamedTuple):
         )
 
 
+@dataclass(frozen=True)
+class SnapshotRead:
+    """What ``EventStore.read_from_snapshot`` reads at once: a point's fold start and the events after it."""
+
+    head: int
+    """The stream's last version (0 for an empty or unknown stream)."""
+    version: int
+    """The version read to: the one asked, else the head. Past the head: no snapshot and no events."""
+    snapshot: tuple[int, str, str, str] | None
+    """The newest snapshot at or below ``version``, as ``snapshot_below`` gives it, or None."""
+    log_hash: str | None
+    """The log's chain hash at the snapshot's version (None: no snapshot, or no such event)."""
+    events: list[str]
+    """The public JSON texts of the events after the snapshot (after 0 without one) up to ``version``, in
+    version order, at most the ``limit`` asked: fewer than ``version`` less the start leaves the rest to
+    ``read_event_data``."""
+
+
 @dataclass
 class ChainProblem:
     stream: str
@@ -231,6 +249,12 @@ class EventStore(Protocol):
 
     async def snapshot_below(self, stream: str, version: int) -> tuple[int, str, str, str] | None:
         """The newest snapshot at or below ``version``: (version, event_hash, digest, body), or None."""
+
+    async def read_from_snapshot(self, stream: str, version: int | None, *, limit: int) -> SnapshotRead:
+        """In one read of one state of the store (PostgreSQL: one statement, one round trip): the stream's
+        head, the newest snapshot at or below ``version`` (None: the head), the log's hash at that
+        snapshot's version and the first ``limit`` event texts after it up to ``version``. Nothing is
+        checked here: the projections check the snapshot (its digest, that hash) before they use it."""
 
     async def snapshot_versions(self, stream: str) -> list[int]: ...
 

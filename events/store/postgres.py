@@ -36,6 +36,7 @@ from events.store.base import (
     Fence,
     LeaseLost,
     RawRow,
+    SnapshotRead,
     StoreError,
     StreamInfo,
     recorded,
@@ -249,6 +250,29 @@ moved AS (
     UPDATE schemalog_streams SET version = $13, hash = $14, recorded_at = $5 WHERE stream = $1
 )
 SELECT pg_notify($15, $1 || ':' || $13::text), (SELECT count(*) FROM written)
+"""
+
+# One statement, so one round trip and one state of the store: the stream's head, the newest snapshot at or
+# below the version asked ($2; NULL: the head), the log's hash at that snapshot's version and the first $3
+# event texts after it up to that version. A version past the head reads no snapshot and no events.
+READ_FROM_SNAPSHOT_SQL = """
+WITH bounds AS (
+    SELECT h.head, coalesce($2::bigint, h.head) AS upto
+    FROM (SELECT coalesce((SELECT version FROM schemalog_streams WHERE stream = $1), 0) AS head) h
+),
+snap AS (
+    SELECT s.version, s.event_hash, s.digest, s.body
+    FROM schemalog_snapshots s, bounds b
+    WHERE s.stream = $1 AND s.version <= b.upto AND b.upto <= b.head
+    ORDER BY s.version DESC LIMIT 1
+)
+SELECT b.head, b.upto, snap.version AS snap_version, snap.event_hash, snap.digest, snap.body,
+       (SELECT e.hash FROM schemalog_events e WHERE e.stream = $1 AND e.version = snap.version) AS log_hash,
+       ARRAY(SELECT e.data::text FROM schemalog_events e
+             WHERE e.stream = $1 AND e.version > coalesce(snap.version, 0) AND e.version <= b.upto
+               AND b.upto <= b.head
+             ORDER BY e.version LIMIT $3) AS data
+FROM bounds b LEFT JOIN snap ON true
 """
 
 TABLES_SQL = "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL"
@@ -608,6 +632,13 @@ class PostgresStore:
             version,
         )
         return (row["version"], row["event_hash"], row["digest"], row["body"]) if row is not None else None
+
+    async def read_from_snapshot(self, stream: str, version: int | None, *, limit: int) -> SnapshotRead:
+        row = await self._pool.fetchrow(READ_FROM_SNAPSHOT_SQL, stream, version, limit)
+        assert row is not None
+        snap_version = row["snap_version"]
+        snapshot = None if snap_version is None else (snap_version, row["event_hash"], row["digest"], row["body"])
+        return SnapshotRead(row["head"], row["upto"], snapshot, row["log_hash"], list(row["data"]))
 
     async def snapshot_versions(self, stream: str) -> list[int]:
         rows = await self._pool.fetch(

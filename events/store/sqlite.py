@@ -35,6 +35,7 @@ from events.store.base import (
     Fence,
     LeaseLost,
     RawRow,
+    SnapshotRead,
     StoreError,
     StreamInfo,
     recorded,
@@ -591,6 +592,22 @@ class SqliteStore:
             (stream, version),
         )
         return (rows[0]["version"], rows[0]["event_hash"], rows[0]["digest"], rows[0]["body"]) if rows else None
+
+    async def read_from_snapshot(self, stream: str, version: int | None, *, limit: int) -> SnapshotRead:
+        """The same reads one after another (an embedded store has no round trip to save)."""
+        head = await self.version(stream)
+        upto = head if version is None else version
+        if upto > head:
+            return SnapshotRead(head, upto, None, None, [])
+        snapshot = await self.snapshot_below(stream, upto)
+        log_hash = await self.event_hash(stream, snapshot[0]) if snapshot is not None else None
+        after = snapshot[0] if snapshot is not None else 0
+        rows = await self._fetch(
+            "SELECT data FROM schemalog_events WHERE stream = ? AND version > ? AND version <= ? ORDER BY version"
+            " LIMIT ?",
+            (stream, after, upto, limit),
+        )
+        return SnapshotRead(head, upto, snapshot, log_hash, [r[0] for r in rows])
 
     async def snapshot_versions(self, stream: str) -> list[int]:
         rows = await self._fetch("SELECT version FROM schemalog_snapshots WHERE stream = ? ORDER BY version", (stream,))

@@ -165,25 +165,16 @@ async def _database(request: Request, name: str) -> Any:
 
 async def _migrate(request: Request, principal: Principal, db: Any, *, target: str, plan_only: bool) -> Any:
     """``migrate`` (or ``migrate --plan``) of one registered database to ``target``, by the principal."""
-    from projections.schema import parse_point
-    from service.reconciler.apply import MigrateRequest, migrate
+    from service.app.databases import Target, migrate_targets
     from service.secrets import SecretMissing, resolve_url
 
     try:
         url = resolve_url(db.url)
     except SecretMissing as exc:
         raise BadRequest(str(exc), field="url") from None
-    migration = MigrateRequest(
-        url=url,
-        stream=db.stream,
-        actor=actor_of(principal),
-        database=db.name,
-        to=parse_point(target),
-        plan_only=plan_only,
-        allow_destructive=db.allow_destructive,
-    )
+    one = Target(db.name, url, db.stream, target, allow_destructive=db.allow_destructive)
     async with store_of(request) as store:
-        outcome = await migrate(store, migration)
+        (outcome,) = await migrate_targets(store, [one], actor=actor_of(principal), plan_only=plan_only)
     if outcome.recorded:
         request.app.state.services.appended()
     return outcome
