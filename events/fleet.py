@@ -20,6 +20,10 @@ from events.model import Frozen, Int64
 FLEET_STREAM = "schemalog:fleet"
 """The stream of the fleet's events (the ``schemalog:`` prefix is the service's own)."""
 
+SERVICE_STREAM_PREFIXES = ("schemalog:", "db:")
+"""Streams the service writes itself (fleet, tokens, approvals; each database's outcomes): no changeset
+goes there, and no database follows one."""
+
 DRIFT_POLICIES = ("report", "adopt")
 MAX_WAVE = 1000
 
@@ -72,7 +76,7 @@ def _stream(name: str) -> str:
     from events.envelope import check_stream_name  # (envelope imports the catalogue, which imports this)
 
     check_stream_name(name)
-    if name.startswith("schemalog:") or name.startswith("db:"):
+    if name.startswith(SERVICE_STREAM_PREFIXES):
         raise ValueError(f"stream {name!r} is the service's own; a database follows a schema stream")
     return name
 

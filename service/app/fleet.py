@@ -68,7 +68,7 @@ async def retire(store: EventStore, actor: str, name: str) -> AppendResult:
 async def resume(store: EventStore, actor: str, stream: str, to_version: int | None) -> tuple[AppendResult, int]:
     view = await fleet_view(store)
     if to_version is None:
-        open_halts = sorted(v for s, v in view.halts if s == stream and not view.resumed.issuperset({(s, v)}))
+        open_halts = sorted(v for s, v in view.halts if s == stream and view.halted(s, v))
         if not open_halts:
             raise ValueError(f"no halted rollout of {stream!r}")
         to_version = open_halts[-1]

@@ -153,11 +153,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-SERVICE_PREFIXES = ("schemalog:", "db:")
-"""Streams the service writes itself: a changeset never goes there (a forged token, outcome or fleet
-event would be believed by the folds that read them)."""
-
-
 async def append_changeset(
     store: EventStore, changeset: Changeset, *, expected_version: int | None = None, log: EventLog | None = None
 ) -> Appended:
@@ -169,10 +164,12 @@ async def append_changeset(
     brought up to date rather than folded again from its snapshot); else a new one."""
     from events.aggregate import InvalidChange
     from events.catalog import SCHEMA_EVENT_TYPES
+    from events.fleet import SERVICE_STREAM_PREFIXES
     from events.log import EventLog
     from projections.schema import Projector
 
-    if changeset.stream.startswith(SERVICE_PREFIXES):
+    # a forged token, outcome or fleet event there would be believed by the folds that read them
+    if changeset.stream.startswith(SERVICE_STREAM_PREFIXES):
         raise BadRequest(
             f"stream {changeset.stream!r} is the service's own (tokens, fleet, approvals, outcomes):"
             " it is written by its own commands, never by a changeset",

@@ -22,7 +22,7 @@ import sqlite3
 import time
 import weakref
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,56 +109,25 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class TokenInfo:
-    """A token as listings show it: never its secret, never its hash."""
+class TokenInfo(TokenRecord):
+    """A token as listings show it: the log's record plus its last use (kept outside the log). Its
+    ``public()`` form never holds the secret nor the hash."""
 
-    token_id: str
-    name: str
-    role: str
-    streams: tuple[str, ...] | None
-    expires_at: datetime | None
-    created_by: str
-    created_at: datetime
-    revoked_by: str | None = None
-    revoked_at: datetime | None = None
     last_used_at: datetime | None = None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
 
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
     def public(self) -> dict[str, Any]:
         return {
-            "token_id": self.token_id,
-            "name": self.name,
-            "role": self.role,
-            "streams": list(self.streams) if self.streams is not None else None,
-            "expires_at": format_time(self.expires_at) if self.expires_at else None,
-            "created_by": self.created_by,
-            "created_at": format_time(self.created_at),
-            "revoked_by": self.revoked_by,
-            "revoked_at": format_time(self.revoked_at) if self.revoked_at else None,
+            **super().public(),
             "last_used_at": format_time(self.last_used_at) if self.last_used_at else None,
             "state": "revoked" if self.revoked else "expired" if self.expired() else "active",
         }
 
 
 def _info(record: TokenRecord, last_used_at: datetime | None = None) -> TokenInfo:
-    return TokenInfo(
-        token_id=record.token_id,
-        name=record.name,
-        role=record.role,
-        streams=record.streams,
-        expires_at=record.expires_at,
-        created_by=record.created_by,
-        created_at=record.created_at,
-        revoked_by=record.revoked_by,
-        revoked_at=record.revoked_at,
-        last_used_at=last_used_at,
-    )
+    return TokenInfo(**{f.name: getattr(record, f.name) for f in fields(record)}, last_used_at=last_used_at)
 
 
 # --------------------------------------------------------------------------- the token text

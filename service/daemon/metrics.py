@@ -71,7 +71,7 @@ class DaemonMetrics:
             routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)],
         )
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
-        server = _QuietServer(config)
+        server = _quiet_server(config)
         task = asyncio.create_task(server.serve(), name="metrics")
         while not server.started:
             if task.done():
@@ -81,18 +81,16 @@ class DaemonMetrics:
         return _Served(server, task)
 
 
-class _QuietServer:
+def _quiet_server(config: uvicorn.Config) -> Any:
     """uvicorn's Server without its signal handlers (the daemon has its own)."""
+    import uvicorn
 
-    def __new__(cls, config: uvicorn.Config) -> Any:
-        import uvicorn
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield
-
-        return Server(config)
+    return Server(config)
 
 
 class _Served:

@@ -50,7 +50,7 @@ from events.store import open_store
 from events.store.base import ConcurrencyError, EventStore, Fence, LeaseLost, StoreError
 from projections.fleet import FleetDatabase, FleetView
 from projections.schema import Point
-from service.daemon.leases import DaemonAlreadyRunning, Lease, Leases, SqliteLeases, open_leases
+from service.daemon.leases import Lease, Leases, SqliteLeases, open_leases
 from service.daemon.metrics import DaemonMetrics
 from service.reconciler.apply import MigrateRequest, Outcome, migrate, outcome_stream
 from service.secrets import SecretMissing, resolve_url
@@ -635,7 +635,5 @@ def _store_label(url: str) -> str:
 
 
 async def run_daemon(options: DaemonOptions) -> int:
-    try:
-        return await Daemon(options).run()
-    except DaemonAlreadyRunning:
-        raise
+    """DaemonAlreadyRunning (the SQLite store's lock is another daemon's) goes to the caller."""
+    return await Daemon(options).run()
