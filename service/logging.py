@@ -50,7 +50,8 @@ def _configure_now(level: str) -> None:
     renderer: structlog.typing.Processor
     chosen = os.environ.get("SCHEMALOG_LOG_FORMAT", "").lower()
     terminal = sys.stderr is not None and sys.stderr.isatty()
-    if chosen == "json" or (chosen != "console" and not terminal):
+    as_json = chosen == "json" or (chosen != "console" and not terminal)
+    if as_json:
         renderer = structlog.processors.JSONRenderer()
     else:
         # plain tracebacks whether or not rich is installed (structlog would pick rich's otherwise)
@@ -60,12 +61,38 @@ def _configure_now(level: str) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([structlog.processors.format_exc_info] if as_json else []),  # a traceback stays in its one line
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    _route_stdlib_logging(numeric)
+
+
+class _ToStructlog(logging.Handler):
+    """Lines logged by libraries through the standard library (asyncio's "exception never retrieved",
+    asyncpg, uvicorn) go out as structlog's lines, not as a bare multi-line traceback on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import structlog
+
+        try:
+            logger = structlog.get_logger(record.name)
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            logger.log(record.levelno, record.getMessage(), **fields)
+        except Exception:  # a log line must never take the process down
+            self.handleError(record)
+
+
+def _route_stdlib_logging(level: int) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _ToStructlog) for h in root.handlers):
+        root.addHandler(_ToStructlog())
+    root.setLevel(level)
 
 
 class _ConfigureOnImport:

@@ -357,6 +357,11 @@ class Daemon:
                 log.warning("run_cancelled")
                 raise
             except Exception as exc:  # a bug: never let it kill the daemon or hide
+                if self.aborting:
+                    # a cancel that landed inside the driver can surface as its own error (asyncpg:
+                    # "got result for unknown protocol state"): the run was cancelled all the same
+                    log.warning("run_cancelled", detail=_line(exc))
+                    raise asyncio.CancelledError from exc
                 log.exception("run_crashed")
                 self._failed(db, slot, to_version, "failed", f"internal error: {type(exc).__name__}: {_line(exc)}")
             finally:
