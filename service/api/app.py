@@ -116,10 +116,11 @@ def create_app(
     )
     app.state.services = services
 
-    from service.api.routes import fleet, streams, system
+    from service.api.routes import changesets, fleet, streams, system
 
     app.include_router(system.router)
     app.include_router(streams.router)
+    app.include_router(changesets.router)
     app.include_router(fleet.router)
     _add_handlers(app)
     app.add_middleware(_BodyLimit, max_body=max_body)
