@@ -12,13 +12,12 @@ STAMP  := .venv/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The embedded default: a SQLite log in ./schemalog.db, with a sample changeset on first run.
+# The product on the embedded default: a SQLite log in ./schemalog.db (a sample history and a sample
+# database, ./sample.db, in its fleet on first run), `schemalog serve` and the daemon until Ctrl-C; it
+# prints the web UI's URL and a sign-in token. PORT=8001 make run to use another port.
+PORT ?= 8000
 run: $(STAMP)
-	$(BIN)/schemalog init
-	@if [ "$$($(BIN)/schemalog history --json | $(BIN)/python -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "0" ]; then \
-		$(BIN)/schemalog append --actor make-run examples/first-changeset.json; fi
-	$(BIN)/schemalog history
-	$(BIN)/schemalog verify
+	$(BIN)/python -m service.quickstart --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
@@ -39,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 
 clean:
-	rm -rf $(VENV) schemalog.db schemalog.db-wal schemalog.db-shm
+	rm -rf $(VENV) schemalog.db schemalog.db-wal schemalog.db-shm sample.db
