@@ -116,12 +116,13 @@ def create_app(
     )
     app.state.services = services
 
-    from service.api.routes import changesets, fleet, streams, system
+    from service.api.routes import changesets, fleet, streams, system, tokens
 
     app.include_router(system.router)
     app.include_router(streams.router)
     app.include_router(changesets.router)
     app.include_router(fleet.router)
+    app.include_router(tokens.router)
     _add_handlers(app)
     app.add_middleware(_BodyLimit, max_body=max_body)
     app.add_middleware(_RequestLog)  # outermost: it sees every answer
