@@ -71,10 +71,18 @@ EXAMPLES: dict[str, Example] = {
     "GET /v1/databases/{name}/plan": Example(lambda n: {}, "hidden"),
     "POST /v1/databases/{name}/migrations": Example(lambda n: {"json": {}}, "hidden"),
     "DELETE /v1/databases/{name}": Example(lambda n: {}, "hidden"),
+    "GET /v1/whoami": Example(lambda n: {}, "filtered"),
+    "GET /v1/changesets": Example(lambda n: {"params": {"table": "users", "limit": 5}}, "filtered"),
+    "GET /v1/streams/{stream}/changesets/{changeset_id}": Example(lambda n: {}, "stream"),
+    "POST /v1/streams/{stream}/changesets/{changeset_id}/approvals": Example(lambda n: {"json": {}}, "stream"),
+    "POST /v1/streams/{stream}/rollout/resume": Example(lambda n: {"json": {}}, "stream"),
+    "GET /v1/tokens": Example(lambda n: {}, "whole"),
+    "POST /v1/tokens": Example(lambda n: {"json": {"name": f"made-{n}", "role": "reader"}}, "whole"),
+    "DELETE /v1/tokens/{name}": Example(lambda n: {"path": {"name": f"made-{n - 1}"}}, "whole"),
 }
 """Every operation that needs a token; ``{stream}`` is ``app``, ``{name}`` the database ``prod`` (of ``app``)."""
 
-PATH_DEFAULTS = {"stream": "app", "name": "prod"}
+PATH_DEFAULTS = {"stream": "app", "name": "prod", "changeset_id": "cs-app-1"}
 
 TABLE = {
     "type": "table_created",
@@ -129,7 +137,7 @@ def _serve(url: str, tmp_path: Path) -> Iterator[tuple[Server, dict[str, str], L
         with httpx.Client(base_url=server.base, timeout=30) as c:
             auth = {"Authorization": f"Bearer {tokens['admin-valid']}"}
             for stream, body in (
-                ("app", {"events": [TABLE]}),
+                ("app", {"events": [TABLE], "changeset_id": "cs-app-1"}),
                 ("app", _column(0)["json"]),
                 ("other", {"events": [TABLE]}),
             ):

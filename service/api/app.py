@@ -123,6 +123,9 @@ def create_app(
     app.include_router(changesets.router)
     app.include_router(fleet.router)
     app.include_router(tokens.router)
+    from service.web import mount
+
+    mount(app)  # after the API's routes: /v1 and /healthz match first
     _add_handlers(app)
     app.add_middleware(_BodyLimit, max_body=max_body)
     app.add_middleware(_RequestLog)  # outermost: it sees every answer

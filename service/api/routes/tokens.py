@@ -19,6 +19,19 @@ from service.app.tokens import Principal  # (at run time: FastAPI reads the sign
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"], route_class=RoleRoute)
 
 
+def _unscoped(principal: Principal) -> None:
+    """Tokens are the whole store's: an admin token scoped to some streams could otherwise make itself one
+    for every stream."""
+    if principal.streams is not None:
+        from service.api.auth import Forbidden
+
+        raise Forbidden(
+            "managing tokens needs an admin token for every stream (this one is scoped)",
+            required_role="admin",
+            stream=None,
+        )
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
@@ -31,6 +44,7 @@ class TokenIn(BaseModel):
 async def list_tokens(
     request: Request, principal: Annotated[Principal, Depends(Requires("admin"))]
 ) -> list[dict[str, Any]]:
+    _unscoped(principal)
     async with store_of(request) as store:
         return [t.public() for t in await app_tokens.list_tokens(store)]
 
@@ -41,6 +55,7 @@ async def list_tokens(
 async def create_token(
     request: Request, body: TokenIn, principal: Annotated[Principal, Depends(Requires("admin"))]
 ) -> JSONResponse:
+    _unscoped(principal)
     try:
         expires_in = app_tokens.parse_expiry(body.expires) if body.expires is not None else None
     except ValueError as exc:
@@ -67,6 +82,7 @@ async def revoke_token(
     name: Annotated[str, Path(min_length=1, max_length=64)],
     principal: Annotated[Principal, Depends(Requires("admin"))],
 ) -> dict[str, Any]:
+    _unscoped(principal)
     async with store_of(request) as store:
         try:
             info = await app_tokens.revoke_token(store, name, actor=actor_of(principal))
