@@ -152,3 +152,26 @@ def test_approvals_and_resume_need_a_deployer(served: tuple[str, Server, dict[st
         listed = c.get("/v1/changesets", params={"stream": "app"}).json()["changesets"][0]
     assert [a["actor"] for a in listed["approvals"]] == ["token:t-deployer"]
     assert listed["approvals"][0]["comment"] == "looks right"
+
+
+def test_a_database_held_for_approval_names_the_changeset(
+    served: tuple[str, Server, dict[str, str]], tmp_path: Path
+) -> None:
+    url, server, tokens = served
+    cli(url, "approvals", "require", "app", "1")
+    with client(server, tokens["author"]) as c:
+        assert c.post("/v1/streams/app/changesets", json={"events": [TABLE], "changeset_id": "cs-t"}).status_code == 201
+    cli(url, "db", "add", "local", "--url", f"sqlite:///{tmp_path / 'target.db'}", "--stream", "app")
+    with client(server, tokens["deployer"]) as c:
+        refused = c.post("/v1/databases/local/migrations", json={})
+        assert refused.status_code < 500, refused.text
+        row = c.get("/v1/databases/local").json()
+        assert row["awaiting_approval"] == [
+            {"changeset_id": "cs-t", "have": 0, "need": 1, "first_version": 1, "last_version": 1}
+        ], row
+        assert c.get("/v1/databases").json()[0]["awaiting_approval"][0]["changeset_id"] == "cs-t"
+        assert c.post("/v1/streams/app/changesets/cs-t/approvals", json={}).status_code == 201
+        done = c.post("/v1/databases/local/migrations", json={})
+        assert done.status_code < 300, done.text
+        row = c.get("/v1/databases/local").json()
+    assert row["marker"] == 1 and row["awaiting_approval"] == []

@@ -522,6 +522,30 @@ def test_fleet_updates_live_from_the_daemon(tab: Tab, tmp_path: Path) -> None:
         daemon.stop()
 
 
+def test_fleet_approve_lets_the_daemon_apply(tab: Tab, tmp_path: Path) -> None:
+    from tests.daemon_harness import DaemonProcess
+
+    site = tab.site
+    cli(site.url, "approvals", "require", "gated", "1")
+    site.append("bob", "gated teams", [TEAMS], stream="gated")
+    cli(site.url, "db", "add", "held", "--url", f"sqlite:///{tmp_path / 'held.db'}", "--stream", "gated")
+    daemon = DaemonProcess(site.url, "web-approve", poll=0.5, ttl=3.0)
+    try:
+        page = tab.page
+        tab.sign_in("alice")  # an admin, and not the changeset's author
+        tab.go("#/fleet")
+        row = 'tr[data-database="held"]'
+        page.wait_for_selector(f"{row} button.approve", timeout=30_000)
+        assert page.get_attribute(row, "data-marker") in ("", "0")
+        page.click(f"{row} button.approve")
+        page.wait_for_selector(f'{row}[data-marker="1"][data-status="Ready"]', timeout=30_000)
+        with site.client("alice") as c:
+            changeset = c.get("/v1/changesets", params={"stream": "gated"}).json()["changesets"][0]
+        assert [a["actor"] for a in changeset["approvals"]] == ["token:alice"]
+    finally:
+        daemon.stop()
+
+
 @pytest.mark.postgres
 def test_on_postgresql(browser: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor

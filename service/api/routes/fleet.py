@@ -80,10 +80,22 @@ async def _status(request: Request, principal: Principal, name: str, role: str) 
 async def list_databases(
     request: Request, principal: Annotated[Principal, Depends(Requires("reader"))]
 ) -> list[dict[str, Any]]:
-    """Ready, Reconciling, Stalled, Drifted or Halted, with marker, target, lag and last outcome."""
+    """Ready, Reconciling, Stalled, Drifted or Halted, with marker, target, lag and last outcome; a database
+    held back for approvals lists the changesets it waits for (`awaiting_approval`)."""
     async with store_of(request) as store:
-        rows = await app_fleet.status(store)
-    return [r.public() for r in rows if principal.allows("reader", r.stream)]
+        rows = [r for r in await app_fleet.status(store) if principal.allows("reader", r.stream)]
+        return [{**r.public(), "awaiting_approval": await _awaiting(store, r)} for r in rows]
+
+
+async def _awaiting(store: Any, row: app_fleet.DatabaseStatus) -> list[dict[str, Any]]:
+    """The changesets between the database's marker and its target that lack the approvals they need (read
+    only for a database behind its target: the others wait for none)."""
+    if row.target_version is None or (row.marker or 0) >= row.target_version:
+        return []
+    from service.app.approvals import missing_approvals
+
+    missing = await missing_approvals(store, row.stream, row.marker or 0, row.target_version, database=row.name)
+    return [m._asdict() for m in missing]
 
 
 @router.get("/{name}", summary="One database's status", responses=READ_ERRORS)
@@ -91,8 +103,8 @@ async def get_database(
     request: Request, name: DatabaseName, principal: Annotated[Principal, Depends(Requires("reader"))]
 ) -> dict[str, Any]:
     found = await _status(request, principal, name, "reader")
-    data: dict[str, Any] = found.public()
-    return data
+    async with store_of(request) as store:
+        return {**found.public(), "awaiting_approval": await _awaiting(store, found)}
 
 
 async def _change(request: Request, principal: Principal, name: str, fields: dict[str, Any]) -> dict[str, Any]:

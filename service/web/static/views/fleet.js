@@ -48,10 +48,10 @@ export async function renderFleet(main, ctx) {
   }
 
   async function approveNext(db) {
-    // the changeset the detail names ("changeset ID (...) has 0 of 1 approvals"), else the one after the marker
-    const named = /changeset (\S+) .*approvals/.exec(db.detail || "");
-    if (named) {
-      await api(`/v1/streams/${enc(db.stream)}/changesets/${enc(named[1])}/approvals`, { method: "POST", body: {} });
+    // the first changeset the database waits for (the API's awaiting_approval), else the one after the marker
+    const waiting = (db.awaiting_approval || [])[0];
+    if (waiting) {
+      await api(`/v1/streams/${enc(db.stream)}/changesets/${enc(waiting.changeset_id)}/approvals`, { method: "POST", body: {} });
       return;
     }
     const wanted = (db.marker || 0) + 1;
@@ -84,7 +84,7 @@ export async function renderFleet(main, ctx) {
         }, "Resume rollout"),
       );
     }
-    if (db.status !== "Ready" && db.detail && /approv/i.test(db.detail)) {
+    if (db.status !== "Ready" && ((db.awaiting_approval || []).length || (db.detail && /approv/i.test(db.detail)))) {
       out.push(h("button", { type: "button", class: "approve", onclick: () => act(`Next changeset for ${db.name} approved`, () => approveNext(db)) }, "Approve next"));
     }
     return h("td", { class: "actions" }, out);
