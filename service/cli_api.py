@@ -27,6 +27,8 @@ def add_parsers(sub: Any) -> None:
 
 
 async def cmd_serve(args: argparse.Namespace, _store: None) -> int:
+    import asyncio
+    import contextlib
     import socket
 
     from service import logging as service_logging
@@ -47,11 +49,16 @@ async def cmd_serve(args: argparse.Namespace, _store: None) -> int:
     import uvicorn
 
     from events.store import open_store
+    from events.store.base import newer_problem, require_current_schema
+    from service import sdnotify
     from service.api.app import create_app
 
     log = structlog.get_logger("schemalog.api")
     store = await open_store(url, create=False)  # a missing or damaged store: one line, exit 2, before binding
-    await store.close()
+    try:
+        require_current_schema(store.schema_version)  # an older layout: run `schemalog init` first
+    finally:
+        await store.close()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (else every answer on a
     # kept-alive connection waits ~40 ms for the client's delayed ACK)
@@ -63,13 +70,37 @@ async def cmd_serve(args: argparse.Namespace, _store: None) -> int:
         sock.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
+    sock.listen(2048)  # connections queue from now on: "listening" and READY=1 are true when said
+
+    interval = sdnotify.watchdog_interval()
+    pinger: list[asyncio.Task[None]] = []
 
     def ready() -> None:
         log.info("listening", host=args.host, port=port, url=f"http://{args.host}:{port}")
+        sdnotify.notify("READY=1", f"STATUS=listening on {args.host}:{port}")
+        if interval:  # systemd's watchdog: pings from now on, while healthy
+            pinger.append(asyncio.create_task(sdnotify.watchdog(healthy, interval), name="watchdog"))
 
     app = create_app(url, poll_interval=args.poll_interval, on_ready=ready)
+
+    async def healthy() -> bool:
+        """The watchdog's check: the event loop runs (this runs at all) and the store answers, at a layout
+        this server knows (a newer schemalog's init stops the pings: systemd restarts serve, which refuses)."""
+        async with app.state.services.store() as current:
+            problem = newer_problem(await current.stored_schema())
+        if problem is not None:
+            log.error("store_schema_newer", error=problem)
+        return problem is None
+
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5, lifespan="on")
     )
-    await server.serve(sockets=[sock])
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for task in pinger:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        sdnotify.notify("STOPPING=1")
     return 0

@@ -330,18 +330,16 @@ def test_the_guards_refuse_what_would_rewrite_the_store(store_url: str, capsys: 
             _refused(raw, statements, guards="replica")
     assert dump(store_url) == before
     # what is allowed still is: snapshots deleted (they are derived), an append, the layout number raised
-    raw.run(
-        [
-            ("DELETE FROM schemalog_snapshots WHERE stream = 'app'", ()),
-            ("UPDATE schemalog_meta SET store_schema = 7", ()),
-        ]
-    )
+    raw.run([("DELETE FROM schemalog_snapshots WHERE stream = 'app'", ())])
     later = Changeset(
         stream="app", actor="a", events=(ColumnAdded(table="orders", column=Column(name="x", type="text")),)
     )
     asyncio.run(_append(store_url, [(later, T0 + timedelta(hours=1))]))
     code, out, _ = cli(capsys, "--store", store_url, "verify")
     assert code == 0 and "6 events" in out
+    raw.run([("UPDATE schemalog_meta SET store_schema = 7", ())])  # (a layout this schemalog then refuses)
+    code, _, err = cli(capsys, "--store", store_url, "verify")
+    assert code == 2 and "the store's schema is version 7" in err
 
 
 async def _snapshots(url: str) -> None:

@@ -168,8 +168,16 @@ class EventStore(Protocol):
 
     url: str
 
+    schema_version: int
+    """The store's layout (``STORE_SCHEMA``'s numbers) as found when opened, or as ``init`` left it: 0 for a
+    database with no store yet, 1 for a store made before ``schemalog_meta``."""
+
     async def init(self) -> None:
-        """Create the tables and triggers if missing (idempotent, safe to run concurrently)."""
+        """Create the tables and triggers if missing, or upgrade an older layout in place (idempotent, in one
+        transaction, safe to run concurrently)."""
+
+    async def stored_schema(self) -> int:
+        """The store's layout read again now (a running process checks that no newer schemalog upgraded it)."""
 
     async def close(self) -> None: ...
 
@@ -376,6 +384,32 @@ REQUIRED_TABLES = ("schemalog_events", "schemalog_streams", "schemalog_changeset
 """The tables every schemalog store has had from the start: a store missing some of them is damaged."""
 
 NOT_A_STORE = "not a schemalog store (run `schemalog init` to make one here, or give --store)"
+
+STORE_SCHEMA = 2
+"""The store's layout this schemalog makes and knows, kept in ``schemalog_meta.store_schema``: 1 the first
+(the four tables above, without ``schemalog_meta`` and the guards on every table), 2 the identity and the
+guards. ``init`` upgrades an older store in place; every process refuses a newer one (newer_problem), and
+the long-running ones (serve, the daemon) an older one too (require_current_schema), so that a rolling
+upgrade never has a process write a layout it does not know."""
+
+
+def newer_problem(found: int) -> str | None:
+    """The one line refusing a store whose layout is newer than this schemalog's (None: it is not)."""
+    if found > STORE_SCHEMA:
+        return f"the store's schema is version {found}; this schemalog knows up to {STORE_SCHEMA}: upgrade schemalog"
+    return None
+
+
+def require_current_schema(found: int) -> None:
+    """StoreError unless the store's layout is this schemalog's own (what serve and the daemon need)."""
+    problem = newer_problem(found)
+    if problem is None and found < STORE_SCHEMA:
+        problem = (
+            f"the store's schema is version {found}; this schemalog needs {STORE_SCHEMA}:"
+            " run `schemalog init` to upgrade the store"
+        )
+    if problem is not None:
+        raise StoreError(problem)
 
 
 def tables_problem(found: set[str], *, create: bool) -> str | None:

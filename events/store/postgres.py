@@ -29,6 +29,7 @@ import asyncpg
 from events.envelope import GENESIS_HASH, Changeset, RecordedEvent, format_time, seal
 from events.store.base import (
     REQUIRED_TABLES,
+    STORE_SCHEMA,
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
@@ -39,6 +40,7 @@ from events.store.base import (
     SnapshotRead,
     StoreError,
     StreamInfo,
+    newer_problem,
     recorded,
     require_actor,
     tables_problem,
@@ -165,9 +167,6 @@ CREATE OR REPLACE TRIGGER schemalog_meta_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION schemalog_refuse_change();
 """.replace("{genesis}", GENESIS_HASH)
 
-STORE_SCHEMA = 2
-"""The layout ``init`` makes (1: the first, without ``schemalog_meta`` and the guards on every table)."""
-
 GUARDS = (
     ("schemalog_events", "schemalog_events_immutable"),
     ("schemalog_events", "schemalog_events_no_truncate"),
@@ -200,7 +199,7 @@ SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
         WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname = ANY($1::text[])
           AND t.tgenabled = 'A') = cardinality($1::text[])
    AND to_regclass('schemalog_meta') IS NOT NULL
-   AND EXISTS (SELECT 1 FROM schemalog_meta WHERE store_schema >= $2)
+   AND EXISTS (SELECT 1 FROM schemalog_meta WHERE store_schema = $2)  -- newer: init's locked path refuses it
 """
 
 # One statement: lock the stream's row (creating it if new), read its head, and look the
@@ -278,6 +277,9 @@ FROM bounds b LEFT JOIN snap ON true
 TABLES_SQL = "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NOT NULL"
 """Which of the tables named exist (on the search path, where the store's statements find them)."""
 
+LAYOUT_SQL = "SELECT coalesce(max(store_schema), 1) FROM schemalog_meta"
+"""The store's layout (STORE_SCHEMA), where ``schemalog_meta`` exists (a store without it is at 1)."""
+
 SELECT_COLUMNS = (
     "position, stream, version, changeset_id, actor, message, recorded_at, data::text AS data, prev_hash, hash"
 )
@@ -309,9 +311,10 @@ def _row_to_event(row: asyncpg.Record) -> RecordedEvent:
 class PostgresStore:
     """The event log in PostgreSQL. Create with :meth:`open`."""
 
-    def __init__(self, url: str, pool: asyncpg.Pool):
+    def __init__(self, url: str, pool: asyncpg.Pool, schema_version: int = STORE_SCHEMA):
         self.url = url
         self._pool = pool
+        self.schema_version = schema_version
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 4, create: bool = True) -> PostgresStore:
@@ -325,15 +328,19 @@ class PostgresStore:
             raise StoreError(f"cannot connect to the store {url}: {exc}") from exc
         assert pool is not None
         try:
-            found = {row[0] for row in await pool.fetch(TABLES_SQL, list(REQUIRED_TABLES))}
+            found = {row[0] for row in await pool.fetch(TABLES_SQL, [*REQUIRED_TABLES, "schemalog_meta"])}
+            problem = tables_problem(found, create=create)
+            layout = 0 if not found else 1
+            if problem is None and "schemalog_meta" in found:
+                layout = int(await pool.fetchval(LAYOUT_SQL))
+                problem = newer_problem(layout)
         except BaseException:
             await pool.close()
             raise
-        problem = tables_problem(found, create=create)
         if problem is not None:
             await pool.close()
             raise StoreError(f"cannot open the store {url}: {problem}")
-        return cls(url, pool)
+        return cls(url, pool, layout)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -346,11 +353,24 @@ class PostgresStore:
     async def init(self) -> None:
         async with self._pool.acquire() as conn:
             if await self._ready(conn):
+                self.schema_version = STORE_SCHEMA
                 return  # nothing to do: no DDL, no lock taken on the tables
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _INIT_LOCK)
+                # under the lock: a newer schemalog's init may have upgraded the store since it was opened
+                if await conn.fetchval("SELECT to_regclass('schemalog_meta') IS NOT NULL"):
+                    problem = newer_problem(int(await conn.fetchval(LAYOUT_SQL)))
+                    if problem is not None:
+                        raise StoreError(f"cannot initialise the store {self.url}: {problem}")
                 await conn.execute(SCHEMA_SQL)
                 await conn.execute(GUARD_SQL)
+        self.schema_version = STORE_SCHEMA
+
+    async def stored_schema(self) -> int:
+        async with self._pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass('schemalog_meta') IS NULL"):
+                return 1
+            return int(await conn.fetchval(LAYOUT_SQL))
 
     @staticmethod
     async def _ready(conn: asyncpg.Connection) -> bool:

@@ -28,6 +28,7 @@ import aiosqlite
 
 from events.store.base import (
     NOT_A_STORE,
+    STORE_SCHEMA,
     AppendResult,
     ChangesetIdConflict,
     ConcurrencyError,
@@ -38,6 +39,7 @@ from events.store.base import (
     SnapshotRead,
     StoreError,
     StreamInfo,
+    newer_problem,
     recorded,
     require_actor,
     tables_problem,
@@ -141,13 +143,12 @@ WHEN NOT (NEW.id IS OLD.id AND NEW.store_id IS OLD.store_id AND NEW.created_at I
 BEGIN SELECT RAISE(ABORT, 'schemalog_meta: the store identity never changes (its schema number only goes up)'); END;
 """.replace("{genesis}", GENESIS_HASH)
 
-STORE_SCHEMA = 2
-"""The layout ``init`` makes (1: the first, without ``schemalog_meta`` and the guards on every table)."""
-
 
 def _init_script(store_id: str, created_at: str) -> str:
     """SCHEMA_SQL in one write transaction, then the store's identity if it has none (a new store, or one
-    made before identities): a random id, never changed afterwards."""
+    made before identities): a random id, never changed afterwards. It only makes what is missing and raises
+    the layout number, never lowers it: a newer schemalog's init that commits between ``init``'s check of
+    the layout and this script is left as it made the store."""
     identity = (
         "INSERT INTO schemalog_meta (id, store_id, store_schema, created_at)"
         f" SELECT 1, '{store_id}', {STORE_SCHEMA}, '{created_at}' WHERE NOT EXISTS (SELECT 1 FROM schemalog_meta);"
@@ -162,6 +163,16 @@ SCAN_COLUMNS = "position, stream, version, changeset_id, actor, message, recorde
 
 
 TABLES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+LAYOUT_SQL = "SELECT coalesce(max(store_schema), 1) FROM schemalog_meta"
+"""The store's layout (STORE_SCHEMA), where ``schemalog_meta`` exists (a store without it is at 1)."""
+
+
+async def _layout(conn: aiosqlite.Connection) -> int:
+    async with conn.execute(LAYOUT_SQL) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row is not None else 1
+
 
 UNIX_NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
 """The database's clock in seconds since 1970 (SQLite before 3.42 has no ``unixepoch('subsec')``): the
@@ -232,9 +243,10 @@ def _row_to_event(row: sqlite3.Row, parse_time: Callable[[str], datetime]) -> Re
 class SqliteStore:
     """The event log in one SQLite file. Create with :meth:`open`."""
 
-    def __init__(self, url: str, conn: aiosqlite.Connection):
+    def __init__(self, url: str, conn: aiosqlite.Connection, schema_version: int = STORE_SCHEMA):
         self.url = url
         self._conn = conn
+        self.schema_version = schema_version
 
     @classmethod
     async def open(cls, url: str, *, create: bool = True) -> SqliteStore:
@@ -262,6 +274,10 @@ class SqliteStore:
             async with conn.execute(TABLES_SQL) as cur:
                 found = {row[0] for row in await cur.fetchall()}
             problem = tables_problem(found, create=create)
+            layout = 0 if "schemalog_events" not in found else 1
+            if problem is None and "schemalog_meta" in found:
+                layout = await _layout(conn)
+                problem = newer_problem(layout)
             if problem is not None:
                 raise StoreError(f"cannot open the store {path}: {problem}")
         except sqlite3.DatabaseError as exc:
@@ -270,18 +286,27 @@ class SqliteStore:
         except BaseException:
             await conn.close()
             raise
-        return cls(url, conn)
+        return cls(url, conn, layout)
 
     async def close(self) -> None:
         await self._conn.close()
 
     async def init(self) -> None:
         try:
+            problem = newer_problem(await self.stored_schema())  # a newer init since this store was opened
+            if problem is not None:
+                raise StoreError(f"cannot initialise the store {self.url}: {problem}")
             await self._conn.executescript(_init_script(str(uuid.uuid4()), datetime.now(UTC).strftime(CHAIN_TIME)))
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 await self._conn.execute("ROLLBACK")
             raise StoreError(f"cannot initialise the store {self.url}: {exc}") from exc
+        self.schema_version = STORE_SCHEMA
+
+    async def stored_schema(self) -> int:
+        async with self._conn.execute(TABLES_SQL) as cur:
+            found = {row[0] for row in await cur.fetchall()}
+        return await _layout(self._conn) if "schemalog_meta" in found else 1
 
     async def append(
         self, changeset: Changeset, *, now: datetime | None = None, fence: Fence | None = None

@@ -110,8 +110,8 @@ def create_app(
         version=_version(),
         summary="Event-sourced schema history: every schema change an event in an append-only log.",
         description="Every error is an RFC 9457 problem document (`application/problem+json`). Every route but"
-        " `/healthz` needs a bearer token (`schemalog token create`); each operation states the role it"
-        " requires (`x-required-role`).",
+        " `/healthz` and `/readyz` needs a bearer token (`schemalog token create`); each operation states the"
+        " role it requires (`x-required-role`).",
         lifespan=lifespan,
     )
     app.state.services = services

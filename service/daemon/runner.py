@@ -47,9 +47,18 @@ from events.envelope import Changeset
 from events.fleet import FLEET_STREAM, RolloutHalted
 from events.log import EventLog
 from events.store import open_store
-from events.store.base import ConcurrencyError, EventStore, Fence, LeaseLost, StoreError
+from events.store.base import (
+    ConcurrencyError,
+    EventStore,
+    Fence,
+    LeaseLost,
+    StoreError,
+    newer_problem,
+    require_current_schema,
+)
 from projections.fleet import FleetDatabase, FleetView
 from projections.schema import Point
+from service import sdnotify
 from service.daemon.leases import Lease, Leases, SqliteLeases, open_leases
 from service.daemon.metrics import DaemonMetrics
 from service.reconciler.apply import MigrateRequest, Outcome, migrate, outcome_stream
@@ -116,6 +125,10 @@ class Daemon:
         self._daemon_lease: Lease | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         """The runs going on, by database (one at a time each, even across a lease lost and taken back)."""
+        self._watchdog = sdnotify.Pinger(sdnotify.watchdog_interval())
+        self._refused: str | None = None
+        self._layout_due = 0.0
+        """Set when the store's layout was found newer than this daemon knows: it stops, and exits 2."""
 
     # ------------------------------------------------------------------ life
 
@@ -127,6 +140,7 @@ class Daemon:
         server = None
         try:
             self._store = await open_store(self.options.store, create=False)
+            require_current_schema(self._store.schema_version)  # an older layout: run `schemalog init` first
             self._leases = await open_leases(self._store)
             await self._leases.setup()
             if isinstance(self._leases, SqliteLeases):  # the SQLite store: this daemon runs alone
@@ -147,6 +161,7 @@ class Daemon:
             if self.options.checkpoint_key and self.options.checkpoint_file:
                 background.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
             self.ready = True
+            sdnotify.notify("READY=1", f"STATUS=replica {self.replica}: {len(self.view.databases)} databases")
             try:
                 await self._main()
             finally:
@@ -156,6 +171,8 @@ class Daemon:
                 await asyncio.gather(*background, return_exceptions=True)
                 await self._drain()
             log.info("daemon_stopped", aborted=self.aborting)
+            if self._refused is not None:
+                raise StoreError(self._refused)  # the CLI's one line, exit 2
             return EXIT_ABORTED if self.aborting else EXIT_OK
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -200,6 +217,12 @@ class Daemon:
     async def _main(self) -> None:
         while not self.stopping.is_set():
             self.wake.clear()
+            self._watchdog.ping()  # the loop runs: systemd's watchdog fed (when it asks for pings)
+            if time.monotonic() >= self._layout_due:  # once a poll interval: no newer schemalog upgraded the store
+                self._layout_due = time.monotonic() + self.options.poll_interval
+                await self._check_layout()
+                if self.stopping.is_set():
+                    break
             try:
                 await self._catch_up()
             except (StoreError, OSError) as exc:
@@ -215,7 +238,22 @@ class Daemon:
         now = time.monotonic()
         poll = self.options.poll_interval * self._rng.uniform(0.8, 1.0)
         dues = [min(s.due, s.next_drift) - now for s in self.slots.values() if s.running is None]
-        return max(0.05, min([poll, *dues]))
+        ping = self._watchdog.wait_cap()
+        return max(0.05, min([poll, *dues, *([] if ping is None else [ping])]))
+
+    async def _check_layout(self) -> None:
+        """Stop (exit 2) once a newer schemalog's init has upgraded the store under this replica."""
+        assert self._store is not None
+        try:
+            problem = newer_problem(await self._store.stored_schema())
+        except Exception as exc:  # unreachable now: the next pass looks again
+            log.warning("store_unreachable", error=_line(exc))
+            return
+        if problem is not None:
+            log.error("store_schema_newer", error=problem)
+            self._refused = problem
+            self.stopping.set()
+            self.wake.set()
 
     async def _catch_up(self) -> None:
         """Fold what was appended since the last look; wake the databases it concerns."""

@@ -1,4 +1,4 @@
-"""/healthz, the change feed (/v1/feed), /v1/verify and the audit (/v1/audit)."""
+"""/healthz, /readyz, the change feed (/v1/feed), /v1/verify and the audit (/v1/audit)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,20 @@ async def healthz(request: Request) -> dict[str, Any]:
     async with store_of(request) as store:
         streams = len(await store.streams())
     return {"ok": True, "streams": streams}
+
+
+@router.get(
+    "/readyz",
+    tags=["system"],
+    summary="Readiness: the store answers and its layout is the one this server knows (503 otherwise)",
+    responses=responses(503),
+)
+async def readyz(request: Request) -> dict[str, Any]:
+    from events.store.base import STORE_SCHEMA, require_current_schema
+
+    async with store_of(request) as store:
+        require_current_schema(await store.stored_schema())  # a StoreError: 503, the one line as its detail
+    return {"ready": True, "store_schema": STORE_SCHEMA}
 
 
 @router.get(
