@@ -26,12 +26,16 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DomainCreated,
+    DomainDropped,
     DriftFound,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
     EnumValueDropped,
     Event,
+    ExtensionCreated,
+    ExtensionDropped,
     IndexCreated,
     IndexDropped,
     MigrationApplied,
@@ -44,22 +48,31 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
     TagCreated,
+    ViewCreated,
+    ViewDropped,
+    ViewReplaced,
 )
 from events.fleet import DatabaseChanged, DatabaseRegistered, DatabaseRetired, RolloutHalted, RolloutResumed
 from events.model import (
     MAX_COLUMNS,
     Column,
     Constraint,
+    DomainType,
     EnumType,
+    Extension,
     Index,
     IndexElement,
     Reference,
     Schema,
     Table,
+    View,
     construct,
+    domains_of,
     evolve,
+    extensions_of,
     namespace_of,
     split_table_name,
+    views_of,
 )
 
 
@@ -85,7 +98,7 @@ Owner = tuple[str, str]  # (namespace, object name)
 class State:
     """The mutable working state of a fold. Copy it before folding if you keep the original."""
 
-    __slots__ = ("enums", "indexed", "owners", "referrers", "tables", "tags")
+    __slots__ = ("domains", "enums", "extensions", "indexed", "owners", "referrers", "tables", "tags", "views")
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
@@ -102,6 +115,12 @@ class State:
         self.tags: dict[str, int] = {}
         # enum type name -> its values (enum_created)
         self.enums: dict[str, EnumType] = {}
+        # domain name -> its definition (domain_created)
+        self.domains: dict[str, DomainType] = {}
+        # view name -> its definition (view_created)
+        self.views: dict[str, View] = {}
+        # extension name -> where it is installed (extension_created)
+        self.extensions: dict[str, Extension] = {}
 
     @classmethod
     def from_schema(cls, schema: Schema) -> State:
@@ -110,10 +129,19 @@ class State:
             state.tables[table.name] = table
             _register(state, table)
         state.enums = dict(schema.enums)
+        state.domains = dict(domains_of(schema))
+        state.views = dict(views_of(schema))
+        state.extensions = dict(extensions_of(schema))
         return state
 
     def to_schema(self) -> Schema:
-        return Schema.model_construct(tables=dict(self.tables), enums=dict(self.enums))
+        return Schema.model_construct(
+            tables=dict(self.tables),
+            enums=dict(self.enums),
+            domains=dict(self.domains),
+            views=dict(self.views),
+            extensions=dict(self.extensions),
+        )
 
     def copy(self) -> State:
         other = State()
@@ -123,6 +151,9 @@ class State:
         other.referrers = {k: set(v) for k, v in self.referrers.items() if v}
         other.tags = dict(self.tags)
         other.enums = dict(self.enums)
+        other.domains = dict(self.domains)
+        other.views = dict(self.views)
+        other.extensions = dict(self.extensions)
         return other
 
 
@@ -311,8 +342,45 @@ def _check_index(table: Table, index: Index) -> None:
 
 
 def _check_enum_type(state: State, table: str, column: Column) -> None:
+    """A column of an enum type or a domain of the log: the type exists."""
     if column.type.is_enum and column.type.name not in state.enums:
         raise InvalidChange(f"column {table}.{column.name} is of enum type {column.type.name!r}, which does not exist")
+    if column.type.is_domain and column.type.name not in state.domains:
+        raise InvalidChange(f"column {table}.{column.name} is of domain {column.type.name!r}, which does not exist")
+
+
+def _type_named(state: State, name: str) -> str | None:
+    """What type of the log (enum type or domain) is named ``name``, if one is: tables, enum types and
+    domains share one namespace (PostgreSQL keeps them all as types)."""
+    if name in state.enums:
+        return "an enum type"
+    if name in state.domains:
+        return "a domain"
+    if name in state.views:
+        return "a view"
+    return None
+
+
+def _readers(state: State, table: str, column: str | None = None) -> list[str]:
+    """The views that read ``table`` (or its ``column``), by name: what a drop or rename of it would break
+    (PostgreSQL refuses it, naming them)."""
+    if not state.views:
+        return []
+    if column is None:
+        return sorted(v.name for v in state.views.values() if table in v.uses)
+    wanted = f"{table}.{column}"
+    return sorted(v.name for v in state.views.values() if wanted in v.columns)
+
+
+def _refuse_if_read(state: State, what: str, table: str, column: str | None = None) -> None:
+    readers = _readers(state, table, column)
+    if readers:
+        shown = ", ".join(repr(r) for r in readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
+        one = len(readers) == 1
+        raise InvalidChange(
+            f"cannot {what}: view {shown} {'uses' if one else 'use'} it; drop or replace"
+            f" {'that view' if one else 'those views'} first (in the same changeset, before this event)"
+        )
 
 
 def _check_generated(table: Table, column: Column) -> None:
@@ -379,8 +447,10 @@ def _table_created(event: TableCreated, state: State) -> None:
     identities = [c.name for c in event.columns if c.identity]
     if len(identities) > 1:
         raise InvalidChange(f"table {event.table!r} has more than one identity column")
-    if event.table in state.enums:
-        raise InvalidChange(f"table {event.table!r}: an enum type has that name (PostgreSQL keeps both as types)")
+    if _type_named(state, event.table):
+        raise InvalidChange(
+            f"table {event.table!r}: {_type_named(state, event.table)} has that name (PostgreSQL keeps both as types)"
+        )
     if event.primary_key_name is not None:
         if not event.primary_key:
             raise InvalidChange(f"table {event.table!r} names a primary key ({event.primary_key_name!r}) it has not")
@@ -428,6 +498,7 @@ def _table_dropped(event: TableDropped, state: State) -> None:
         raise InvalidChange(
             f"table {event.table!r} is referenced by foreign key {fk.name!r} on {referrer!r}; drop it first"
         )
+    _refuse_if_read(state, f"drop table {event.table!r}", event.table)
     _unregister(state, table)
     state.referrers.pop(event.table, None)
     del state.tables[event.table]
@@ -438,10 +509,13 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
     table = _table(state, event.table)
     if event.new_name in state.tables:
         raise InvalidChange(f"cannot rename {event.table!r}: table {event.new_name!r} exists")
-    if event.new_name in state.enums:
-        raise InvalidChange(f"cannot rename {event.table!r}: an enum type is named {event.new_name!r}")
+    if _type_named(state, event.new_name):
+        raise InvalidChange(
+            f"cannot rename {event.table!r}: {_type_named(state, event.new_name)} is named {event.new_name!r}"
+        )
     if split_table_name(event.table)[0] != split_table_name(event.new_name)[0]:
         raise InvalidChange(f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema")
+    _refuse_if_read(state, f"rename table {event.table!r}", event.table)
     old, new = event.table, event.new_name
     incoming = _incoming(state, old)
     _unregister(state, table)
@@ -501,6 +575,7 @@ def _column_dropped(event: ColumnDropped, state: State) -> None:
             users.append(f"foreign key {fk.name!r} on {referrer!r}")
     if users:
         raise InvalidChange(f"cannot drop {event.table}.{event.column}: used by {', '.join(users)}; drop those first")
+    _refuse_if_read(state, f"drop {event.table}.{event.column}", event.table, event.column)
     if len(table.columns) == 1:
         raise InvalidChange(f"cannot drop {event.table}.{event.column}: it is the table's last column (drop the table)")
     columns = tuple(c for c in table.columns if c.name != event.column)
@@ -513,6 +588,7 @@ def _column_renamed(event: ColumnRenamed, state: State) -> None:
     _column(table, event.column)
     if table.column(event.new_name) is not None:
         raise InvalidChange(f"cannot rename {event.table}.{event.column}: column {event.new_name!r} exists")
+    _refuse_if_read(state, f"rename {event.table}.{event.column}", event.table, event.column)
     old, new = event.column, event.new_name
     incoming = [(r, fk) for r, fk in _incoming(state, event.table) if r != event.table]
 
@@ -591,6 +667,8 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
     table = _table(state, event.table)
     column = _column(table, event.column)
     changes = event.changes()
+    if "type" in changes and changes["type"] != column.type:
+        _refuse_if_read(state, f"change the type of {event.table}.{event.column}", event.table, event.column)
     if changes.get("nullable") is True and event.column in table.primary_key:
         raise InvalidChange(f"{event.table}.{event.column} is in the primary key and cannot be nullable")
     if column.identity and changes.get("default") is not None:
@@ -707,6 +785,8 @@ def _primary_key_set(event: PrimaryKeySet, state: State) -> None:
 def _enum_created(event: EnumCreated, state: State) -> None:
     if event.name in state.enums:
         raise InvalidChange(f"enum type {event.name!r} already exists")
+    if event.name in state.domains:
+        raise InvalidChange(f"enum type {event.name!r}: a domain has that name")
     if event.name in state.tables:
         raise InvalidChange(f"enum type {event.name!r}: a table has that name (PostgreSQL keeps both as types)")
     state.enums[event.name] = construct(EnumType, {"name": event.name, "values": tuple(event.values)})
@@ -756,7 +836,128 @@ def _enum_dropped(event: EnumDropped, state: State) -> None:
     if users:
         shown = ", ".join(sorted(users)[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
         raise InvalidChange(f"cannot drop enum type {event.name!r}: used by column {shown}; change those first")
+    domains = sorted(d.name for d in state.domains.values() if d.type.is_enum and d.type.name == event.name)
+    if domains:
+        raise InvalidChange(f"cannot drop enum type {event.name!r}: domain {domains[0]!r} is over it; drop it first")
     del state.enums[event.name]
+
+
+@apply_event.register
+def _domain_created(event: DomainCreated, state: State) -> None:
+    if event.name in state.domains:
+        raise InvalidChange(f"domain {event.name!r} already exists")
+    if event.name in state.tables or event.name in state.enums:
+        what = "a table" if event.name in state.tables else "an enum type"
+        raise InvalidChange(f"domain {event.name!r}: {what} has that name (PostgreSQL keeps both as types)")
+    if event.base.is_enum and event.base.name not in state.enums:
+        raise InvalidChange(f"domain {event.name!r} is over enum type {event.base.name!r}, which does not exist")
+    state.domains[event.name] = construct(
+        DomainType,
+        {
+            "name": event.name,
+            "type": event.base,
+            "nullable": event.nullable,
+            "default": event.default,
+            "checks": tuple(event.checks),
+        },
+    )
+
+
+@apply_event.register
+def _domain_dropped(event: DomainDropped, state: State) -> None:
+    if event.name not in state.domains:
+        raise InvalidChange(f"domain {event.name!r} does not exist")
+    users = [
+        f"{table.name}.{column.name}"
+        for table in state.tables.values()
+        for column in table.columns
+        if column.type.is_domain and column.type.name == event.name
+    ]
+    if users:
+        shown = ", ".join(sorted(users)[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise InvalidChange(f"cannot drop domain {event.name!r}: used by column {shown}; change those first")
+    del state.domains[event.name]
+
+
+def _check_reads(state: State, name: str, uses: tuple[str, ...], columns: tuple[str, ...]) -> None:
+    """What a view reads exists: its tables and views, and its columns (``table.column``)."""
+    for used in uses:
+        if used == name:
+            raise InvalidChange(f"view {name!r} reads itself")
+        if used not in state.tables and used not in state.views:
+            raise InvalidChange(f"view {name!r} reads {used!r}, which is no table or view")
+    for column in columns:
+        table_name, _, column_name = column.rpartition(".")
+        table = state.tables.get(table_name)
+        if table is None or table.column(column_name) is None:
+            raise InvalidChange(f"view {name!r} reads column {column}, which does not exist")
+        if table_name not in uses:
+            raise InvalidChange(f"view {name!r} reads column {column} of a table it does not name in uses")
+
+
+@apply_event.register
+def _view_created(event: ViewCreated, state: State) -> None:
+    if event.name in state.views:
+        raise InvalidChange(f"view {event.name!r} already exists")
+    taken = "a table" if event.name in state.tables else _type_named(state, event.name)
+    if taken:
+        raise InvalidChange(f"view {event.name!r}: {taken} has that name")
+    _check_reads(state, event.name, event.uses, event.columns)
+    state.views[event.name] = construct(
+        View,
+        {
+            "name": event.name,
+            "definitions": dict(event.definitions),
+            "materialized": event.materialized,
+            "uses": tuple(event.uses),
+            "columns": tuple(event.columns),
+            "security": event.security,
+        },
+    )
+
+
+@apply_event.register
+def _view_replaced(event: ViewReplaced, state: State) -> None:
+    view = state.views.get(event.name)
+    if view is None:
+        raise InvalidChange(f"view {event.name!r} does not exist")
+    _check_reads(state, event.name, event.uses, event.columns)
+    readers = [v.name for v in state.views.values() if event.name in v.uses]
+    if readers and set(event.definitions) != set(view.definitions):
+        raise InvalidChange(f"view {event.name!r}: view {readers[0]!r} reads it; its dialects must stay the same")
+    state.views[event.name] = evolve(
+        view,
+        definitions=dict(event.definitions),
+        uses=tuple(event.uses),
+        columns=tuple(event.columns),
+        security=event.security,
+    )
+
+
+@apply_event.register
+def _view_dropped(event: ViewDropped, state: State) -> None:
+    if event.name not in state.views:
+        raise InvalidChange(f"view {event.name!r} does not exist")
+    readers = sorted(v.name for v in state.views.values() if event.name in v.uses)
+    if readers:
+        raise InvalidChange(
+            f"cannot drop view {event.name!r}: view {readers[0]!r} uses it; drop or replace that view first"
+        )
+    del state.views[event.name]
+
+
+@apply_event.register
+def _extension_created(event: ExtensionCreated, state: State) -> None:
+    if event.name in state.extensions:
+        raise InvalidChange(f"extension {event.name!r} already exists")
+    state.extensions[event.name] = construct(Extension, {"name": event.name, "schema_name": event.schema_name})
+
+
+@apply_event.register
+def _extension_dropped(event: ExtensionDropped, state: State) -> None:
+    if event.name not in state.extensions:
+        raise InvalidChange(f"extension {event.name!r} does not exist")
+    del state.extensions[event.name]
 
 
 @apply_event.register

@@ -30,6 +30,7 @@ from events.model import (
     CollationName,
     Column,
     Constraint,
+    DomainCheck,
     EnumType,
     Frozen,
     Identifier,
@@ -41,6 +42,7 @@ from events.model import (
     TypeText,
     check_new_name,
     check_new_table_name,
+    check_view,
 )
 
 
@@ -308,6 +310,112 @@ class EnumDropped(Frozen):
     name: TableName
 
 
+class DomainCreated(Frozen):
+    """A domain (PostgreSQL ``CREATE DOMAIN``): a named type over ``base`` with a default, NOT NULL and
+    named checks over ``VALUE``; columns use it as ``domain:NAME``. MariaDB and SQLite have none: a
+    column of a domain is a column of its base type there."""
+
+    type: Literal["domain_created"] = "domain_created"
+    name: Annotated[TableName, AfterValidator(check_new_table_name)]
+    base: TypeText
+    nullable: bool = True
+    default: str | None = None
+    checks: tuple[DomainCheck, ...] = ()
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "default", info.context)
+
+    @model_validator(mode="after")
+    def _shape(self) -> DomainCreated:
+        if self.base.is_domain:
+            raise ValueError(f"domain {self.name!r}: a domain over another domain is not supported")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"domain {self.name!r} names a check twice")
+        return self
+
+
+class DomainDropped(Frozen):
+    type: Literal["domain_dropped"] = "domain_dropped"
+    name: TableName
+
+
+class _ViewDefinition(Frozen):
+    """What a view is: its definition per dialect (events.objects: PostgreSQL's and MariaDB's its query as
+    the database gives it back, SQLite's its CREATE VIEW statement), each proven one CREATE of this view
+    before it is stored; what it reads (``uses``: tables and views; ``columns``: ``table.column``), found
+    from the definitions (sqlglot) when not given."""
+
+    name: TableName
+    definitions: dict[str, str]
+    uses: tuple[TableName, ...] = ()
+    columns: tuple[str, ...] = ()
+    security: Literal["invoker"] | None = None
+    """MariaDB's SQL SECURITY INVOKER (None: DEFINER, its default); the other dialects leave it out."""
+
+    @field_validator("definitions", mode="before")
+    @classmethod
+    def _dialect_names(cls, value: object) -> object:
+        from events.objects import normalize_definitions
+
+        return normalize_definitions(value)
+
+    def _checked(self, materialized: bool, context: Any) -> None:
+        object.__setattr__(
+            self, "definitions", check_view(self.name, self.definitions, materialized, self.columns, context)
+        )
+        stored = isinstance(context, dict) and context.get("schemalog_stored")
+        if not stored and not self.uses:
+            from events.objects import tables_read
+
+            object.__setattr__(self, "uses", tuple(t for t in tables_read(self.definitions) if t != self.name))
+
+
+class ViewCreated(_ViewDefinition):
+    """A view (``materialized``: PostgreSQL's materialized view)."""
+
+    type: Literal["view_created"] = "view_created"
+    materialized: bool = False
+
+    @model_validator(mode="after")
+    def _definitions(self, info: ValidationInfo) -> ViewCreated:
+        check_new_table_name(self.name)
+        self._checked(self.materialized, info.context)
+        return self
+
+
+class ViewReplaced(_ViewDefinition):
+    """A view's definitions (and what it reads) replaced; it stays materialized or not."""
+
+    type: Literal["view_replaced"] = "view_replaced"
+
+    @model_validator(mode="after")
+    def _definitions(self, info: ValidationInfo) -> ViewReplaced:
+        self._checked(False, info.context)  # a materialized view's definitions: checked by the fold's rule too
+        return self
+
+
+class ExtensionCreated(Frozen):
+    """A PostgreSQL extension the schema needs (``CREATE EXTENSION``), in ``schema_name`` if given; the other
+    dialects have none and make nothing of it."""
+
+    type: Literal["extension_created"] = "extension_created"
+    name: SqlName
+    schema_name: Identifier | None = None
+
+
+class ExtensionDropped(Frozen):
+    type: Literal["extension_dropped"] = "extension_dropped"
+    name: SqlName
+
+
+class ViewDropped(Frozen):
+    type: Literal["view_dropped"] = "view_dropped"
+    name: TableName
+
+
 SQL_DIALECTS = ("postgresql", "mysql", "sqlite")
 
 
@@ -429,6 +537,13 @@ Event = Annotated[
         EnumValueAdded,
         EnumValueDropped,
         EnumDropped,
+        DomainCreated,
+        DomainDropped,
+        ViewCreated,
+        ViewReplaced,
+        ViewDropped,
+        ExtensionCreated,
+        ExtensionDropped,
         SqlRun,
         TagCreated,
         MigrationApplied,
@@ -468,6 +583,13 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         EnumValueAdded,
         EnumValueDropped,
         EnumDropped,
+        DomainCreated,
+        DomainDropped,
+        ViewCreated,
+        ViewReplaced,
+        ViewDropped,
+        ExtensionCreated,
+        ExtensionDropped,
         SqlRun,
         TagCreated,
         MigrationApplied,

@@ -27,12 +27,16 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DomainCreated,
+    DomainDropped,
     DriftFound,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
     EnumValueDropped,
     Event,
+    ExtensionCreated,
+    ExtensionDropped,
     IndexCreated,
     IndexDropped,
     MigrationApplied,
@@ -45,13 +49,19 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
     TagCreated,
+    ViewCreated,
+    ViewDropped,
+    ViewReplaced,
 )
 from events.expressions import STORED
 from events.fleet import FLEET_TYPES
 from events.model import (
     Column,
     Constraint,
+    DomainCheck,
+    DomainType,
     EnumType,
+    Extension,
     Generated,
     IdentityOptions,
     Index,
@@ -59,6 +69,7 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    View,
     construct,
     parse_type,
 )
@@ -224,12 +235,55 @@ def enum(data: dict[str, Any]) -> EnumType:
     return construct(EnumType, {"name": data["name"], "values": tuple(data["values"])})
 
 
-def schema(tables: dict[str, Any], enums: dict[str, Any] | None = None) -> Schema:
-    """A schema from its public form: tables by name (and enum types by name)."""
+def domain_checks(data: list[dict[str, Any]] | None) -> tuple[DomainCheck, ...]:
+    return tuple(construct(DomainCheck, {"name": c["name"], "expression": c["expression"]}) for c in data or ())
+
+
+def domain(data: dict[str, Any]) -> DomainType:
+    return construct(
+        DomainType,
+        {
+            "name": data["name"],
+            "type": parse_type(data["type"]),
+            "nullable": data.get("nullable", True),
+            "default": data.get("default"),
+            "checks": domain_checks(data.get("checks")),
+        },
+    )
+
+
+def view(data: dict[str, Any]) -> View:
+    return construct(
+        View,
+        {
+            "name": data["name"],
+            "definitions": dict(data["definitions"]),
+            "materialized": data.get("materialized", False),
+            "uses": tuple(data.get("uses", ())),
+            "columns": tuple(data.get("columns", ())),
+            "security": data.get("security"),
+        },
+    )
+
+
+def schema(
+    tables: dict[str, Any],
+    enums: dict[str, Any] | None = None,
+    domains: dict[str, Any] | None = None,
+    views: dict[str, Any] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> Schema:
+    """A schema from its public form: tables by name (and enum types, domains and views by name)."""
     seen: dict[tuple[tuple[str, Any], ...], Column] = {}  # equal columns built once (immutable: shared)
     return Schema.model_construct(
         tables={name: table(t, seen) for name, t in tables.items()},
         enums={name: enum(e) for name, e in (enums or {}).items()},
+        domains={name: domain(d) for name, d in (domains or {}).items()},
+        views={name: view(v) for name, v in (views or {}).items()},
+        extensions={
+            name: construct(Extension, {"name": e["name"], "schema_name": e.get("schema_name")})
+            for name, e in (extensions or {}).items()
+        },
     )
 
 
@@ -325,6 +379,41 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     ),
     "enum_value_dropped": lambda d: _event(EnumValueDropped, {"name": d["name"], "value": d["value"]}),
     "enum_dropped": lambda d: _event(EnumDropped, {"name": d["name"]}),
+    "domain_created": lambda d: _event(
+        DomainCreated,
+        {
+            "name": d["name"],
+            "base": parse_type(d["base"]),
+            "nullable": d.get("nullable", True),
+            "default": d.get("default"),
+            "checks": domain_checks(d.get("checks")),
+        },
+    ),
+    "domain_dropped": lambda d: _event(DomainDropped, {"name": d["name"]}),
+    "view_created": lambda d: _event(
+        ViewCreated,
+        {
+            "name": d["name"],
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
+            "columns": tuple(d.get("columns", ())),
+            "security": d.get("security"),
+            "materialized": d.get("materialized", False),
+        },
+    ),
+    "view_replaced": lambda d: _event(
+        ViewReplaced,
+        {
+            "name": d["name"],
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
+            "columns": tuple(d.get("columns", ())),
+            "security": d.get("security"),
+        },
+    ),
+    "view_dropped": lambda d: _event(ViewDropped, {"name": d["name"]}),
+    "extension_created": lambda d: _event(ExtensionCreated, {"name": d["name"], "schema_name": d.get("schema_name")}),
+    "extension_dropped": lambda d: _event(ExtensionDropped, {"name": d["name"]}),
     "sql_run": lambda d: _event(
         SqlRun,
         {"forward": _steps(d["forward"]), "backward": _steps(d.get("backward")), "description": d.get("description")},

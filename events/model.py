@@ -335,6 +335,8 @@ TYPE_ALIASES: dict[str, str] = {
 DIALECTS = ("postgresql", "mysql", "sqlite")
 ENUM_PREFIX = "enum"
 """``enum:NAME`` is a column of the log's enum type NAME (not a dialect)."""
+DOMAIN_PREFIX = "domain"
+"""``domain:NAME`` is a column of the log's domain NAME (``domain_created``; not a dialect)."""
 DIALECT_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
 
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
@@ -462,6 +464,12 @@ class ColumnType(Frozen):
         way (PostgreSQL a type of that name, MariaDB an inline ENUM, SQLite a varchar)."""
         return self.dialect == ENUM_PREFIX
 
+    @property
+    def is_domain(self) -> bool:
+        """``domain:NAME``: the domain NAME of the log (``domain_created``); PostgreSQL holds a type of that
+        name, MariaDB and SQLite a column of the domain's own type."""
+        return self.dialect == DOMAIN_PREFIX
+
     def __str__(self) -> str:
         text = self.name
         if self.params:
@@ -495,13 +503,14 @@ def parse_type(text: Any) -> ColumnType:
 
 def _parse_type_text(text: str) -> ColumnType:
     raw = text
-    if ":" in text and text.split(":", 1)[0].strip().lower() == ENUM_PREFIX:
+    prefix = text.split(":", 1)[0].strip().lower() if ":" in text else None
+    if prefix in (ENUM_PREFIX, DOMAIN_PREFIX):
         name = text.split(":", 1)[1].strip()
         try:
             check_table_name(name)
         except ValueError as exc:
-            raise ValueError(f"bad enum type {raw!r}: {exc}") from None
-        return construct(ColumnType, {"name": name, "params": (), "dialect": ENUM_PREFIX})
+            raise ValueError(f"bad {prefix} type {raw!r}: {exc}") from None
+        return construct(ColumnType, {"name": name, "params": (), "dialect": prefix})
     if ":" in text:
         dialect, native = text.split(":", 1)
         dialect = DIALECT_ALIASES.get(dialect.strip().lower(), dialect.strip().lower())
@@ -846,11 +855,128 @@ class EnumType(Frozen):
         return value
 
 
+class DomainCheck(Frozen):
+    """One named check of a domain: ``expression`` over ``VALUE``, the value of the domain."""
+
+    name: Identifier
+    expression: str
+
+    @field_validator("expression")
+    @classmethod
+    def _one_expression(cls, value: str, info: ValidationInfo) -> str:
+        checked = expression_field(value, "check", info.context)
+        assert checked is not None
+        return checked
+
+
+class DomainType(Frozen):
+    """A domain of the log (``domain_created``, PostgreSQL's ``CREATE DOMAIN``): a type of its own over
+    ``type`` (portable, PostgreSQL's native, or an enum type of the log), with a default, NOT NULL and
+    named checks. Columns use it as ``domain:NAME``; MariaDB and SQLite hold such a column as ``type``."""
+
+    name: TableName
+    type: TypeText
+    nullable: bool = True
+    default: str | None = None
+    checks: tuple[DomainCheck, ...] = ()
+
+    @field_validator("default")
+    @classmethod
+    def _default_is_one_expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return expression_field(value, "default", info.context)
+
+    @model_validator(mode="after")
+    def _shape(self) -> DomainType:
+        if self.type.is_domain:
+            raise ValueError(f"domain {self.name!r}: a domain over another domain is not supported")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"domain {self.name!r} names a check twice")
+        return self
+
+
+class View(Frozen):
+    """A view of the log (``view_created``): its definition per dialect, as each database gives it back
+    (events.objects says which text that is), and what it reads: ``uses`` the tables and views,
+    ``columns`` the columns (``table.column``) where they are known. A materialized view is PostgreSQL's."""
+
+    name: TableName
+    definitions: dict[str, str]
+    materialized: bool = False
+    uses: tuple[TableName, ...] = ()
+    columns: tuple[str, ...] = ()
+    security: Literal["invoker"] | None = None
+    """MariaDB's SQL SECURITY INVOKER (None: DEFINER, its default); the other dialects leave it out."""
+
+    @field_validator("definitions", mode="before")
+    @classmethod
+    def _dialect_names(cls, value: object) -> object:
+        from events.objects import normalize_definitions
+
+        return normalize_definitions(value)
+
+    @model_validator(mode="after")
+    def _one_view_each(self, info: ValidationInfo) -> View:
+        object.__setattr__(
+            self, "definitions", check_view(self.name, self.definitions, self.materialized, self.columns, info.context)
+        )
+        return self
+
+
+def check_view(
+    name: str, definitions: dict[str, str], materialized: bool, columns: tuple[str, ...], context: Any
+) -> dict[str, str]:
+    """A view's definitions, each proven one CREATE of this view in its dialect (events.objects), in their
+    stored form; the log's own (``context`` STORED) are taken as they are."""
+    if not definitions:
+        raise ValueError(f"view {name!r} needs a definition for at least one dialect")
+    for column in columns:
+        if "." not in column:
+            raise ValueError(f"view {name!r}: a column it reads is written table.column, not {column!r}")
+    if isinstance(context, dict) and context.get("schemalog_stored"):
+        return definitions
+    from events.objects import DefinitionError, check_view_definition
+
+    out = {}
+    for dialect, text in definitions.items():
+        try:
+            out[dialect] = check_view_definition(name, dialect, text, materialized)
+        except DefinitionError as exc:
+            raise ValueError(str(exc)) from None
+    return out
+
+
+class Extension(Frozen):
+    """A PostgreSQL extension the schema needs (``extension_created``): its name, and the schema it is
+    installed in (``schema_name``) where that is not the default. MariaDB and SQLite leave it out."""
+
+    name: SqlName
+    schema_name: Identifier | None = None
+
+
+def extensions_of(schema: Any) -> dict[str, Extension]:
+    """A schema's extensions (a schema built before extensions existed, or by ``construct``, has none)."""
+    return getattr(schema, "extensions", None) or {}
+
+
+def views_of(schema: Any) -> dict[str, View]:
+    """A schema's views (a schema built before views existed, or by ``construct``, has none)."""
+    return getattr(schema, "views", None) or {}
+
+
+def domains_of(schema: Any) -> dict[str, DomainType]:
+    """A schema's domains (a schema built before domains existed, or by ``construct``, has none)."""
+    return getattr(schema, "domains", None) or {}
+
+
 class Schema(Frozen):
-    """The whole schema of one stream at one point: tables by name, and enum types by name."""
+    """The whole schema of one stream at one point: tables by name, enum types and domains by name."""
 
     tables: dict[str, Table] = Field(default_factory=dict)
     enums: dict[str, EnumType] = Field(default_factory=dict)
+    domains: dict[str, DomainType] = Field(default_factory=dict)
+    views: dict[str, View] = Field(default_factory=dict)
+    extensions: dict[str, Extension] = Field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -860,4 +986,7 @@ class Schema(Frozen):
         return Schema(
             tables={name: self.tables[name] for name in sorted(self.tables)},
             enums={name: self.enums[name] for name in sorted(self.enums)},
+            domains={name: domains_of(self)[name] for name in sorted(domains_of(self))},
+            views={name: views_of(self)[name] for name in sorted(views_of(self))},
+            extensions={name: extensions_of(self)[name] for name in sorted(extensions_of(self))},
         )

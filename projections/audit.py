@@ -21,17 +21,24 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DomainCreated,
+    DomainDropped,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
     EnumValueDropped,
     Event,
+    ExtensionCreated,
+    ExtensionDropped,
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
     TableCreated,
     TableDropped,
     TableRenamed,
+    ViewCreated,
+    ViewDropped,
+    ViewReplaced,
 )
 from events.envelope import RecordedEvent, format_time
 from events.model import Column, Constraint, Index
@@ -47,14 +54,28 @@ class Touched:
     own: int | None = None
     """The identity of the event's own table (``tables`` adds tables its foreign keys reference)."""
     enums: set[str] = field(default_factory=set)
-    """Enum types the event changes, or whose type it gives a column (an enum type is never renamed)."""
+    """Enum types and domains the event changes, or whose type it gives a column (neither is ever renamed;
+    they share one namespace)."""
 
 
-ENUM_EVENTS = (EnumCreated, EnumValueAdded, EnumValueDropped, EnumDropped)
+ENUM_EVENTS = (
+    EnumCreated,
+    EnumValueAdded,
+    EnumValueDropped,
+    EnumDropped,
+    DomainCreated,
+    DomainDropped,
+    ViewCreated,
+    ViewReplaced,
+    ViewDropped,
+    ExtensionCreated,
+    ExtensionDropped,
+)
+"""The events of the log's named objects beside tables (enum types, domains, views): never renamed."""
 
 
 def _enum_of(column: Column) -> set[str]:
-    return {column.type.name} if column.type.is_enum else set()
+    return {column.type.name} if column.type.is_enum or column.type.is_domain else set()
 
 
 def _index_names(index: Index) -> list[str]:
@@ -156,7 +177,7 @@ class Lineage:
                 touched.columns.add(cid)
         elif isinstance(event, ColumnAltered):
             touched.columns |= self._columns(tid, [event.column])
-            if event.new_type is not None and event.new_type.is_enum:
+            if event.new_type is not None and (event.new_type.is_enum or event.new_type.is_domain):
                 touched.enums.add(event.new_type.name)
         elif isinstance(event, IndexCreated):
             touched.columns |= self._columns(tid, _index_names(event.index))
@@ -241,7 +262,7 @@ def _mark(recorded: RecordedEvent) -> Mark:
 
 @dataclass
 class BlameLine:
-    kind: str  # column, index, constraint, primary_key
+    kind: str  # column, index, constraint, primary_key; enum, domain, view (the blame of such an object)
     name: str
     created: Mark
     changed: Mark
@@ -265,10 +286,23 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
     changed: dict[int, Mark] = {}
     history: dict[int, list[str]] = {}
     other: dict[tuple[int, str, str], tuple[Mark, Mark]] = {}  # (table id, kind, name) -> marks
+    types: dict[str, tuple[str, Mark, Mark]] = {}  # enum type or domain name -> (kind, created, last changed)
     for recorded in events:
         event = recorded.event
         mark = _mark(recorded)
         touched = lineage.step(event)
+        if isinstance(event, ENUM_EVENTS):
+            kind = "domain" if isinstance(event, (DomainCreated, DomainDropped)) else "enum"
+            if isinstance(event, (ViewCreated, ViewReplaced, ViewDropped)):
+                kind = "view"
+            if isinstance(event, (ExtensionCreated, ExtensionDropped)):
+                kind = "extension"
+            if isinstance(event, (EnumDropped, DomainDropped, ViewDropped, ExtensionDropped)):
+                types.pop(event.name, None)
+            else:
+                first = types[event.name][1] if event.name in types else mark
+                types[event.name] = (kind, first, mark)
+            continue
         for cid in touched.columns:
             if lineage.column_table.get(cid) != touched.own:
                 continue  # a referenced column of another table: not changed by this event
@@ -307,6 +341,9 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
                 other.pop(key, None)
     tid = lineage.table_ids.get(table)
     if tid is None:
+        if table in types:  # an enum type or a domain: who made it and who changed it last
+            kind, first, last = types[table]
+            return [BlameLine(kind, table, first, last, [])]
         return None
     lines: list[BlameLine] = []
     for (t, name), cid in lineage.column_ids.items():

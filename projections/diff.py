@@ -24,12 +24,16 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DomainCreated,
+    DomainDropped,
     DriftFound,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
     EnumValueDropped,
     Event,
+    ExtensionCreated,
+    ExtensionDropped,
     IndexCreated,
     IndexDropped,
     MigrationApplied,
@@ -42,11 +46,14 @@ from events.catalog import (
     TableDropped,
     TableRenamed,
     TagCreated,
+    ViewCreated,
+    ViewDropped,
+    ViewReplaced,
 )
 from events.envelope import RecordedEvent
 from events.expressions import STORED
 from events.fleet import DatabaseChanged, DatabaseRegistered, DatabaseRetired, RolloutHalted, RolloutResumed
-from events.model import Column, EnumType, Index, Schema, Table
+from events.model import Column, DomainType, EnumType, Index, Schema, Table, View, domains_of, extensions_of, views_of
 from events.store.base import EventStore
 from projections.audit import Lineage, Touched
 from projections.schema import Point, Projector
@@ -245,6 +252,90 @@ def _(event: EnumValueDropped, before: State) -> Event:
 
 
 @inverse.register
+def _(event: DomainCreated, before: State) -> Event:
+    return DomainDropped(name=event.name)
+
+
+@inverse.register
+def _(event: DomainDropped, before: State) -> Event:
+    domain = before.domains.get(event.name)
+    if domain is None:
+        raise InvalidChange(f"domain {event.name!r} does not exist")
+    return domain_created(domain, stored=True)
+
+
+def domain_created(domain: DomainType, *, stored: bool = False) -> DomainCreated:
+    """The event that makes ``domain``; ``stored``: built as the log's own (its expressions were judged
+    when it came in), else checked as input is (import, makemigrations)."""
+    return DomainCreated.model_validate(
+        {
+            "name": domain.name,
+            "base": str(domain.type),
+            "nullable": domain.nullable,
+            "default": domain.default,
+            "checks": [c.model_dump() for c in domain.checks],
+        },
+        context=STORED if stored else None,
+    )
+
+
+@inverse.register
+def _(event: ExtensionCreated, before: State) -> Event:
+    return ExtensionDropped(name=event.name)
+
+
+@inverse.register
+def _(event: ExtensionDropped, before: State) -> Event:
+    extension = before.extensions.get(event.name)
+    if extension is None:
+        raise InvalidChange(f"extension {event.name!r} does not exist")
+    return ExtensionCreated(name=extension.name, schema_name=extension.schema_name)
+
+
+@inverse.register
+def _(event: ViewCreated, before: State) -> Event:
+    return ViewDropped(name=event.name)
+
+
+@inverse.register
+def _(event: ViewDropped, before: State) -> Event:
+    return view_created(_view(before, event.name), stored=True)
+
+
+@inverse.register
+def _(event: ViewReplaced, before: State) -> Event:
+    return view_replaced(_view(before, event.name), stored=True)
+
+
+def _view(before: State, name: str) -> View:
+    view = before.views.get(name)
+    if view is None:
+        raise InvalidChange(f"view {name!r} does not exist")
+    return view
+
+
+def _view_data(view: View) -> dict[str, object]:
+    return {
+        "name": view.name,
+        "definitions": dict(view.definitions),
+        "uses": list(view.uses),
+        "columns": list(view.columns),
+        "security": view.security,
+    }
+
+
+def view_created(view: View, *, stored: bool = False) -> ViewCreated:
+    """The event that makes ``view``; ``stored``: built as the log's own (its definitions were proven when
+    they came in), else checked as input is (import)."""
+    data = {**_view_data(view), "materialized": view.materialized}
+    return ViewCreated.model_validate(data, context=STORED if stored else None)
+
+
+def view_replaced(view: View, *, stored: bool = False) -> ViewReplaced:
+    return ViewReplaced.model_validate(_view_data(view), context=STORED if stored else None)
+
+
+@inverse.register
 def _(event: SqlRun, before: State) -> Event:
     if event.backward is None:
         what = f" ({event.description})" if event.description else ""
@@ -336,6 +427,7 @@ class _Taken:
     altered: dict[int, set[str]] = field(default_factory=dict)
     """Column -> the attributes the changeset changed: the revert sets them back."""
     enums: set[str] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
 
 
 def _column_name(lineage: Lineage, cid: int, event: Event) -> str:
@@ -365,6 +457,8 @@ def _dependency(event: Event, touched: Touched, taken: _Taken, lineage: Lineage)
                 return f"{', '.join(same)} of column {_column_name(lineage, cid, event)}"
     for name in sorted(touched.enums & taken.enums):
         return f"enum type {name}"
+    for name in sorted(touched.enums & taken.domains):
+        return f"domain or view {name}"
     return None
 
 
@@ -380,6 +474,8 @@ def _take(event: Event, touched: Touched, taken: _Taken) -> None:
             taken.altered.setdefault(cid, set()).update(event.changes().keys())
     elif isinstance(event, (EnumCreated, EnumValueAdded)):
         taken.enums.add(event.name)  # dropped (the value taken away) by the revert
+    elif isinstance(event, (DomainCreated, ViewCreated)):
+        taken.domains.add(event.name)
 
 
 def _applies(undo: Sequence[Event], state: State) -> InvalidChange | None:
@@ -627,6 +723,85 @@ def _enum_drops(old: Schema, new: Schema) -> list[Event]:
     return [EnumDropped(name=name) for name in sorted(old.enums) if name not in new.enums]
 
 
+def _domain_changes(old: Schema, new: Schema) -> list[Event]:
+    """Domains created (after the enum types they may be over, before any table uses them); a domain whose
+    definition changed is made again (dropped first by _domain_drops_changed)."""
+    had = domains_of(old)
+    return [domain_created(d) for name, d in sorted(domains_of(new).items()) if had.get(name) != d]
+
+
+def _domain_drops_changed(old: Schema, new: Schema) -> list[Event]:
+    """Domains whose definition changed, dropped to be made again (refused while a column uses one)."""
+    now = domains_of(new)
+    return [DomainDropped(name=n) for n, d in sorted(domains_of(old).items()) if n in now and now[n] != d]
+
+
+def _domain_drops(old: Schema, new: Schema) -> list[Event]:
+    """Domains that go: last but the enum types, when no column uses them any more."""
+    now = domains_of(new)
+    return [DomainDropped(name=name) for name in sorted(domains_of(old)) if name not in now]
+
+
+def view_order(views: dict[str, View]) -> list[str]:
+    """The views' names, each after the views it reads (then by name)."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, path: frozenset[str]) -> None:
+        if name in seen or name in path:
+            return
+        for used in sorted(views[name].uses):
+            if used in views:
+                visit(used, path | {name})
+        seen.add(name)
+        done.append(name)
+
+    for name in sorted(views):
+        visit(name, frozenset())
+    return done
+
+
+def _view_drops(old: Schema, new: Schema) -> list[Event]:
+    """Views that go or whose kind changes: first of all (before what they read goes), readers first."""
+    now = views_of(new)
+    was = views_of(old)
+    gone = [n for n in view_order(was) if n not in now or now[n].materialized != was[n].materialized]
+    return [ViewDropped(name=name) for name in reversed(gone)]
+
+
+def _view_changes(old: Schema, new: Schema) -> list[Event]:
+    """Views made (or made again) and views whose definitions changed: last of all, each after what it
+    reads, as the new schema has them."""
+    was = views_of(old)
+    out: list[Event] = []
+    for name in view_order(views_of(new)):
+        view = views_of(new)[name]
+        before = was.get(name)
+        if before is None or before.materialized != view.materialized:
+            out.append(view_created(view))
+        elif before != view:
+            out.append(view_replaced(view))
+    return out
+
+
+def _extension_changes(old: Schema, new: Schema) -> list[Event]:
+    """Extensions made (or made again elsewhere): first of all, before the types and tables that use them."""
+    had = extensions_of(old)
+    out: list[Event] = []
+    for name, extension in sorted(extensions_of(new).items()):
+        if had.get(name) != extension:
+            if name in had:
+                out.append(ExtensionDropped(name=name))
+            out.append(ExtensionCreated(name=name, schema_name=extension.schema_name))
+    return out
+
+
+def _extension_drops(old: Schema, new: Schema) -> list[Event]:
+    """Extensions that go: last of all."""
+    now = extensions_of(new)
+    return [ExtensionDropped(name=name) for name in sorted(extensions_of(old)) if name not in now]
+
+
 def _drops(old: Schema, new: Schema) -> list[Event]:
     """Foreign keys, indexes, constraints and primary keys that go or change (or use a column that is
     rebuilt); then columns; then tables."""
@@ -771,10 +946,11 @@ def _indexes_and_constraints(old: Schema, new: Schema) -> list[Event]:
 
 
 def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fills: Fills | None = None) -> list[Event]:
-    """Events that turn ``old`` into ``new``: renames first (only those given), then enum types
-    created and their values changed, drops (keys, indexes, constraints, tables), creations, column
-    drops, generated columns rebuilt, alterations, indexes and constraints (foreign keys at the very
-    end), and last the enum types that go.
+    """Events that turn ``old`` into ``new``: renames first (only those given), the views that go, then enum types
+    created and their values changed, domains created (or made again), drops (keys, indexes,
+    constraints, tables), creations, column drops, generated columns rebuilt, alterations, indexes and
+    constraints (foreign keys at the very end), views made or replaced, and last the domains and the enum
+    types that go.
 
     ``fills``: for each NOT NULL column without a default added to a table that exists, (table,
     column) -> the expression its rows get (ColumnAdded.fill); FillNeeded names any missing. Also
@@ -785,12 +961,19 @@ def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fil
     events, state = _renamed(old, renames or Renames())
     middle = state.to_schema()
     given = fills or {}
+    events.extend(_view_drops(middle, new))
+    events.extend(_extension_changes(middle, new))
     events.extend(_enum_changes(middle, new))
+    events.extend(_domain_drops_changed(middle, new))
+    events.extend(_domain_changes(middle, new))
     events.extend(_drops(middle, new))
     events.extend(_creations(middle, new, given))
     events.extend(_column_drops(middle, new))
     events.extend(_rebuilds(middle, new, given))
     events.extend(_alterations(middle, new, given))
     events.extend(_indexes_and_constraints(middle, new))
+    events.extend(_view_changes(middle, new))
+    events.extend(_domain_drops(middle, new))
     events.extend(_enum_drops(middle, new))
+    events.extend(_extension_drops(middle, new))
     return events

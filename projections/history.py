@@ -71,7 +71,7 @@ class HistorySelection:
         self._lineages: dict[str, Lineage] = {}
         self._targets: dict[str, tuple[set[int], set[int]]] = {}  # stream -> (tables, columns) so called ever
         self._learned = False
-        self._enums: set[str] = set()  # enum types created (a table filter may name one)
+        self._enums: set[str] = set()  # enum types and domains created (a table filter may name one)
 
     def _lineage(self, stream: str) -> Lineage:
         lineage = self._lineages.get(stream)
@@ -85,13 +85,13 @@ class HistorySelection:
         """The first reading (``follows_renames``): one event, in log order."""
         if row.type in NAMING_TYPES:
             self._lineage(row.stream).step(_decode(row.data))
-        elif row.type == "enum_created":
+        elif row.type in ("enum_created", "domain_created", "view_created"):
             self._enums.add(str(orjson.loads(row.data)["name"]))
 
     def _learn_recorded(self, recorded: RecordedEvent) -> None:
         if recorded.event.type in NAMING_TYPES:
             self._lineage(recorded.stream).step(recorded.event)
-        elif recorded.event.type == "enum_created":
+        elif recorded.event.type in ("enum_created", "domain_created", "view_created"):
             self._enums.add(str(getattr(recorded.event, "name", "")))
 
     def names(self) -> set[str]:

@@ -36,19 +36,30 @@ Json = dict[str, Any]
 class Replay:
     """The schema of one stream in public form, plus its tags, while the log is folded."""
 
-    __slots__ = ("enums", "referrers", "tables", "tags")
+    __slots__ = ("domains", "enums", "extensions", "referrers", "tables", "tags", "views")
 
     def __init__(
         self,
         tables: dict[str, Json] | None = None,
         tags: dict[str, int] | None = None,
         enums: dict[str, Json] | None = None,
+        domains: dict[str, Json] | None = None,
+        views: dict[str, Json] | None = None,
+        extensions: dict[str, Json] | None = None,
     ) -> None:
         self.tables: dict[str, Json] = {}
         self.tags: dict[str, int] = dict(tags or {})
         # enum type name -> {"name": ..., "values": [...]} (EnumType's public form)
         self.enums: dict[str, Json] = {
             name: {"name": e["name"], "values": list(e["values"])} for name, e in (enums or {}).items()
+        }
+        # domain name -> DomainType's public form, every field present
+        self.domains: dict[str, Json] = {name: _whole_domain(d) for name, d in (domains or {}).items()}
+        # view name -> View's public form, every field present
+        self.views: dict[str, Json] = {name: _whole_view(v) for name, v in (views or {}).items()}
+        # extension name -> Extension's public form
+        self.extensions: dict[str, Json] = {
+            name: {"name": e["name"], "schema_name": e.get("schema_name")} for name, e in (extensions or {}).items()
         }
         # referenced table -> {(referring table, foreign key name)}: renames follow foreign keys
         self.referrers: dict[str, set[tuple[str, str]]] = {}
@@ -62,7 +73,10 @@ class Replay:
     def from_body(cls, body: str | bytes) -> Replay:
         """The state a snapshot body holds (its digest checked by the caller)."""
         data = orjson.loads(body)
-        return cls(data["tables"], {str(k): int(v) for k, v in data.get("tags", {}).items()}, data.get("enums"))
+        tags = {str(k): int(v) for k, v in data.get("tags", {}).items()}
+        return cls(
+            data["tables"], tags, data.get("enums"), data.get("domains"), data.get("views"), data.get("extensions")
+        )
 
     def body(self) -> str:
         """A snapshot body: the tables, tags and (where there are any) enum types as canonical JSON (sorted
@@ -70,6 +84,12 @@ class Replay:
         data: Json = {"tables": self.tables, "tags": self.tags}
         if self.enums:
             data["enums"] = self.enums
+        if self.domains:
+            data["domains"] = self.domains
+        if self.views:
+            data["views"] = self.views
+        if self.extensions:
+            data["extensions"] = self.extensions
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
     # ------------------------------------------------------------------ the fold
@@ -98,6 +118,9 @@ class Replay:
             "enums": {
                 name: {"name": enums[name]["name"], "values": list(enums[name]["values"])} for name in sorted(enums)
             },
+            "domains": {name: _whole_domain(self.domains[name]) for name in sorted(self.domains)},
+            "views": {name: _whole_view(self.views[name]) for name in sorted(self.views)},
+            "extensions": {name: dict(self.extensions[name]) for name in sorted(self.extensions)},
         }
 
     def to_state(self) -> State:
@@ -105,7 +128,7 @@ class Replay:
         from events import decode
         from events.aggregate import State
 
-        state = State.from_schema(decode.schema(self.tables, self.enums))
+        state = State.from_schema(decode.schema(self.tables, self.enums, self.domains, self.views, self.extensions))
         state.tags = dict(self.tags)
         return state
 
@@ -415,6 +438,58 @@ def _enum_dropped(r: Replay, e: Json) -> None:
     del r.enums[e["name"]]
 
 
+def _whole_domain(d: Json) -> Json:
+    """A domain's public form (DomainType's, in its field order), every field present, in new objects."""
+    return {
+        "name": d["name"],
+        "type": d["type"],
+        "nullable": d.get("nullable", True),
+        "default": d.get("default"),
+        "checks": [{"name": c["name"], "expression": c["expression"]} for c in d.get("checks", ())],
+    }
+
+
+def _domain_created(r: Replay, e: Json) -> None:
+    r.domains[e["name"]] = _whole_domain({**e, "type": e["base"]})
+
+
+def _domain_dropped(r: Replay, e: Json) -> None:
+    del r.domains[e["name"]]
+
+
+def _whole_view(v: Json) -> Json:
+    """A view's public form (View's, in its field order), every field present, in new objects."""
+    return {
+        "name": v["name"],
+        "definitions": dict(v["definitions"]),
+        "materialized": v.get("materialized", False),
+        "uses": list(v.get("uses", ())),
+        "columns": list(v.get("columns", ())),
+        "security": v.get("security"),
+    }
+
+
+def _view_created(r: Replay, e: Json) -> None:
+    r.views[e["name"]] = _whole_view(e)
+
+
+def _view_replaced(r: Replay, e: Json) -> None:
+    view = r.views[e["name"]]
+    r.views[e["name"]] = _whole_view({**e, "materialized": view["materialized"]})
+
+
+def _view_dropped(r: Replay, e: Json) -> None:
+    del r.views[e["name"]]
+
+
+def _extension_created(r: Replay, e: Json) -> None:
+    r.extensions[e["name"]] = {"name": e["name"], "schema_name": e.get("schema_name")}
+
+
+def _extension_dropped(r: Replay, e: Json) -> None:
+    del r.extensions[e["name"]]
+
+
 def _sql_run(r: Replay, e: Json) -> None:
     """A data step changes rows, not the schema."""
 
@@ -445,6 +520,13 @@ _CHANGES: dict[str, Callable[[Replay, Json], None]] = {
     "enum_value_added": _enum_value_added,
     "enum_value_dropped": _enum_value_dropped,
     "enum_dropped": _enum_dropped,
+    "domain_created": _domain_created,
+    "domain_dropped": _domain_dropped,
+    "view_created": _view_created,
+    "view_replaced": _view_replaced,
+    "view_dropped": _view_dropped,
+    "extension_created": _extension_created,
+    "extension_dropped": _extension_dropped,
     "sql_run": _sql_run,
     "tag_created": _tag_created,
     "migration_applied": _outcome,

@@ -518,6 +518,37 @@ def normalized_enums(schema: Schema) -> dict[str, list[str]]:
     return {name: list(schema.enums[name].values) for name in sorted(schema.enums)}
 
 
+def normalized_domains(schema: Schema) -> dict[str, dict[str, Any]]:
+    """A schema's domains for comparison: by name, each in its public form (checks in name order)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, domain in sorted((getattr(schema, "domains", None) or {}).items()):
+        data = domain.model_dump(mode="json")
+        data["checks"] = sorted(data["checks"], key=lambda c: c["name"])
+        out[name] = data
+    return out
+
+
+def normalized_views(schema: Schema) -> dict[str, dict[str, Any]]:
+    """A schema's views for comparison: by name, each in its public form (what it reads sorted)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, view in sorted((getattr(schema, "views", None) or {}).items()):
+        data = view.model_dump(mode="json")
+        data["uses"], data["columns"] = sorted(data["uses"]), sorted(data["columns"])
+        out[name] = data
+    return out
+
+
+def normalized_extensions(schema: Schema) -> dict[str, dict[str, Any]]:
+    """A schema's extensions for comparison: by name, each in its public form."""
+    found = getattr(schema, "extensions", None) or {}
+    return {name: found[name].model_dump(mode="json") for name in sorted(found)}
+
+
 def same_schema(a: Schema, b: Schema) -> bool:
-    """The same tables (in any order) and the same enum types."""
-    return normalized(a) == normalized(b) and normalized_enums(a) == normalized_enums(b)
+    """The same tables (in any order), the same enum types, domains, views and extensions."""
+    return normalized_extensions(a) == normalized_extensions(b) and (
+        normalized(a) == normalized(b)
+        and normalized_enums(a) == normalized_enums(b)
+        and normalized_domains(a) == normalized_domains(b)
+        and normalized_views(a) == normalized_views(b)
+    )

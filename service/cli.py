@@ -183,6 +183,10 @@ def describe_data(data: dict[str, Any]) -> str:
         detail = f" ({len(data['columns'])} columns)"
     elif kind.startswith("enum_"):
         detail = f"{data['name']}" + (f" {data['value']!r}" if "value" in data else "")
+    elif kind.startswith("domain_"):
+        detail = f"{data['name']}" + (f" {data['base']}" if "base" in data else "")
+    elif kind.startswith("view_"):
+        detail = f"{data['name']}" + (f" [{', '.join(data['definitions'])}]" if "definitions" in data else "")
     elif kind == "tag_created":
         return f"tag_created {data['tag']} -> v{data['version']}"
     elif kind == "sql_run":

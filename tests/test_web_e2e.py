@@ -509,7 +509,7 @@ def test_fleet_updates_live_from_the_daemon(tab: Tab, tmp_path: Path) -> None:
             [{"type": "column_added", "table": "teams", "column": {"name": "city", "type": "text"}}],
             stream="fleetapp",
         )
-        page.wait_for_selector(f'{row}[data-marker="2"][data-status="Ready"]', timeout=30_000)
+        page.wait_for_selector(f'{row}[data-marker="2"][data-status="Ready"]', timeout=55_000)
         assert page.evaluate("window.__same_page") is True
         assert "migration applied" in page.inner_text(f"{row}")
         tab.shot("fleet.png")
@@ -535,10 +535,10 @@ def test_fleet_approve_lets_the_daemon_apply(tab: Tab, tmp_path: Path) -> None:
         tab.sign_in("alice")  # an admin, and not the changeset's author
         tab.go("#/fleet")
         row = 'tr[data-database="held"]'
-        page.wait_for_selector(f"{row} button.approve", timeout=30_000)
+        page.wait_for_selector(f"{row} button.approve", timeout=55_000)
         assert page.get_attribute(row, "data-marker") in ("", "0")
         page.click(f"{row} button.approve")
-        page.wait_for_selector(f'{row}[data-marker="1"][data-status="Ready"]', timeout=30_000)
+        page.wait_for_selector(f'{row}[data-marker="1"][data-status="Ready"]', timeout=55_000)
         with site.client("alice") as c:
             changeset = c.get("/v1/changesets", params={"stream": "gated"}).json()["changesets"][0]
         assert [a["actor"] for a in changeset["approvals"]] == ["token:alice"]

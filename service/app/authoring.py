@@ -147,6 +147,38 @@ def _resolve_fills(
     return fills
 
 
+def with_log_objects(head: Schema, models: Schema) -> Schema:
+    """``models`` (SQLAlchemy's tables and enum types) with what models cannot say kept as the log has it:
+    the head's domains, views and extensions, and each column of a domain whose model gives the domain's own
+    type. A makemigrations never proposes to drop them."""
+    from events.model import domains_of, evolve, extensions_of, views_of
+
+    domains = domains_of(head)
+    if not domains and not views_of(head) and not extensions_of(head):
+        return models
+    tables = dict(models.tables)
+    for name, table in models.tables.items():
+        was = head.tables.get(name)
+        if was is None:
+            continue
+        columns = []
+        for column in table.columns:
+            logged = was.column(column.name)
+            if logged is not None and logged.type.is_domain:
+                domain = domains.get(logged.type.name)
+                if domain is not None and domain.type == column.type:
+                    column = evolve(column, type=logged.type)
+            columns.append(column)
+        tables[name] = evolve(table, columns=tuple(columns))
+    return evolve(
+        models,
+        tables=tables,
+        domains={**domains, **domains_of(models)},
+        views={**views_of(head), **views_of(models)},
+        extensions={**extensions_of(head), **extensions_of(models)},
+    )
+
+
 async def propose(
     store: EventStore,
     models: Schema,
@@ -197,6 +229,7 @@ async def propose(
     tightened_fills = {key: default for key, default in tightened.items() if default is not None}
     tightened_fills.update({k: fills[k] for k in tightened if k in fills})  # a given fill wins over the default
     tightened_fills.update(_resolve_fills([k for k in asked if k not in fills], fills, ask=ask, placeholder=listing))
+    models = with_log_objects(head, models)
     events = schema_diff(head, models, renames, fills={**added_fills, **tightened_fills})
     return Proposal(stream=stream, version=version, events=tuple(events), candidates=tuple(candidates))
 

@@ -512,6 +512,9 @@ async def blame_table(
         await check_stream(store, stream)
     version, schema = await Projector(store).schema(stream, _point(at))
     found = schema.tables.get(table)
+    others = ("domains", "views", "extensions")  # the log's objects beside tables: blamed as a whole
+    if found is None and (table in schema.enums or any(table in (getattr(schema, o, None) or {}) for o in others)):
+        return Blame(stream, version, table, blame(await store.read(stream, to_version=version), table) or [])
     if found is None:
         raise NotFound(
             f"no table {table!r} in stream {stream!r} at version {version}",

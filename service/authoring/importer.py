@@ -18,7 +18,21 @@ import sqlalchemy as sa
 from events.envelope import Changeset
 from events.expressions import ExpressionError, ExpressionKind, check_expression
 from events.log import EventLog
-from events.model import Column, Constraint, Generated, Index, IndexElement, Schema, Table, construct
+from events.model import (
+    Column,
+    Constraint,
+    DomainType,
+    Generated,
+    Index,
+    IndexElement,
+    Schema,
+    Table,
+    View,
+    construct,
+    domains_of,
+    extensions_of,
+    views_of,
+)
 from events.store.base import EventStore
 from projections.diff import schema_diff
 from projections.schema import Projector
@@ -31,6 +45,8 @@ from service.reconciler.normalize import (
     canonical_expression,
     canonical_index,
     differences,
+    domain_differences,
+    view_differences,
 )
 from service.reconciler.targets import Target, TargetError, _SyncTarget, display_url, open_target
 
@@ -303,7 +319,38 @@ async def _as_written(target: Target, expected: Schema, live: Schema) -> Schema:
     texts = await database_texts(target, sorted(live.tables))
     chooser = _Written(dialect)
     tables = {name: _written_table(t, expected.tables.get(name), texts, chooser) for name, t in live.tables.items()}
-    return construct(Schema, {"tables": tables, "enums": getattr(live, "enums", {})})
+    return construct(
+        Schema,
+        {
+            "tables": tables,
+            "enums": getattr(live, "enums", {}),
+            "domains": _domains(expected, live),
+            "views": _views(expected, live),
+            "extensions": extensions_of(live),
+        },
+    )
+
+
+def _views(expected: Schema, live: Schema) -> dict[str, View]:
+    """The views read, each one the log already has with the same definition (whitespace aside) kept as the
+    log has it, so that only a real change is recorded."""
+    had = views_of(expected)
+    out = {}
+    for name, view in views_of(live).items():
+        was = had.get(name)
+        out[name] = was if was is not None and not view_differences({name: was}, {name: view}) else view
+    return out
+
+
+def _domains(expected: Schema, live: Schema) -> dict[str, DomainType]:
+    """The domains read, each one the log already has in the same form (its texts as the database gives them
+    back: ``'G'::rating`` for ``'G'``) kept in the log's own text, so that only a real change is recorded."""
+    had = domains_of(expected)
+    out = {}
+    for name, domain in domains_of(live).items():
+        was = had.get(name)
+        out[name] = was if was is not None and not domain_differences({name: was}, {name: domain}) else domain
+    return out
 
 
 async def nullable_key_warnings(target: Target, tables: list[str]) -> list[str]:

@@ -26,7 +26,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from events.aggregate import State, apply_event
-from events.catalog import ColumnAdded, ColumnAltered, EnumCreated, Event, TableCreated
+from events.catalog import (
+    ColumnAdded,
+    ColumnAltered,
+    DomainCreated,
+    EnumCreated,
+    Event,
+    TableCreated,
+    ViewCreated,
+    ViewReplaced,
+)
 from events.model import Column, Index, Table, namespace_of, split_table_name
 from service.reconciler.dialects.base import Dialect, UnsupportedType
 from service.reconciler.dialects.sqlite.ddl import SQLITE_COLLATIONS
@@ -72,6 +81,10 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
         problems.extend(f"{where}: {p}" for p in on_update_problems(dialect, event))
         if dialect.name == "postgresql" and isinstance(event, EnumCreated):
             problems.extend(f"{where}: {p}" for p in postgresql_name("enum type", split_table_name(event.name)[1]))
+        if isinstance(event, (ViewCreated, ViewReplaced)):
+            problems.extend(f"{where}: {p}" for p in view_problems(dialect, event, state))
+        if dialect.name == "postgresql" and isinstance(event, DomainCreated):
+            problems.extend(f"{where}: {p}" for p in postgresql_name("domain", split_table_name(event.name)[1]))
         apply_event(event, state)
         for name in touched(event):
             table = state.tables.get(name)
@@ -84,6 +97,18 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
     return list(dict.fromkeys(problems))  # in order, once each
 
 
+def view_problems(dialect: Dialect, event: ViewCreated | ViewReplaced, before: State) -> list[str]:
+    """A view with no definition for the dialect, or a materialized view where there are none."""
+    out = []
+    if dialect.name not in event.definitions:
+        out.append(f"view {event.name} has no {dialect.name} definition (it has: {', '.join(event.definitions)})")
+    was = before.views.get(event.name)
+    materialized = event.materialized if isinstance(event, ViewCreated) else was is not None and was.materialized
+    if materialized and dialect.name != "postgresql":
+        out.append(f"view {event.name}: {dialect.name} has no materialized views")
+    return out
+
+
 def touched(event: Event) -> list[str]:
     """The tables an event makes or changes, by their names after it."""
     new_name = getattr(event, "new_name", None)
@@ -94,7 +119,16 @@ def touched(event: Event) -> list[str]:
 
 
 def type_problems(dialect: Dialect, event: Event) -> list[str]:
-    """The column types an event gives that the dialect has no form for."""
+    """The column types an event gives that the dialect has no form for (a domain's base type: each
+    dialect holds a column of the domain with it)."""
+    if isinstance(event, DomainCreated):
+        if event.base.is_enum:
+            return []
+        try:
+            dialect.type_text(event.base)
+        except UnsupportedType as exc:
+            return [f"domain {event.name}: {exc}"]
+        return []
     if isinstance(event, TableCreated):
         columns = [(c.name, c.type, c.identity) for c in event.columns]
     elif isinstance(event, ColumnAdded):
@@ -105,8 +139,8 @@ def type_problems(dialect: Dialect, event: Event) -> list[str]:
         return []
     out = []
     for name, column_type, identity in columns:
-        if (identity and column_type.portable) or column_type.is_enum:
-            continue  # an integer, written by SQLAlchemy's own types; an enum type of the log, held its own way
+        if (identity and column_type.portable) or column_type.is_enum or column_type.is_domain:
+            continue  # an integer, written by SQLAlchemy's own types; a type of the log, held its own way
         try:
             dialect.type_text(column_type)
         except UnsupportedType as exc:

@@ -17,10 +17,14 @@ from events.catalog import (
     ColumnRenamed,
     ConstraintAdded,
     ConstraintDropped,
+    DomainCreated,
+    DomainDropped,
     EnumCreated,
     EnumDropped,
     EnumValueAdded,
     EnumValueDropped,
+    ExtensionCreated,
+    ExtensionDropped,
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
@@ -29,6 +33,9 @@ from events.catalog import (
     TableCreated,
     TableDropped,
     TableRenamed,
+    ViewCreated,
+    ViewDropped,
+    ViewReplaced,
 )
 from events.model import Schema
 from service.reconciler.dialects.base import Dialect, UnsupportedType
@@ -125,6 +132,41 @@ def _(event: EnumValueDropped, dialect: Dialect, before: Schema, after: Schema) 
 @emit.register
 def _(event: EnumDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
     return dialect.drop_enum(before, after, event.name)
+
+
+@emit.register
+def _(event: DomainCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_domain(before, after, event.name)
+
+
+@emit.register
+def _(event: DomainDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_domain(before, after, event.name)
+
+
+@emit.register
+def _(event: ExtensionCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_extension(before, after, event.name)
+
+
+@emit.register
+def _(event: ExtensionDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_extension(before, after, event.name)
+
+
+@emit.register
+def _(event: ViewCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_view(before, after, event.name)
+
+
+@emit.register
+def _(event: ViewReplaced, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.replace_view(before, after, event.name)
+
+
+@emit.register
+def _(event: ViewDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_view(before, after, event.name)
 
 
 @emit.register

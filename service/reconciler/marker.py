@@ -35,8 +35,18 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    domains_of,
+    extensions_of,
+    views_of,
 )
-from projections.schema import LATER_FIELDS, normalized, normalized_enums
+from projections.schema import (
+    LATER_FIELDS,
+    normalized,
+    normalized_domains,
+    normalized_enums,
+    normalized_extensions,
+    normalized_views,
+)
 
 MARKER_TABLE = "schemalog_marker"
 
@@ -106,36 +116,52 @@ def state_hash(schema: Schema) -> str:
     global _last
     tables = schema.tables
     enums = schema.enums
+    others = (domains_of(schema), views_of(schema), extensions_of(schema))
     if _last is not None:
-        last_tables, last_enums, digest = _last
+        last_tables, last_enums, last_others, digest = _last
         if (
             len(last_tables) == len(tables)
             and all(map(is_, last_tables.values(), tables.values()))
             and last_tables.keys() == tables.keys()
             and last_enums == enums
+            and last_others == others
         ):
             return digest
     data: dict[str, Any] | None = _fast_normalized(tables)
     if data is None:
         data = normalized(schema)
-    if enums:
-        data = {"tables": data, "enums": normalized_enums(schema)}
+    data = _with_types(data, schema)
     digest = hashlib.sha256(_canonical_json(data)).hexdigest()
-    _last = (dict(tables), dict(enums), digest)
+    _last = (dict(tables), dict(enums), others, digest)
     return digest
+
+
+def _with_types(tables: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """The hashed form: the tables alone, or beside them the enum types and domains where there are any
+    (a schema without them hashes as it did before they existed)."""
+    if not schema.enums and not domains_of(schema) and not views_of(schema) and not extensions_of(schema):
+        return tables
+    data: dict[str, Any] = {"tables": tables}
+    if schema.enums:
+        data["enums"] = normalized_enums(schema)
+    if domains_of(schema):
+        data["domains"] = normalized_domains(schema)
+    if views_of(schema):
+        data["views"] = normalized_views(schema)
+    if extensions_of(schema):
+        data["extensions"] = normalized_extensions(schema)
+    return data
 
 
 def reference_state_hash(schema: Schema) -> str:
     """:func:`state_hash` the plain way (what the first markers did): the reference its tests compare with."""
-    data: dict[str, Any] = normalized(schema)
-    if schema.enums:
-        data = {"tables": data, "enums": normalized_enums(schema)}
+    data = _with_types(normalized(schema), schema)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-_last: tuple[dict[str, Table], dict[str, EnumType], str] | None = None
-"""The tables (the very objects: immutable), enum types and digest of the last schema hashed."""
+_last: tuple[dict[str, Table], dict[str, EnumType], tuple[dict[str, Any], ...], str] | None = None
+"""The tables (the very objects: immutable), enum types, domains and digest of the last schema hashed."""
 
 _PLAIN_TEXT = re.compile(rb"[ -\[\]-~]*")
 """JSON text in which nothing was escaped (printable ASCII, no backslash): there orjson's text is json's."""

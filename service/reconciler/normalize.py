@@ -16,7 +16,23 @@ from typing import Any, Protocol
 
 from pydantic import PrivateAttr
 
-from events.model import Column, Constraint, EnumType, Generated, Index, IndexElement, Schema, Table, construct
+from events.model import (
+    Column,
+    Constraint,
+    DomainType,
+    EnumType,
+    Extension,
+    Generated,
+    Index,
+    IndexElement,
+    Schema,
+    Table,
+    View,
+    construct,
+    domains_of,
+    extensions_of,
+    views_of,
+)
 
 _CAST = re.compile(r"::\s*(\"[^\"]+\"|[a-z_][a-z0-9_ ]*(\([0-9, ]*\))?)(\[\])*", re.IGNORECASE)
 _QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
@@ -179,7 +195,16 @@ def canonical_table(table: Table) -> Table:
 
 def canonical_schema(schema: Schema) -> Schema:
     tables = {n: canonical_table(t) for n, t in schema.tables.items()}
-    return construct(Schema, {"tables": tables, "enums": getattr(schema, "enums", None) or {}})
+    return construct(
+        Schema,
+        {
+            "tables": tables,
+            "enums": getattr(schema, "enums", None) or {},
+            "domains": domains_of(schema),
+            "views": views_of(schema),
+            "extensions": extensions_of(schema),
+        },
+    )
 
 
 class TableSource(Protocol):
@@ -211,10 +236,19 @@ class LiveSchema(Schema):
     _source: TableSource | None = PrivateAttr(default=None)
 
     @classmethod
-    def of(cls, source: TableSource, enums: dict[str, EnumType] | None = None) -> LiveSchema:
-        """``enums``: the enum types read (few; kept as they are, not built on first use)."""
+    def of(
+        cls,
+        source: TableSource,
+        enums: dict[str, EnumType] | None = None,
+        domains: dict[str, DomainType] | None = None,
+        views: dict[str, View] | None = None,
+        extensions: dict[str, Extension] | None = None,
+    ) -> LiveSchema:
+        """``enums``, ``domains``, ``views``: the enum types, domains and views read (few; kept as they are,
+        not built on first use)."""
         schema = object.__new__(cls)
-        object.__setattr__(schema, "__dict__", {"enums": enums or {}})
+        values = {"enums": enums or {}, "domains": domains or {}, "views": views or {}, "extensions": extensions or {}}
+        object.__setattr__(schema, "__dict__", values)
         object.__setattr__(schema, "__pydantic_fields_set__", {"tables"})
         object.__setattr__(schema, "__pydantic_extra__", None)
         object.__setattr__(schema, "__pydantic_private__", {"_source": source})
@@ -241,7 +275,13 @@ class LiveSchema(Schema):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Schema):
-            return self.tables == other.tables and self.enums == getattr(other, "enums", {})
+            return (
+                self.tables == other.tables
+                and self.enums == getattr(other, "enums", {})
+                and domains_of(self) == domains_of(other)
+                and views_of(self) == views_of(other)
+                and extensions_of(self) == extensions_of(other)
+            )
         return NotImplemented
 
     __hash__ = Schema.__hash__
@@ -258,6 +298,9 @@ def differences(expected: Schema, live: Schema) -> list[str]:
     on its rows: only the tables that differ are built, to name what differs.
     """
     enums = _enum_differences(getattr(expected, "enums", None) or {}, getattr(live, "enums", None) or {})
+    enums += domain_differences(domains_of(expected), domains_of(live))
+    enums += view_differences(views_of(expected), views_of(live))
+    enums += extension_differences(extensions_of(expected), extensions_of(live))
     source = live.pending() if isinstance(live, LiveSchema) else None
     if source is None:
         return enums + _differences(expected, live.tables.get, live.tables)
@@ -284,6 +327,87 @@ def _enum_differences(want: dict[str, EnumType], have: dict[str, EnumType]) -> l
         elif a.values != b.values:
             out.append(f"enum type {name}: values {list(a.values)} in the log, {list(b.values)} in the database")
     return out
+
+
+def domain_differences(want: dict[str, DomainType], have: dict[str, DomainType]) -> list[str]:
+    """Domains (Schema.domains) by name: each in both, with the same type, default, nullability and checks
+    (in any order), each difference said as a column's is."""
+    out = []
+    for name in sorted(set(want) | set(have)):
+        a, b = want.get(name), have.get(name)
+        if a is None:
+            out.append(f"domain {name}: in the database, not in the log")
+            continue
+        if b is None:
+            out.append(f"domain {name}: in the log, missing from the database")
+            continue
+        if a.type != b.type:
+            out.append(f"domain {name}: type {a.type} in the log, {b.type} in the database")
+        if a.nullable != b.nullable:
+            out.append(f"domain {name}: nullable {a.nullable} in the log, {b.nullable} in the database")
+        if canonical_default(a.default) != canonical_default(b.default):
+            out.append(f"domain {name}: default {a.default!r} in the log, {b.default!r} in the database")
+        checks_a = {c.name: canonical_check(c.expression) for c in a.checks}
+        checks_b = {c.name: canonical_check(c.expression) for c in b.checks}
+        for check in sorted(set(checks_a) | set(checks_b)):
+            if checks_a.get(check) != checks_b.get(check):
+                out.append(
+                    f"domain {name}: check {check} {checks_a.get(check)!r} in the log,"
+                    f" {checks_b.get(check)!r} in the database"
+                )
+    return out
+
+
+def extension_differences(want: dict[str, Extension], have: dict[str, Extension]) -> list[str]:
+    """Extensions (Schema.extensions; PostgreSQL's) by name: each in both, in the same schema."""
+    out = []
+    for name in sorted(set(want) | set(have)):
+        a, b = want.get(name), have.get(name)
+        if a is None:
+            out.append(f"extension {name}: in the database, not in the log")
+        elif b is None:
+            out.append(f"extension {name}: in the log, missing from the database")
+        elif a.schema_name != b.schema_name:
+            where = [e.schema_name or "the default schema" for e in (a, b)]
+            out.append(f"extension {name}: in {where[0]} in the log, in {where[1]} in the database")
+    return out
+
+
+def canonical_definition(text: str) -> str:
+    """A view's definition to compare: its whitespace runs as one space, no trailing ``;``."""
+    out = " ".join(text.split())
+    return out[:-1].rstrip() if out.endswith(";") else out
+
+
+def view_differences(want: dict[str, View], have: dict[str, View]) -> list[str]:
+    """Views (Schema.views, in a dialect's form) by name: each in both, of the same kind, with the same
+    definition (whitespace runs aside: the dialect's normalize_views), each difference said as a column's."""
+    out = []
+    for name in sorted(set(want) | set(have)):
+        a, b = want.get(name), have.get(name)
+        if a is None:
+            out.append(f"view {name}: in the database, not in the log")
+        elif b is None:
+            out.append(f"view {name}: in the log, missing from the database")
+        elif a.security != b.security:
+            held = [v.security or "definer" for v in (a, b)]
+            out.append(f"view {name}: security {held[0]} in the log, {held[1]} in the database")
+        elif a.materialized != b.materialized:
+            kinds = ["materialized" if v.materialized else "plain" for v in (a, b)]
+            out.append(f"view {name}: {kinds[0]} in the log, {kinds[1]} in the database")
+        else:
+            mine = next(iter(a.definitions.values()), None)
+            theirs = next(iter(b.definitions.values()), None)
+            if mine is not None and theirs is not None and canonical_definition(mine) == canonical_definition(theirs):
+                continue
+            out.append(f"view {name}: definition {_short(mine)} in the log, {_short(theirs)} in the database")
+    return out
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return "none"
+    return repr(text if len(text) <= 200 else text[:197] + "...")
 
 
 def _differences(

@@ -23,6 +23,7 @@ from events.catalog import (
     ColumnDropped,
     ColumnRenamed,
     ConstraintAdded,
+    DomainCreated,
     Event,
     IndexCreated,
     SqlRun,
@@ -221,6 +222,11 @@ def expressions_in(event: Event) -> list[tuple[str, str, ExpressionKind]]:
         constraint(event.table, event.constraint)
     elif isinstance(event, IndexCreated):
         index(event.table, event.index)
+    elif isinstance(event, DomainCreated):
+        if event.default is not None:
+            out.append((f"domain {event.name}", event.default, "default"))
+        for check in event.checks:
+            out.append((f"domain {event.name} check {check.name}", check.expression, "check"))
     return out
 
 

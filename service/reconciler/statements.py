@@ -55,6 +55,20 @@ KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
     "create_type": (re.compile(r"CREATE TYPE\s"), frozenset({"CreateEnumStmt"}), None),
     "alter_type": (re.compile(r"ALTER TYPE\s"), frozenset({"AlterEnumStmt", "RenameStmt"}), None),
     "drop_type": (re.compile(r"DROP TYPE\s"), frozenset({"DropStmt"}), "OBJECT_TYPE"),
+    # PostgreSQL's domains
+    "create_domain": (re.compile(r"CREATE DOMAIN\s"), frozenset({"CreateDomainStmt"}), None),
+    "drop_domain": (re.compile(r"DROP DOMAIN\s"), frozenset({"DropStmt"}), "OBJECT_DOMAIN"),
+    # PostgreSQL's extensions
+    "create_extension": (re.compile(r"CREATE EXTENSION\s"), frozenset({"CreateExtensionStmt"}), None),
+    "drop_extension": (re.compile(r"DROP EXTENSION\s"), frozenset({"DropStmt"}), "OBJECT_EXTENSION"),
+    # views: a SQLite view's statement is its own text (events.objects), in any case
+    "create_view": (
+        re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?(SQL\s+SECURITY\s+INVOKER\s+)?(MATERIALIZED\s+)?VIEW\s", re.IGNORECASE),
+        frozenset({"ViewStmt", "CreateTableAsStmt"}),
+        None,
+    ),
+    "drop_view": (re.compile(r"DROP VIEW\s"), frozenset({"DropStmt"}), "OBJECT_VIEW"),
+    "drop_materialized_view": (re.compile(r"DROP MATERIALIZED VIEW\s"), frozenset({"DropStmt"}), "OBJECT_MATVIEW"),
     # PostgreSQL's serial columns (IdentityOptions.sequence): the sequence made, owned, dropped with them
     "create_sequence": (re.compile(r"CREATE SEQUENCE\s"), frozenset({"CreateSeqStmt"}), None),
     "alter_sequence": (re.compile(r"ALTER SEQUENCE\s"), frozenset({"AlterSeqStmt"}), None),
@@ -73,13 +87,14 @@ DATA_KINDS = frozenset({"data_insert", "data_update", "data_delete"})
 DIALECT_KINDS: dict[str, frozenset[str]] = {
     "postgresql": frozenset(
         {"create_table", "create_index", "alter_table", "drop_table", "drop_index", "comment", "drop_primary_key"}
-        | {"create_type", "alter_type", "drop_type", "update"}
+        | {"create_type", "alter_type", "drop_type", "update", "create_domain", "drop_domain"}
+        | {"create_view", "drop_view", "drop_materialized_view", "create_extension", "drop_extension"}
         | {"create_sequence", "alter_sequence", "drop_sequence"}
     ),
     "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
-    | {"update"},
+    | {"update", "create_view", "drop_view"},
     "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"})
-    | {"update"},
+    | {"update", "create_view", "drop_view"},
 }
 for _dialect in DIALECT_KINDS:  # a data step runs on every dialect
     DIALECT_KINDS[_dialect] |= DATA_KINDS
@@ -104,6 +119,13 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "primary_key_set": frozenset({"alter_table", "drop_primary_key"}) | _REBUILD,
     # PostgreSQL's enum types; a value is dropped by making the type again and moving its columns to it
     "enum_created": frozenset({"create_type"}),
+    "domain_created": frozenset({"create_domain"}),
+    "domain_dropped": frozenset({"drop_domain"}),
+    "extension_created": frozenset({"create_extension"}),
+    "extension_dropped": frozenset({"drop_extension"}),
+    "view_created": frozenset({"create_view"}),
+    "view_replaced": frozenset({"create_view", "drop_view", "drop_materialized_view"}),
+    "view_dropped": frozenset({"drop_view", "drop_materialized_view"}),
     "enum_value_added": frozenset({"alter_type", "alter_table"})  # MariaDB: each column of the type restated
     | _REBUILD,  # SQLite: the tables of its columns rebuilt when the longest value changes
     "enum_value_dropped": frozenset({"alter_type", "create_type", "alter_table", "drop_type", "drop_index"}) | _REBUILD,

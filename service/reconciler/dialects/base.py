@@ -16,8 +16,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.types import UserDefinedType
 
-from events.model import Column, ColumnType, Constraint, Index, Schema, Table, construct, split_table_name
-from service.reconciler.normalize import canonical_table
+from events.model import (
+    Column,
+    ColumnType,
+    Constraint,
+    Index,
+    Schema,
+    Table,
+    View,
+    construct,
+    domains_of,
+    evolve,
+    split_table_name,
+    views_of,
+)
+from service.reconciler.normalize import canonical_definition, canonical_table
 
 _QUOTED_OR_NOT = re.compile(r"'(?:[^']|'')*'|[^']+")
 
@@ -29,6 +42,28 @@ def _upper_unquoted(match: re.Match[str]) -> str:
 
 class UnsupportedType(ValueError):
     """A type this dialect cannot hold (a native type of another dialect, MySQL intervals, ...)."""
+
+
+def inline_domains(schema: Schema) -> Schema:
+    """``schema`` with each column of a domain of the log given the domain's own type instead, and no
+    domains: how a dialect without domains (MariaDB, SQLite) holds them."""
+    domains = domains_of(schema)
+    if not domains:
+        return schema
+    tables = {}
+    for name, table in schema.tables.items():
+        if any(c.type.is_domain for c in table.columns):
+            columns = []
+            for column in table.columns:
+                if column.type.is_domain:
+                    found = domains.get(column.type.name)
+                    if found is None:
+                        raise UnsupportedType(f"column {name}.{column.name}: no domain {column.type.name!r}")
+                    column = evolve(column, type=found.type)
+                columns.append(column)
+            table = evolve(table, columns=tuple(columns))
+        tables[name] = table
+    return evolve(schema, tables=tables, domains={})
 
 
 class NativeType(UserDefinedType[Any]):
@@ -117,7 +152,30 @@ class Dialect:
             made[id(table)] = hit
             tables[name] = hit[1]
         _NORMALIZED[type(self)] = made
-        return construct(Schema, {"tables": tables, "enums": {}})
+        return construct(
+            Schema,
+            {"tables": tables, "enums": {}, "domains": {}, "views": self.normalize_views(schema), "extensions": {}},
+        )
+
+    def normalize_views(self, schema: Schema) -> dict[str, View]:
+        """The views as this dialect holds them: its own definition only (whitespace runs as one space),
+        whether materialized; what they read is the log's (the databases say it other ways), not compared."""
+        out = {}
+        for name, view in views_of(schema).items():
+            text = view.definitions.get(self.name)
+            definitions = {} if text is None else {self.name: canonical_definition(text)}
+            out[name] = construct(
+                View,
+                {
+                    "name": name,
+                    "definitions": definitions,
+                    "materialized": view.materialized,
+                    "uses": (),
+                    "columns": (),
+                    "security": view.security if self.name == "mysql" else None,
+                },
+            )
+        return out
 
     def _normalize_table(self, table: Table) -> Table:
         columns = tuple(self.normalize_column(table, c) for c in table.columns)
@@ -206,6 +264,10 @@ class Dialect:
             elif constraint.kind == "check":
                 items.append(sa.CheckConstraint(sa.text(constraint.expression or ""), name=constraint.name))
         out = sa.Table(bare, md, *items, schema=owner, **self.table_kwargs(table))
+        in_order = [c.name for c in table.columns if c.name in table.primary_key]
+        if table.primary_key and list(table.primary_key) != in_order:
+            # a key whose columns are not in the table's column order: SQLAlchemy writes them in column order
+            out.append_constraint(sa.PrimaryKeyConstraint(*table.primary_key))
         if table.primary_key:
             out.primary_key.name = self.primary_key_name(table)
         return out
@@ -234,8 +296,21 @@ class Dialect:
     def compile(self, element: Any) -> str:
         return str(element.compile(dialect=self.sa_dialect())).strip()
 
+    def view_script(self, schema: Schema) -> list[str]:
+        """The statements that make the schema's views, each after what it reads (create_script's last)."""
+        from projections.diff import view_order
+
+        out: list[str] = []
+        for name in view_order(views_of(schema)):
+            out.extend(self.create_view(Schema(), schema, name))
+        return out
+
     def create_script(self, schema: Schema) -> list[str]:
         """Statements that create ``schema`` in an empty database, in a runnable order."""
+        return self.table_script(schema) + self.view_script(schema)
+
+    def table_script(self, schema: Schema) -> list[str]:
+        """create_script's tables, with their indexes and keys."""
         md, _ = self.metadata(schema)
         statements: list[str] = []
         ordered = [t for t in md.sorted_tables]
@@ -299,9 +374,7 @@ class Dialect:
         _, tables = self.metadata(after, only=[table])
         return self.compile(sa.schema.CreateColumn(tables[table].c[column]))
 
-    def add_column(
-        self, before: Schema, after: Schema, table: str, column: str, fill: str | None = None
-    ) -> list[str]:
+    def add_column(self, before: Schema, after: Schema, table: str, column: str, fill: str | None = None) -> list[str]:
         """``fill``: the expression the rows already in the table get (a NOT NULL column without a
         default); each dialect says how (a default added and dropped again, or an UPDATE)."""
         if fill is not None:
@@ -355,6 +428,50 @@ class Dialect:
 
     def drop_enum(self, before: Schema, after: Schema, name: str) -> list[str]:
         return []
+
+    # ---------------------------------------------------------------- domains (Schema.domains)
+    # A dialect without domains (MariaDB, SQLite) holds a column of one as a column of its type
+    # (inline_domains): creating or dropping the domain is nothing there.
+
+    def create_domain(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
+
+    def drop_domain(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
+
+    # ---------------------------------------------------------------- extensions (Schema.extensions)
+    # PostgreSQL's alone: the others leave them out (normalize) and make nothing of them.
+
+    def create_extension(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
+
+    def drop_extension(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return []
+
+    # ---------------------------------------------------------------- views (Schema.views)
+    # The view's definition for this dialect (events.objects: proven one CREATE of the view when it came in,
+    # and each statement proven single again before it is sent, service.reconciler.statements).
+
+    def view_definition(self, schema: Schema, name: str) -> str:
+        view = views_of(schema)[name]
+        text = view.definitions.get(self.name)
+        if text is None:
+            raise UnsupportedType(f"view {name} has no {self.name} definition (it has: {', '.join(view.definitions)})")
+        return text
+
+    def create_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        view = views_of(after)[name]
+        kind = "MATERIALIZED VIEW" if view.materialized else "VIEW"
+        return [f"CREATE {kind} {self.qualified(name)} AS {self.view_definition(after, name)}"]
+
+    def replace_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        if views_of(after)[name].materialized:
+            return self.drop_view(before, after, name) + self.create_view(before, after, name)
+        return [f"CREATE OR REPLACE VIEW {self.qualified(name)} AS {self.view_definition(after, name)}"]
+
+    def drop_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        kind = "MATERIALIZED VIEW" if views_of(before)[name].materialized else "VIEW"
+        return [f"DROP {kind} {self.qualified(name)}"]
 
     def create_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
         (wanted,) = [i for i in after.tables[table].indexes if i.name == index]

@@ -26,8 +26,8 @@ from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.compiler import compiles
 
-from events.model import Column, ColumnType, Constraint, Index, Schema, Table, evolve, parse_type
-from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
+from events.model import Column, ColumnType, Constraint, Index, Schema, Table, evolve, parse_type, views_of
+from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType, inline_domains
 
 
 def enum_type(values: tuple[str, ...]) -> ColumnType:
@@ -40,7 +40,9 @@ def enum_type(values: tuple[str, ...]) -> ColumnType:
 
 
 def inline_enums(schema: Schema) -> Schema:
-    """``schema`` with each column of an enum type of the log given its native ENUM type instead."""
+    """``schema`` with each column of an enum type of the log given its native ENUM type instead (and each
+    column of a domain its type first: MariaDB has no domains)."""
+    schema = inline_domains(schema)
     enums = getattr(schema, "enums", None) or {}
     if not any(c.type.is_enum for t in schema.tables.values() for c in t.columns):
         return schema
@@ -195,7 +197,7 @@ class MysqlDialect(Dialect):
             if "primary_key_name" not in table.__dict__ or table.primary_key_name is not None:
                 update["primary_key_name"] = None
             tables[name] = table.model_copy(update=update) if update else table
-        return Schema.model_construct(tables=tables)
+        return Schema.model_construct(tables=tables, views=views_of(schema))
 
     @staticmethod
     def _normalize_constraint(constraint: Constraint) -> Constraint:
@@ -219,8 +221,8 @@ class MysqlDialect(Dialect):
         """A check named like a column of its table is written with that column (``a INT CHECK (a >= 0)``):
         MariaDB names a column's check after the column, so that is how such a check reads back, and
         SHOW CREATE TABLE (which SQLAlchemy's Inspector reads) shows it there, not as a CONSTRAINT."""
-        if any(c.type.is_enum for c in table.columns):
-            raise UnsupportedType(f"table {table.name}: enum columns need the schema's enum types")
+        if any(c.type.is_enum or c.type.is_domain for c in table.columns):
+            raise UnsupportedType(f"table {table.name}: enum and domain columns need the schema's types")
         out = super().sa_table(md, table)
         inline = {c.name for c in table.constraints if c.kind == "check" and table.column(c.name) is not None}
         for item in list(out.constraints):
@@ -240,7 +242,7 @@ class MysqlDialect(Dialect):
             out.append(self.add_constraint_sql(name, fk))
         return out
 
-    def create_script(self, schema: Schema) -> list[str]:
+    def table_script(self, schema: Schema) -> list[str]:
         md, _ = self.metadata(schema)
         out = [self.compile(sa.schema.CreateTable(t, include_foreign_key_constraints=[])) for t in md.sorted_tables]
         for name in sorted(schema.tables):
@@ -251,6 +253,21 @@ class MysqlDialect(Dialect):
             keys = [c for c in schema.tables[name].constraints if c.kind == "foreign_key"]
             out.extend(self.add_constraint_sql(name, fk) for fk in sorted(keys, key=lambda c: c.name))
         return out
+
+    # ---------------------------------------------------------------- views: SQL SECURITY INVOKER kept
+
+    def create_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return [
+            f"CREATE {self._security(after, name)}VIEW {self.qualified(name)} AS {self.view_definition(after, name)}"
+        ]
+
+    def replace_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        head = f"CREATE OR REPLACE {self._security(after, name)}VIEW {self.qualified(name)}"
+        return [f"{head} AS {self.view_definition(after, name)}"]
+
+    @staticmethod
+    def _security(schema: Schema, name: str) -> str:
+        return "SQL SECURITY INVOKER " if views_of(schema)[name].security == "invoker" else ""
 
     def table_comment(self, after: Schema, table: str) -> list[str]:
         comment = after.tables[table].comment or ""

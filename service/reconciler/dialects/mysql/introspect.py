@@ -25,6 +25,7 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    View,
     construct,
 )
 from service.reconciler.introspect import SKIP_TABLES, live_native_type
@@ -330,4 +331,36 @@ def introspect_mysql(conn: sa.Connection, known: Collations | None = None) -> Sc
                 "primary_key_name": None,
             },
         )
-    return canonical_schema(construct(Schema, {"tables": tables, "enums": {}}))
+    views = read_mysql_views(conn, {name: tuple(c.name for c in t.columns) for name, t in tables.items()})
+    return canonical_schema(construct(Schema, {"tables": tables, "enums": {}, "views": views}))
+
+
+MYSQL_VIEWS = """
+SELECT TABLE_NAME, VIEW_DEFINITION, SECURITY_TYPE, DATABASE() FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME
+"""
+
+
+def read_mysql_views(conn: sa.Connection, columns: dict[str, tuple[str, ...]]) -> dict[str, View]:
+    """The database's views (one query, whatever their number): each one's query as MariaDB gives it back,
+    its own database's name taken out of the qualified names (as SHOW CREATE VIEW writes it: a view is
+    rebuilt in another database), what it reads (tables and views; the columns of ``columns``, a table's
+    names) found by sqlglot."""
+    from events.objects import columns_read, tables_read
+
+    out = {}
+    for name, text, security, database in conn.execute(sa.text(MYSQL_VIEWS)).all():
+        definition = str(text).replace("`" + str(database).replace("`", "``") + "`.", "")
+        reads = tuple(t for t in tables_read({"mysql": definition}) if t != name)
+        out[name] = construct(
+            View,
+            {
+                "name": name,
+                "definitions": {"mysql": definition},
+                "materialized": False,
+                "uses": reads,
+                "columns": columns_read("mysql", definition, {t: columns[t] for t in reads if t in columns}),
+                "security": "invoker" if str(security).upper() == "INVOKER" else None,
+            },
+        )
+    return out

@@ -19,7 +19,9 @@ from events.model import (
     Schema,
     Table,
     construct,
+    domains_of,
     evolve,
+    extensions_of,
     split_table_name,
 )
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
@@ -227,8 +229,8 @@ class PostgresqlDialect(Dialect):
     # ---------------------------------------------------------------- types and columns
 
     def type_text(self, column_type: ColumnType) -> str:
-        if column_type.is_enum:
-            return self.qualified(column_type.name)  # the log's enum type, made by create_enum
+        if column_type.is_enum or column_type.is_domain:
+            return self.qualified(column_type.name)  # the log's enum type or domain, made before its columns
         return super().type_text(column_type)
 
     def collate(self, collation: str | None) -> str:
@@ -366,6 +368,12 @@ class PostgresqlDialect(Dialect):
         enums = getattr(schema, "enums", None) or {}
         if enums:
             out = evolve(out, enums=dict(enums))
+        domains = domains_of(schema)
+        if domains:
+            out = evolve(out, domains=dict(domains))
+        extensions = extensions_of(schema)
+        if extensions:
+            out = evolve(out, extensions=dict(extensions))
         return out
 
     # ---------------------------------------------------------------- tables
@@ -392,12 +400,16 @@ class PostgresqlDialect(Dialect):
                 constraint.initially = "DEFERRED" if found.initially_deferred else None
         return out
 
-    def create_script(self, schema: Schema) -> list[str]:
-        """Enum types, then each table with its indexes, then every foreign key (they may name any table).
-        A sequence several tables draw from is made once, with the first."""
+    def table_script(self, schema: Schema) -> list[str]:
+        """Enum types, domains, then each table with its indexes, then every foreign key (they may name any
+        table). A sequence several tables draw from is made once, with the first."""
         out: list[str] = []
+        for name in sorted(extensions_of(schema)):
+            out.extend(self.create_extension(Schema(), schema, name))
         for name in sorted(getattr(schema, "enums", None) or {}):
             out.extend(self.create_enum(Schema(), schema, name))
+        for name in sorted(domains_of(schema)):
+            out.extend(self.create_domain(Schema(), schema, name))
         keys: list[str] = []
         made: set[str] = set()
         for name in sorted(schema.tables):
@@ -646,3 +658,29 @@ class PostgresqlDialect(Dialect):
 
     def drop_enum(self, before: Schema, after: Schema, name: str) -> list[str]:
         return [f"DROP TYPE {self.qualified(name)}"]
+
+    # ---------------------------------------------------------------- extensions
+
+    def create_extension(self, before: Schema, after: Schema, name: str) -> list[str]:
+        extension = extensions_of(after)[name]
+        where = f" SCHEMA {self.quote(extension.schema_name)}" if extension.schema_name else ""
+        return [f'CREATE EXTENSION "{name}"{where}']
+
+    def drop_extension(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return [f'DROP EXTENSION "{name}"']
+
+    # ---------------------------------------------------------------- domains
+
+    def create_domain(self, before: Schema, after: Schema, name: str) -> list[str]:
+        domain = domains_of(after)[name]
+        text = f"CREATE DOMAIN {self.qualified(name)} AS {self.type_text(domain.type)}"
+        if domain.default is not None:
+            text += f" DEFAULT {domain.default}"
+        if not domain.nullable:
+            text += " NOT NULL"
+        for check in domain.checks:
+            text += f" CONSTRAINT {self.quote(check.name)} CHECK ({check.expression})"
+        return [text]
+
+    def drop_domain(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return [f"DROP DOMAIN {self.qualified(name)}"]

@@ -13,7 +13,10 @@ from events.model import (
     Column,
     ColumnType,
     Constraint,
+    DomainCheck,
+    DomainType,
     EnumType,
+    Extension,
     Generated,
     IdentityOptions,
     Index,
@@ -21,6 +24,7 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    View,
     construct,
     evolve,
     parse_type,
@@ -119,12 +123,30 @@ WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
 # the type names it in PG_COLUMNS. Every array read is text[] (labels, operator classes; index options as
 # text): asyncpg knows text[] from the start, while name[] or int2[] makes it introspect the type first
 # (3 more round trips on every new connection, about 20 ms).
+#
+# Then the domains (kind 'd', after the enum types: a domain may be over one): the text of the type it is
+# over, NOT NULL, the default as the database gives it back, and its checks by name (pg_get_constraintdef:
+# ``CHECK (...)``).
 PG_ENUMS = """
-SELECT n.nspname AS schema, t.typname AS name, format_type(t.oid, NULL) AS text,
-       array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS values
+SELECT 'e' AS kind, n.nspname AS schema, t.typname AS name, format_type(t.oid, NULL) AS text,
+       array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS values,
+       NULL::text AS base, NULL::bool AS notnull, NULL::text AS "default",
+       NULL::text[] AS check_names, NULL::text[] AS check_defs
 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.objid = t.oid AND x.deptype = 'e')
 GROUP BY n.nspname, t.typname, t.oid
+UNION ALL
+SELECT 'd', n.nspname, t.typname, format_type(t.oid, NULL), NULL, format_type(t.typbasetype, t.typtypmod),
+       t.typnotnull, t.typdefault,
+       ARRAY(SELECT c.conname::text FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'
+             ORDER BY c.conname),
+       ARRAY(SELECT pg_get_constraintdef(c.oid, true) FROM pg_constraint c WHERE c.contypid = t.oid
+             AND c.contype = 'c' ORDER BY c.conname)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.objid = t.oid AND x.deptype = 'e')
+ORDER BY 1 DESC, 2, 3
 """
 
 # The sequences of identity columns (an identity column's sequence depends on it internally, 'i'): few rows,
@@ -278,6 +300,16 @@ def _pg_name(schema: str, name: str) -> str:
     return name if schema == "public" else f"{schema}.{name}"
 
 
+def _check_body(definition: str) -> str:
+    """A check's expression from pg_get_constraintdef's ``CHECK (expression)`` (NOT VALID left out)."""
+    text = definition.strip()
+    if text.endswith(" NOT VALID"):
+        text = text[: -len(" NOT VALID")]
+    if text.startswith("CHECK (") and text.endswith(")"):
+        return text[len("CHECK (") : -1]
+    return text
+
+
 def _find(items: tuple[Any, ...], name: str) -> Any:
     for item in items:
         if item.name == name:
@@ -325,7 +357,8 @@ class PgCatalogue:
         self._indexes: dict[int, list[tuple[str, bool, tuple[int, ...], tuple[Any, ...] | None]]] = {}
         self._pk_names: dict[int, str | None] = {}  # the primary key's name, None where it is <table>_pkey
         self._enums: dict[str, EnumType] = {}  # by the log's name
-        self._enum_texts: dict[str, str] = {}  # the log's name -> format_type's text for it
+        self._enum_texts: dict[str, str] = {}  # the log's name -> format_type's text for it (domains too)
+        self._domains: dict[str, DomainType] = {}  # by the log's name
         self._types: _Memo[ColumnType] | dict[str, ColumnType] = _PG_TYPE_OF  # a column's type by its text
         # the rare column attributes, by table and column number: generated expressions (canonical), and
         # identity sequences' options other than PostgreSQL's own (canonical, with always False)
@@ -475,16 +508,32 @@ class PgCatalogue:
         self._default_rows = kept
 
     def take_enums(self, rows: list[Any]) -> None:
-        """PG_ENUMS' rows: the enum types, and the text a column of each reads as (then its type is
-        ``enum:NAME``)."""
+        """PG_ENUMS' rows: the enum types and domains, and the text a column of each reads as (then its
+        type is ``enum:NAME`` or ``domain:NAME``)."""
         types: dict[str, ColumnType] = {}
-        for schema, name, text, values in rows:
+        for kind, schema, name, text, values, base, notnull, default, check_names, check_defs in rows:
             logged = _pg_name(schema, name)
-            self._enums[logged] = construct(EnumType, {"name": logged, "values": tuple(values)})
             self._enum_texts[logged] = text
-            types[text] = construct(ColumnType, {"name": logged, "params": (), "dialect": "enum"})
+            if kind == "e":
+                self._enums[logged] = construct(EnumType, {"name": logged, "values": tuple(values)})
+                types[text] = construct(ColumnType, {"name": logged, "params": (), "dialect": "enum"})
+                continue
+            checks = tuple(
+                construct(DomainCheck, {"name": check, "expression": _check_body(definition)})
+                for check, definition in zip(check_names, check_defs, strict=True)
+            )
+            over = types.get(base) or _PG_TYPE_OF[base]
+            self._domains[logged] = construct(
+                DomainType,
+                {"name": logged, "type": over, "nullable": not notnull, "default": default, "checks": checks},
+            )
+            types[text] = construct(ColumnType, {"name": logged, "params": (), "dialect": "domain"})
         if types:
             self._types = _Memo(lambda text: types.get(text) or _PG_TYPE_OF[text])
+
+    def domains(self) -> dict[str, DomainType]:
+        """The domains read, by the log's names."""
+        return dict(self._domains)
 
     def take_identities(self, rows: list[Any]) -> None:
         """PG_IDENTITIES' rows, once PG_DEFAULTS' are in: each identity column's sequence options but
@@ -941,9 +990,9 @@ def _pg_column(
 
 
 def _pg_type_line(found: ColumnType, enum_texts: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """A type's catalogue text and its COPY form (None where not known): an enum type's is the
-    database's own (PG_ENUMS)."""
-    if found.dialect == "enum":
+    """A type's catalogue text and its COPY form (None where not known): an enum type's or a domain's is
+    the database's own (PG_ENUMS)."""
+    if found.dialect == "enum" or found.dialect == "domain":
         text = enum_texts.get(found.name)
         return text, None if text is None else _copy_text(text)
     hit = _PG_TYPE_TEXTS.get(id(found))
@@ -1286,4 +1335,73 @@ async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> Li
     walk all of it again (about 0.4 s at 5,000 tables)."""
     with gc_paused():
         catalogue = await read_postgresql(conn, expected)
-    return LiveSchema.of(catalogue, enums=catalogue.enums())
+        views = await read_views(conn)
+        extensions = {
+            name: construct(Extension, {"name": name, "schema_name": None if schema == "public" else schema})
+            for name, schema in await conn.fetch(PG_EXTENSIONS)
+        }
+    return LiveSchema.of(
+        catalogue, enums=catalogue.enums(), domains=catalogue.domains(), views=views, extensions=extensions
+    )
+
+
+# The extensions a schema needs (plpgsql: every database has it), with the schema each is in
+PG_EXTENSIONS = """
+SELECT e.extname::text, n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname <> 'plpgsql' ORDER BY 1
+"""
+
+
+# Views and materialized views: each one's query as pg_get_viewdef gives it back (as pg_dump reads it), and
+# what it reads, from its rewrite rule's dependencies (pg_depend): the tables and views, and the columns of
+# tables (a whole-row reference, column 0, names the table only).
+PG_VIEWS = """
+SELECT n.nspname AS schema, c.relname AS name, c.relkind = 'm' AS materialized, pg_get_viewdef(c.oid) AS definition
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.objid = c.oid AND x.deptype = 'e')
+ORDER BY 1, 2
+"""
+PG_VIEW_READS = """
+SELECT DISTINCT vn.nspname AS schema, v.relname AS name, tn.nspname AS used_schema, t.relname AS used,
+       t.relkind IN ('r', 'p') AS is_table, a.attname::text AS column
+FROM pg_rewrite r
+JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
+JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+JOIN pg_class t ON t.oid = d.refobjid AND t.oid <> v.oid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+WHERE v.relkind IN ('v', 'm') AND t.relkind IN ('r', 'p', 'v', 'm')
+  AND vn.nspname NOT IN ('pg_catalog', 'information_schema') AND vn.nspname NOT LIKE 'pg\\_%'
+  AND tn.nspname NOT IN ('pg_catalog', 'information_schema') AND tn.nspname NOT LIKE 'pg\\_%'
+"""
+
+
+async def read_views(conn: Any) -> dict[str, View]:
+    """The views of the database, by the log's names (PG_VIEWS, PG_VIEW_READS): none, one round trip."""
+    rows = await conn.fetch(PG_VIEWS)
+    if not rows:
+        return {}
+    uses: dict[str, set[str]] = {}
+    columns: dict[str, set[str]] = {}
+    for schema, name, used_schema, used, is_table, column in await conn.fetch(PG_VIEW_READS):
+        logged, table = _pg_name(schema, name), _pg_name(used_schema, used)
+        uses.setdefault(logged, set()).add(table)
+        if is_table and column is not None:
+            columns.setdefault(logged, set()).add(f"{table}.{column}")
+    out = {}
+    for schema, name, materialized, definition in rows:
+        logged = _pg_name(schema, name)
+        text = definition.strip()
+        text = text[:-1].rstrip() if text.endswith(";") else text
+        out[logged] = construct(
+            View,
+            {
+                "name": logged,
+                "definitions": {"postgresql": text},
+                "materialized": bool(materialized),
+                "uses": tuple(sorted(uses.get(logged, ()))),
+                "columns": tuple(sorted(columns.get(logged, ()))),
+                "security": None,
+            },
+        )
+    return out

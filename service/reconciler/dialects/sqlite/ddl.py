@@ -65,8 +65,9 @@ from events.model import (
     evolve,
     parse_type,
     split_table_name,
+    views_of,
 )
-from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
+from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType, inline_domains
 from service.reconciler.introspect import live_native_type
 from service.reconciler.normalize import canonical_default
 
@@ -246,7 +247,9 @@ def keep_null_defaults(source: Schema, canonical: Schema) -> Schema:
         changed = True
     if not changed:
         return canonical
-    return Schema.model_construct(tables=tables, enums=getattr(canonical, "enums", None) or {})
+    return Schema.model_construct(
+        tables=tables, enums=getattr(canonical, "enums", None) or {}, views=views_of(canonical)
+    )
 
 
 def rowid_alias(table: Table, column: Column) -> bool:
@@ -293,7 +296,9 @@ class SqliteDialect(Dialect):
 
     def held(self, schema: Schema) -> Schema:
         """``schema`` with every ``enum:NAME`` column as the VARCHAR(n) SQLite holds it as, and no enum
-        types (SQLite has none). The DDL is made from this form, and introspection reads it back."""
+        types (SQLite has none), each column of a domain of the domain's type. The DDL is made from this
+        form, and introspection reads it back."""
+        schema = inline_domains(schema)
         enums = getattr(schema, "enums", None) or {}
         if not enums:
             return schema
@@ -309,14 +314,14 @@ class SqliteDialect(Dialect):
                 )
                 table = evolve(table, columns=columns)
             tables[name] = table
-        return Schema.model_construct(tables=tables, enums={})
+        return Schema.model_construct(tables=tables, enums={}, views=views_of(schema))
 
     # ---------------------------------------------------------------- what SQLite holds
 
     def normalize(self, schema: Schema) -> Schema:
         schema = self.held(schema)
         tables = {name: self.normalize_table(table) for name, table in schema.tables.items()}
-        plain = Schema.model_construct(tables=tables)
+        plain = Schema.model_construct(tables=tables, views=views_of(schema))
         return keep_null_defaults(plain, super().normalize(plain))
 
     def normalize_table(self, table: Table) -> Table:
@@ -514,7 +519,7 @@ class SqliteDialect(Dialect):
         text = self.quote(element.column) if element.column is not None else f"({element.expression})"
         return text + " DESC" if element.descending else text
 
-    def create_script(self, schema: Schema) -> list[str]:
+    def table_script(self, schema: Schema) -> list[str]:
         schema = self.held(schema)
         md, tables = self.metadata(schema)
         names = {id(t): name for name, t in tables.items()}
@@ -528,6 +533,14 @@ class SqliteDialect(Dialect):
 
     def create_table(self, after: Schema, name: str) -> list[str]:
         return super().create_table(self.held(after), name)
+
+    # ---------------------------------------------------------------- views: SQLite keeps the statement itself
+
+    def create_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return [self.view_definition(after, name)]
+
+    def replace_view(self, before: Schema, after: Schema, name: str) -> list[str]:
+        return self.drop_view(before, after, name) + self.create_view(before, after, name)
 
     # SQLite alters little in place: what it cannot, a rebuild does (new table, copy, swap).
 

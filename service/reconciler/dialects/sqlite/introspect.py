@@ -26,6 +26,8 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    View,
+    construct,
 )
 from service.reconciler.dialects.sqlite.ddl import (
     check_name,
@@ -554,8 +556,35 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
             constraints=tuple(constraints),
             primary_key_name=text.primary_key_name if pk else None,
         )
-    read = Schema(tables=tables)
+    read = Schema(
+        tables=tables, views=read_sqlite_views(conn, {n: tuple(c.name for c in t.columns) for n, t in tables.items()})
+    )
     return keep_null_defaults(read, canonical_schema(read))
+
+
+SQLITE_VIEWS = "SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name"
+
+
+def read_sqlite_views(conn: sa.Connection, columns: dict[str, tuple[str, ...]]) -> dict[str, View]:
+    """The database's views: each one's CREATE VIEW statement as sqlite_master keeps it, what it reads (tables
+    and views; the columns of ``columns``, a table's names) found by sqlglot."""
+    from events.objects import columns_read, tables_read
+
+    out = {}
+    for name, sql in conn.execute(sa.text(SQLITE_VIEWS)).all():
+        reads = tuple(t for t in tables_read({"sqlite": sql}) if t != name)
+        out[name] = construct(
+            View,
+            {
+                "name": name,
+                "definitions": {"sqlite": sql},
+                "materialized": False,
+                "uses": reads,
+                "columns": columns_read("sqlite", sql, {t: columns[t] for t in reads if t in columns}),
+                "security": None,
+            },
+        )
+    return out
 
 
 def sqlite_check_texts(conn: sa.Connection, tables: list[str]) -> dict[tuple[str, str], str]:
