@@ -42,12 +42,18 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
     TagCreated,
+    TriggerCreated,
+    TriggerDropped,
+    TriggerReplaced,
     ViewCreated,
     ViewDropped,
     ViewReplaced,
@@ -63,15 +69,19 @@ from events.model import (
     Index,
     IndexElement,
     Reference,
+    Routine,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
     domains_of,
     evolve,
     extensions_of,
     namespace_of,
+    routines_of,
     split_table_name,
+    triggers_of,
     views_of,
 )
 
@@ -98,7 +108,19 @@ Owner = tuple[str, str]  # (namespace, object name)
 class State:
     """The mutable working state of a fold. Copy it before folding if you keep the original."""
 
-    __slots__ = ("domains", "enums", "extensions", "indexed", "owners", "referrers", "tables", "tags", "views")
+    __slots__ = (
+        "domains",
+        "enums",
+        "extensions",
+        "indexed",
+        "owners",
+        "referrers",
+        "routines",
+        "tables",
+        "tags",
+        "triggers",
+        "views",
+    )
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
@@ -121,6 +143,10 @@ class State:
         self.views: dict[str, View] = {}
         # extension name -> where it is installed (extension_created)
         self.extensions: dict[str, Extension] = {}
+        # routine key (name(signature)) -> its definition (routine_created)
+        self.routines: dict[str, Routine] = {}
+        # trigger key (table.name) -> its definition (trigger_created)
+        self.triggers: dict[str, Trigger] = {}
 
     @classmethod
     def from_schema(cls, schema: Schema) -> State:
@@ -132,6 +158,8 @@ class State:
         state.domains = dict(domains_of(schema))
         state.views = dict(views_of(schema))
         state.extensions = dict(extensions_of(schema))
+        state.routines = dict(routines_of(schema))
+        state.triggers = dict(triggers_of(schema))
         return state
 
     def to_schema(self) -> Schema:
@@ -141,6 +169,8 @@ class State:
             domains=dict(self.domains),
             views=dict(self.views),
             extensions=dict(self.extensions),
+            routines=dict(self.routines),
+            triggers=dict(self.triggers),
         )
 
     def copy(self) -> State:
@@ -154,6 +184,8 @@ class State:
         other.domains = dict(self.domains)
         other.views = dict(self.views)
         other.extensions = dict(self.extensions)
+        other.routines = dict(self.routines)
+        other.triggers = dict(self.triggers)
         return other
 
 
@@ -372,7 +404,27 @@ def _readers(state: State, table: str, column: str | None = None) -> list[str]:
     return sorted(v.name for v in state.views.values() if wanted in v.columns)
 
 
+def _users(state: State, name: str) -> list[str]:
+    """The routines and triggers that use ``name`` (a table, view or routine; a trigger uses its table), shown
+    as ``function 'f'`` or ``trigger 't' on 'table'``: what a drop or rename of it would break."""
+    out = [f"{r.kind} {r.name!r}" for r in state.routines.values() if name in r.uses]
+    out += [f"trigger {t.name!r} on {t.table!r}" for t in state.triggers.values() if name in t.uses or t.table == name]
+    return sorted(set(out))
+
+
+def _refuse_if_used(state: State, what: str, name: str) -> None:
+    users = _users(state, name)
+    if users:
+        shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise InvalidChange(
+            f"cannot {what}: {shown} {'uses' if len(users) == 1 else 'use'} it; drop or replace"
+            f" {'it' if len(users) == 1 else 'them'} first (in the same changeset, before this event)"
+        )
+
+
 def _refuse_if_read(state: State, what: str, table: str, column: str | None = None) -> None:
+    if column is None and (state.routines or state.triggers):
+        _refuse_if_used(state, what, table)
     readers = _readers(state, table, column)
     if readers:
         shown = ", ".join(repr(r) for r in readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
@@ -943,7 +995,121 @@ def _view_dropped(event: ViewDropped, state: State) -> None:
         raise InvalidChange(
             f"cannot drop view {event.name!r}: view {readers[0]!r} uses it; drop or replace that view first"
         )
+    _refuse_if_used(state, f"drop view {event.name!r}", event.name)
     del state.views[event.name]
+
+
+def _check_uses(state: State, what: str, uses: tuple[str, ...], own: str | None = None) -> None:
+    """What a routine or trigger uses exists: tables, views and routines (by name)."""
+    names = {r.name for r in state.routines.values()}
+    for used in uses:
+        if used == own:
+            continue  # a recursive routine
+        if used not in state.tables and used not in state.views and used not in names:
+            raise InvalidChange(f"{what} uses {used!r}, which is no table, view or routine")
+
+
+@apply_event.register
+def _routine_created(event: RoutineCreated, state: State) -> None:
+    from events.objects import routine_key
+
+    key = routine_key(event.name, event.signature)
+    if key in state.routines:
+        raise InvalidChange(f"{state.routines[key].kind} {key} already exists")
+    _check_uses(state, f"{event.kind} {event.name!r}", event.uses, event.name)
+    state.routines[key] = construct(
+        Routine,
+        {
+            "name": event.name,
+            "kind": event.kind,
+            "signature": event.signature,
+            "definitions": dict(event.definitions),
+            "uses": tuple(event.uses),
+        },
+    )
+
+
+@apply_event.register
+def _routine_replaced(event: RoutineReplaced, state: State) -> None:
+    from events.objects import routine_key
+
+    key = routine_key(event.name, event.signature)
+    routine = state.routines.get(key)
+    if routine is None:
+        raise InvalidChange(f"routine {key} does not exist")
+    if routine.kind != event.kind:
+        raise InvalidChange(f"routine {key} is of kind {routine.kind}, not {event.kind}; drop it and create it again")
+    _check_uses(state, f"{event.kind} {event.name!r}", event.uses, event.name)
+    state.routines[key] = evolve(routine, definitions=dict(event.definitions), uses=tuple(event.uses))
+
+
+@apply_event.register
+def _routine_dropped(event: RoutineDropped, state: State) -> None:
+    from events.objects import routine_key
+
+    key = routine_key(event.name, event.signature)
+    routine = state.routines.pop(key, None)
+    if routine is None:
+        raise InvalidChange(f"routine {key} does not exist")
+    if not any(r.name == event.name for r in state.routines.values()):  # no other routine of that name remains
+        users = [u for u in _users(state, event.name) if u != f"{routine.kind} {routine.name!r}"]
+        if users:
+            state.routines[key] = routine
+            raise InvalidChange(
+                f"cannot drop {routine.kind} {key}: {', '.join(users[:5])} {'uses' if len(users) == 1 else 'use'} it;"
+                " drop or replace that first (in the same changeset, before this event)"
+            )
+
+
+def _trigger_fits(state: State, event: TriggerCreated | TriggerReplaced) -> tuple[str, ...]:
+    """What the trigger uses (given, else the routine of the log its definition runs), checked to exist."""
+    if event.table not in state.tables:
+        raise InvalidChange(f"trigger {event.name!r}: table {event.table!r} does not exist")
+    uses = tuple(event.uses)
+    if not uses:
+        from events.objects import DefinitionError, trigger_calls
+
+        names = {r.name for r in state.routines.values()}
+        try:
+            uses = tuple(n for n in trigger_calls(event.name, event.table, event.definitions) if n in names)
+        except DefinitionError:
+            uses = ()
+    _check_uses(state, f"trigger {event.name!r} on {event.table!r}", uses)
+    return uses
+
+
+@apply_event.register
+def _trigger_created(event: TriggerCreated, state: State) -> None:
+    from events.objects import trigger_key
+
+    key = trigger_key(event.table, event.name)
+    if key in state.triggers:
+        raise InvalidChange(f"trigger {event.name!r} on {event.table!r} already exists")
+    uses = _trigger_fits(state, event)
+    state.triggers[key] = construct(
+        Trigger,
+        {"name": event.name, "table": event.table, "definitions": dict(event.definitions), "uses": uses},
+    )
+
+
+@apply_event.register
+def _trigger_replaced(event: TriggerReplaced, state: State) -> None:
+    from events.objects import trigger_key
+
+    key = trigger_key(event.table, event.name)
+    trigger = state.triggers.get(key)
+    if trigger is None:
+        raise InvalidChange(f"trigger {event.name!r} on {event.table!r} does not exist")
+    uses = _trigger_fits(state, event)
+    state.triggers[key] = evolve(trigger, definitions=dict(event.definitions), uses=uses)
+
+
+@apply_event.register
+def _trigger_dropped(event: TriggerDropped, state: State) -> None:
+    from events.objects import trigger_key
+
+    if state.triggers.pop(trigger_key(event.table, event.name), None) is None:
+        raise InvalidChange(f"trigger {event.name!r} on {event.table!r} does not exist")
 
 
 @apply_event.register

@@ -416,6 +416,134 @@ class ViewDropped(Frozen):
     name: TableName
 
 
+def _checked_signature(value: str) -> str:
+    from events.objects import DefinitionError, check_signature
+
+    try:
+        return check_signature(value)
+    except DefinitionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _RoutineDefinition(Frozen):
+    """What a routine is: its definition per dialect (events.objects: the whole ``CREATE OR REPLACE`` statement,
+    as the database gives it back), proven one CREATE of this routine of its kind before it is stored."""
+
+    name: TableName
+    signature: str = ""
+    definitions: dict[str, str]
+    uses: tuple[str, ...] = ()
+
+    @field_validator("definitions", mode="before")
+    @classmethod
+    def _dialect_names(cls, value: object) -> object:
+        from events.objects import normalize_definitions
+
+        return normalize_definitions(value)
+
+    @field_validator("signature")
+    @classmethod
+    def _signature(cls, value: str) -> str:
+        return _checked_signature(value)
+
+    def _checked(self, kind: str, context: Any) -> None:
+        if not self.definitions:
+            raise ValueError(f"{kind} {self.name!r} needs a definition for at least one dialect")
+        if isinstance(context, dict) and context.get("schemalog_stored"):
+            return
+        from events.objects import DefinitionError, check_routine_definition
+
+        try:
+            checked = {d: check_routine_definition(self.name, kind, d, t) for d, t in self.definitions.items()}
+        except DefinitionError as exc:
+            raise ValueError(str(exc)) from None
+        object.__setattr__(self, "definitions", checked)
+
+
+class RoutineCreated(_RoutineDefinition):
+    """A function, procedure or aggregate (``signature``: its argument types, as ``DROP FUNCTION`` names them)."""
+
+    type: Literal["routine_created"] = "routine_created"
+    kind: Literal["function", "procedure", "aggregate"] = "function"
+
+    @model_validator(mode="after")
+    def _definitions(self, info: ValidationInfo) -> RoutineCreated:
+        self._checked(self.kind, info.context)
+        return self
+
+
+class RoutineReplaced(_RoutineDefinition):
+    """A routine's definitions (and what it uses) replaced; its kind and signature stay (the fold checks the
+    definitions against its kind)."""
+
+    type: Literal["routine_replaced"] = "routine_replaced"
+    kind: Literal["function", "procedure", "aggregate"] = "function"
+
+    @model_validator(mode="after")
+    def _definitions(self, info: ValidationInfo) -> RoutineReplaced:
+        self._checked(self.kind, info.context)
+        return self
+
+
+class RoutineDropped(Frozen):
+    type: Literal["routine_dropped"] = "routine_dropped"
+    name: TableName
+    signature: str = ""
+
+    @field_validator("signature")
+    @classmethod
+    def _signature(cls, value: str) -> str:
+        return _checked_signature(value)
+
+
+class _TriggerDefinition(Frozen):
+    """What a trigger is: its definition per dialect (events.objects: the whole statement, as the database gives
+    it back), proven one CREATE of this trigger on this table before it is stored; what it uses (the routines
+    it runs; when not given, the fold takes the routine its PostgreSQL definition runs if the log has one of
+    that name: a built-in such as ``tsvector_update_trigger`` is no routine of the log)."""
+
+    name: Identifier
+    table: TableName
+    definitions: dict[str, str]
+    uses: tuple[str, ...] = ()
+
+    @field_validator("definitions", mode="before")
+    @classmethod
+    def _dialect_names(cls, value: object) -> object:
+        from events.objects import normalize_definitions
+
+        return normalize_definitions(value)
+
+    @model_validator(mode="after")
+    def _definitions(self, info: ValidationInfo) -> _TriggerDefinition:
+        if not self.definitions:
+            raise ValueError(f"trigger {self.name!r} needs a definition for at least one dialect")
+        if isinstance(info.context, dict) and info.context.get("schemalog_stored"):
+            return self
+        from events.objects import DefinitionError, check_trigger_definition
+
+        try:
+            checked = {d: check_trigger_definition(self.name, self.table, d, t) for d, t in self.definitions.items()}
+            object.__setattr__(self, "definitions", checked)
+        except DefinitionError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class TriggerCreated(_TriggerDefinition):
+    type: Literal["trigger_created"] = "trigger_created"
+
+
+class TriggerReplaced(_TriggerDefinition):
+    type: Literal["trigger_replaced"] = "trigger_replaced"
+
+
+class TriggerDropped(Frozen):
+    type: Literal["trigger_dropped"] = "trigger_dropped"
+    name: Identifier
+    table: TableName
+
+
 SQL_DIALECTS = ("postgresql", "mysql", "sqlite")
 
 
@@ -544,6 +672,12 @@ Event = Annotated[
         ViewDropped,
         ExtensionCreated,
         ExtensionDropped,
+        RoutineCreated,
+        RoutineReplaced,
+        RoutineDropped,
+        TriggerCreated,
+        TriggerReplaced,
+        TriggerDropped,
         SqlRun,
         TagCreated,
         MigrationApplied,
@@ -590,6 +724,12 @@ EVENT_TYPES: dict[str, type[Frozen]] = {
         ViewDropped,
         ExtensionCreated,
         ExtensionDropped,
+        RoutineCreated,
+        RoutineReplaced,
+        RoutineDropped,
+        TriggerCreated,
+        TriggerReplaced,
+        TriggerDropped,
         SqlRun,
         TagCreated,
         MigrationApplied,

@@ -43,12 +43,18 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
     TagCreated,
+    TriggerCreated,
+    TriggerDropped,
+    TriggerReplaced,
     ViewCreated,
     ViewDropped,
     ViewReplaced,
@@ -67,8 +73,10 @@ from events.model import (
     Index,
     IndexElement,
     Reference,
+    Routine,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
     parse_type,
@@ -272,6 +280,8 @@ def schema(
     domains: dict[str, Any] | None = None,
     views: dict[str, Any] | None = None,
     extensions: dict[str, Any] | None = None,
+    routines: dict[str, Any] | None = None,
+    triggers: dict[str, Any] | None = None,
 ) -> Schema:
     """A schema from its public form: tables by name (and enum types, domains and views by name)."""
     seen: dict[tuple[tuple[str, Any], ...], Column] = {}  # equal columns built once (immutable: shared)
@@ -283,6 +293,33 @@ def schema(
         extensions={
             name: construct(Extension, {"name": e["name"], "schema_name": e.get("schema_name")})
             for name, e in (extensions or {}).items()
+        },
+        routines={key: _routine(r) for key, r in (routines or {}).items()},
+        triggers={key: _trigger(t) for key, t in (triggers or {}).items()},
+    )
+
+
+def _routine(d: dict[str, Any]) -> Routine:
+    return construct(
+        Routine,
+        {
+            "name": d["name"],
+            "kind": d.get("kind", "function"),
+            "signature": d.get("signature", ""),
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
+        },
+    )
+
+
+def _trigger(d: dict[str, Any]) -> Trigger:
+    return construct(
+        Trigger,
+        {
+            "name": d["name"],
+            "table": d["table"],
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
         },
     )
 
@@ -414,6 +451,30 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "view_dropped": lambda d: _event(ViewDropped, {"name": d["name"]}),
     "extension_created": lambda d: _event(ExtensionCreated, {"name": d["name"], "schema_name": d.get("schema_name")}),
     "extension_dropped": lambda d: _event(ExtensionDropped, {"name": d["name"]}),
+    "routine_created": lambda d: _event(
+        RoutineCreated,
+        {
+            "name": d["name"],
+            "kind": d.get("kind", "function"),
+            "signature": d.get("signature", ""),
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
+        },
+    ),
+    "routine_replaced": lambda d: _event(
+        RoutineReplaced,
+        {
+            "name": d["name"],
+            "kind": d.get("kind", "function"),
+            "signature": d.get("signature", ""),
+            "definitions": dict(d["definitions"]),
+            "uses": tuple(d.get("uses", ())),
+        },
+    ),
+    "routine_dropped": lambda d: _event(RoutineDropped, {"name": d["name"], "signature": d.get("signature", "")}),
+    "trigger_created": lambda d: _event(TriggerCreated, _trigger_fields(d)),
+    "trigger_replaced": lambda d: _event(TriggerReplaced, _trigger_fields(d)),
+    "trigger_dropped": lambda d: _event(TriggerDropped, {"name": d["name"], "table": d["table"]}),
     "sql_run": lambda d: _event(
         SqlRun,
         {"forward": _steps(d["forward"]), "backward": _steps(d.get("backward")), "description": d.get("description")},
@@ -427,6 +488,15 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     **{cls.model_fields["type"].default: cls.model_validate for cls in FLEET_TYPES},
     **{cls.model_fields["type"].default: cls.model_validate for cls in AUTH_TYPES},
 }
+
+
+def _trigger_fields(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": d["name"],
+        "table": d["table"],
+        "definitions": dict(d["definitions"]),
+        "uses": tuple(d.get("uses", ())),
+    }
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

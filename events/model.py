@@ -946,6 +946,51 @@ def check_view(
     return out
 
 
+class Routine(Frozen):
+    """A routine of the log (``routine_created``): a function, procedure or aggregate, named with its argument
+    types (``signature``, e.g. ``integer, text``), its definition per dialect (the whole ``CREATE OR REPLACE``
+    statement, as the database gives it back; events.objects), and what it uses (tables, views, routines by
+    name) where that is known."""
+
+    name: TableName
+    kind: Literal["function", "procedure", "aggregate"] = "function"
+    signature: str = ""
+    definitions: dict[str, str]
+    uses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        from events.objects import routine_key
+
+        return routine_key(self.name, self.signature)
+
+
+class Trigger(Frozen):
+    """A trigger of the log (``trigger_created``) on ``table``: its definition per dialect (the whole statement,
+    as the database gives it back; events.objects), and what it uses (the routine it runs, by name)."""
+
+    name: Identifier
+    table: TableName
+    definitions: dict[str, str]
+    uses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        from events.objects import trigger_key
+
+        return trigger_key(self.table, self.name)
+
+
+def routines_of(schema: Any) -> dict[str, Routine]:
+    """A schema's routines by key (``name(signature)``); a schema built before routines existed has none."""
+    return getattr(schema, "routines", None) or {}
+
+
+def triggers_of(schema: Any) -> dict[str, Trigger]:
+    """A schema's triggers by key (``table.name``); a schema built before triggers existed has none."""
+    return getattr(schema, "triggers", None) or {}
+
+
 class Extension(Frozen):
     """A PostgreSQL extension the schema needs (``extension_created``): its name, and the schema it is
     installed in (``schema_name``) where that is not the default. MariaDB and SQLite leave it out."""
@@ -977,6 +1022,8 @@ class Schema(Frozen):
     domains: dict[str, DomainType] = Field(default_factory=dict)
     views: dict[str, View] = Field(default_factory=dict)
     extensions: dict[str, Extension] = Field(default_factory=dict)
+    routines: dict[str, Routine] = Field(default_factory=dict)
+    triggers: dict[str, Trigger] = Field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -989,4 +1036,6 @@ class Schema(Frozen):
             domains={name: domains_of(self)[name] for name in sorted(domains_of(self))},
             views={name: views_of(self)[name] for name in sorted(views_of(self))},
             extensions={name: extensions_of(self)[name] for name in sorted(extensions_of(self))},
+            routines={name: routines_of(self)[name] for name in sorted(routines_of(self))},
+            triggers={name: triggers_of(self)[name] for name in sorted(triggers_of(self))},
         )

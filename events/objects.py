@@ -254,3 +254,200 @@ def columns_read(dialect: str, definition: str, tables: Mapping[str, tuple[str, 
     except (SqlglotError, RecursionError, ValueError, KeyError, AttributeError):
         return ()
     return tuple(sorted(out))
+
+
+# --------------------------------------------------------------------------- routines and triggers
+#
+# A routine's or trigger's definition is the whole statement that makes it, as the database gives it back
+# (PostgreSQL: ``pg_get_functiondef`` / ``pg_get_triggerdef``; an aggregate's is built from pg_aggregate), in
+# the stored form ``CREATE OR REPLACE ...`` (a ``CREATE`` alone is made so, and read again): the reconciler
+# sends it as it is, for a creation and for a replacement alike. Only PostgreSQL's are accepted today; the
+# others' are refused naming the dialect, never stored unchecked.
+
+ROUTINE_KINDS = ("function", "procedure", "aggregate")
+ROUTINE_DIALECTS = ("postgresql",)
+_SIGNATURE_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ,.[]()"')
+
+
+def routine_key(name: str, signature: str) -> str:
+    """A routine's key in a schema: its name and argument types (``name(integer, text)``)."""
+    return f"{name}({signature})"
+
+
+def trigger_key(table: str, name: str) -> str:
+    """A trigger's key in a schema: its table and name (``table.trigger``; PostgreSQL names triggers per table)."""
+    return f"{table}.{name}"
+
+
+def check_signature(signature: str) -> str:
+    """A routine's argument types as written in a DROP (``integer, text``): type names only, no statement."""
+    text = " ".join(signature.split())
+    if len(text) > 1000 or not set(text) <= _SIGNATURE_CHARS or "--" in text:
+        raise DefinitionError(f"signature {signature!r} is not a list of argument types")
+    if text.count("(") != text.count(")") or text.count('"') % 2:
+        raise DefinitionError(f"signature {signature!r} is not a list of argument types")
+    return text
+
+
+def _plain_text(what: str, dialect: str, text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise DefinitionError(f"{what}: the {dialect} definition is empty")
+    if len(text) > MAX_DEFINITION_CHARS:
+        raise DefinitionError(f"{what}: the {dialect} definition is longer than {MAX_DEFINITION_CHARS}")
+    for ch in text:
+        if (ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) == 127:
+            raise DefinitionError(f"{what}: the {dialect} definition holds the control character {ch!r}")
+    stored = text.strip()
+    if stored.endswith(";"):
+        stored = stored[:-1].rstrip()
+    return stored
+
+
+def _pg_one(what: str, sql: str) -> tuple[str, dict[str, Any]]:
+    import orjson
+    from pglast import parser as pg_parser
+
+    try:
+        tree = orjson.loads(pg_parser.parse_sql_json(sql))
+    except pg_parser.ParseError as exc:
+        raise DefinitionError(f"{what}: PostgreSQL's parser does not read it: {exc}") from None
+    statements = tree.get("stmts", [])
+    if len(statements) != 1:
+        raise DefinitionError(f"{what}: the definition makes {len(statements)} statements, not one")
+    ((node_type, fields),) = statements[0]["stmt"].items()
+    return node_type, fields
+
+
+def _pg_name(parts: list[Any]) -> str:
+    names = [p.get("String", {}).get("sval", "") for p in parts]
+    if len(names) == 2 and names[0] == "public":
+        names = names[1:]
+    return ".".join(names)
+
+
+def _or_replace(what: str, stored: str, kind_word: str) -> str:
+    """``CREATE <kind>`` made ``CREATE OR REPLACE <kind>`` (the head words only, read again by the caller)."""
+    import re
+
+    match = re.match(r"CREATE\s+(" + kind_word + r")\b", stored, re.IGNORECASE)
+    if match is None:
+        raise DefinitionError(f"{what}: the definition does not begin CREATE {kind_word.upper()}")
+    return "CREATE OR REPLACE " + stored[match.start(1) :]
+
+
+def _pg_routine(name: str, kind: str, stored: str) -> tuple[bool, str]:
+    what = f"{kind} {name!r}"
+    node_type, fields = _pg_one(what, stored)
+    if kind == "aggregate":
+        if node_type != "DefineStmt" or fields.get("kind") != "OBJECT_AGGREGATE":
+            raise DefinitionError(f"{what}: the definition makes a {node_type}, not an aggregate")
+        named = _pg_name(fields.get("defnames", []))
+    else:
+        if node_type != "CreateFunctionStmt" or bool(fields.get("is_procedure")) != (kind == "procedure"):
+            made = (
+                "procedure"
+                if fields.get("is_procedure")
+                else "function"
+                if node_type == "CreateFunctionStmt"
+                else node_type
+            )
+            raise DefinitionError(f"{what}: the definition makes a {made}, not a {kind}")
+        named = _pg_name(fields.get("funcname", []))
+    if named != name:
+        raise DefinitionError(f"{what}: the statement makes {named!r}")
+    return bool(fields.get("replace")), what
+
+
+@lru_cache(maxsize=4096)
+def check_routine_definition(name: str, kind: str, dialect: str, text: str) -> str:
+    """The definition in its stored form (``CREATE OR REPLACE ...``, no trailing ``;``) if it is one CREATE of the
+    routine ``name`` of that kind in ``dialect``; else DefinitionError naming why."""
+    if kind not in ROUTINE_KINDS:
+        raise DefinitionError(f"routine {name!r}: kind {kind!r} is not one of {', '.join(ROUTINE_KINDS)}")
+    stored = _plain_text(f"{kind} {name!r}", dialect, text)
+    if dialect != "postgresql":
+        raise DefinitionError(f"{kind} {name!r}: routines are recorded for PostgreSQL only today, not {dialect!r}")
+    replace, what = _pg_routine(name, kind, stored)
+    if not replace:
+        stored = _or_replace(what, stored, kind)
+        if not _pg_routine(name, kind, stored)[0]:
+            raise DefinitionError(f"{what}: the definition cannot be made CREATE OR REPLACE")
+    return stored
+
+
+def _pg_trigger(name: str, table: str, stored: str) -> tuple[bool, str, str]:
+    what = f"trigger {name!r} on {table!r}"
+    node_type, fields = _pg_one(what, stored)
+    if node_type != "CreateTrigStmt":
+        raise DefinitionError(f"{what}: the definition makes a {node_type}, not a trigger")
+    if fields.get("isconstraint"):
+        raise DefinitionError(f"{what}: constraint triggers are not supported")
+    relation = fields.get("relation", {})
+    on = ".".join(p for p in (relation.get("schemaname"), relation.get("relname")) if p and p != "public")
+    if fields.get("trigname") != name or on != table:
+        raise DefinitionError(f"{what}: the statement makes trigger {fields.get('trigname')!r} on {on!r}")
+    return bool(fields.get("replace")), what, _pg_name(fields.get("funcname", []))
+
+
+@lru_cache(maxsize=4096)
+def check_trigger_definition(name: str, table: str, dialect: str, text: str) -> str:
+    """The definition in its stored form (``CREATE OR REPLACE TRIGGER ...``) if it is one CREATE of the trigger
+    ``name`` on ``table`` in ``dialect``; else DefinitionError naming why."""
+    stored = _plain_text(f"trigger {name!r}", dialect, text)
+    if dialect != "postgresql":
+        raise DefinitionError(f"trigger {name!r}: triggers are recorded for PostgreSQL only today, not {dialect!r}")
+    replace, what, _ = _pg_trigger(name, table, stored)
+    if not replace:
+        stored = _or_replace(what, stored, "trigger")
+        if not _pg_trigger(name, table, stored)[0]:
+            raise DefinitionError(f"{what}: the definition cannot be made CREATE OR REPLACE")
+    return stored
+
+
+def trigger_calls(name: str, table: str, definitions: Mapping[str, str]) -> tuple[str, ...]:
+    """The routine a trigger's PostgreSQL definition runs, by name (() without one)."""
+    text = definitions.get("postgresql")
+    if text is None:
+        return ()
+    return (_trigger_call(name, table, text),)
+
+
+@lru_cache(maxsize=4096)
+def _trigger_call(name: str, table: str, text: str) -> str:
+    return _pg_trigger(name, table, text)[2]
+
+
+def routine_calls(text: str) -> tuple[str, ...]:
+    """The functions a PostgreSQL ``LANGUAGE sql`` routine's body calls, by name (``public.`` left out), as
+    PostgreSQL's parser reads the body: PostgreSQL checks such a body when the routine is made, so what it
+    calls must be made first. () for any other language, or a body the parser cannot read."""
+    import orjson
+    from pglast import parser as pg_parser
+
+    try:
+        tree = orjson.loads(pg_parser.parse_sql_json(text))
+        (statement,) = tree.get("stmts", [])
+        fields = statement["stmt"].get("CreateFunctionStmt", {})
+        options = {o["DefElem"]["defname"]: o["DefElem"].get("arg") for o in fields.get("options", [])}
+        if options.get("language", {}).get("String", {}).get("sval") != "sql":
+            return ()
+        body = options["as"]["List"]["items"][0]["String"]["sval"]
+        found: set[str] = set()
+        _calls(orjson.loads(pg_parser.parse_sql_json(body)), found)
+    except (pg_parser.ParseError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return ()
+    return tuple(sorted(found))
+
+
+def _calls(node: Any, found: set[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _calls(item, found)
+    elif isinstance(node, dict):
+        call = node.get("FuncCall")
+        if isinstance(call, dict):
+            name = _pg_name(call.get("funcname", []))
+            if not name.startswith("pg_catalog."):
+                found.add(name)
+        for value in node.values():
+            _calls(value, found)

@@ -33,9 +33,15 @@ from events.catalog import (
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     TableCreated,
     TableDropped,
     TableRenamed,
+    TriggerCreated,
+    TriggerDropped,
+    TriggerReplaced,
     ViewCreated,
     ViewDropped,
     ViewReplaced,
@@ -70,8 +76,12 @@ ENUM_EVENTS = (
     ViewDropped,
     ExtensionCreated,
     ExtensionDropped,
+    RoutineCreated,
+    RoutineReplaced,
+    RoutineDropped,
 )
-"""The events of the log's named objects beside tables (enum types, domains, views): never renamed."""
+"""The events of the log's named objects beside tables (enum types, domains, views, extensions, routines):
+never renamed."""
 
 
 def _enum_of(column: Column) -> set[str]:
@@ -297,6 +307,10 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
                 kind = "view"
             if isinstance(event, (ExtensionCreated, ExtensionDropped)):
                 kind = "extension"
+            if isinstance(event, (RoutineCreated, RoutineReplaced)):
+                kind = event.kind
+            if isinstance(event, RoutineDropped):
+                continue  # another routine of that name may stay; blame names the last change of any
             if isinstance(event, (EnumDropped, DomainDropped, ViewDropped, ExtensionDropped)):
                 types.pop(event.name, None)
             else:
@@ -332,6 +346,11 @@ def blame(events: Sequence[RecordedEvent], table: str) -> list[BlameLine] | None
             other[(tid, "constraint", event.constraint.name)] = (mark, mark)
         elif isinstance(event, ConstraintDropped):
             other.pop((tid, "constraint", event.name), None)
+        elif isinstance(event, (TriggerCreated, TriggerReplaced)):
+            first = other.get((tid, "trigger", event.name), (mark, mark))[0]
+            other[(tid, "trigger", event.name)] = (first, mark)
+        elif isinstance(event, TriggerDropped):
+            other.pop((tid, "trigger", event.name), None)
         elif isinstance(event, PrimaryKeySet):
             key = (tid, "primary_key", "")
             if event.columns:

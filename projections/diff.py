@@ -40,12 +40,18 @@ from events.catalog import (
     MigrationFailed,
     MigrationFaked,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
     TagCreated,
+    TriggerCreated,
+    TriggerDropped,
+    TriggerReplaced,
     ViewCreated,
     ViewDropped,
     ViewReplaced,
@@ -53,7 +59,22 @@ from events.catalog import (
 from events.envelope import RecordedEvent
 from events.expressions import STORED
 from events.fleet import DatabaseChanged, DatabaseRegistered, DatabaseRetired, RolloutHalted, RolloutResumed
-from events.model import Column, DomainType, EnumType, Index, Schema, Table, View, domains_of, extensions_of, views_of
+from events.model import (
+    Column,
+    DomainType,
+    EnumType,
+    Index,
+    Routine,
+    Schema,
+    Table,
+    Trigger,
+    View,
+    domains_of,
+    extensions_of,
+    routines_of,
+    triggers_of,
+    views_of,
+)
 from events.store.base import EventStore
 from projections.audit import Lineage, Touched
 from projections.schema import Point, Projector
@@ -333,6 +354,91 @@ def view_created(view: View, *, stored: bool = False) -> ViewCreated:
 
 def view_replaced(view: View, *, stored: bool = False) -> ViewReplaced:
     return ViewReplaced.model_validate(_view_data(view), context=STORED if stored else None)
+
+
+@inverse.register
+def _(event: RoutineCreated, before: State) -> Event:
+    return RoutineDropped(name=event.name, signature=event.signature)
+
+
+@inverse.register
+def _(event: RoutineDropped, before: State) -> Event:
+    return routine_created(_routine(before, event.name, event.signature), stored=True)
+
+
+@inverse.register
+def _(event: RoutineReplaced, before: State) -> Event:
+    return routine_replaced(_routine(before, event.name, event.signature), stored=True)
+
+
+def _routine(before: State, name: str, signature: str) -> Routine:
+    from events.objects import routine_key
+
+    routine = before.routines.get(routine_key(name, signature))
+    if routine is None:
+        raise InvalidChange(f"routine {routine_key(name, signature)} does not exist")
+    return routine
+
+
+def _routine_data(routine: Routine) -> dict[str, object]:
+    return {
+        "name": routine.name,
+        "kind": routine.kind,
+        "signature": routine.signature,
+        "definitions": dict(routine.definitions),
+        "uses": list(routine.uses),
+    }
+
+
+def routine_created(routine: Routine, *, stored: bool = False) -> RoutineCreated:
+    """The event that makes ``routine``; ``stored``: built as the log's own, else checked as input is (import)."""
+    return RoutineCreated.model_validate(_routine_data(routine), context=STORED if stored else None)
+
+
+def routine_replaced(routine: Routine, *, stored: bool = False) -> RoutineReplaced:
+    return RoutineReplaced.model_validate(_routine_data(routine), context=STORED if stored else None)
+
+
+@inverse.register
+def _(event: TriggerCreated, before: State) -> Event:
+    return TriggerDropped(name=event.name, table=event.table)
+
+
+@inverse.register
+def _(event: TriggerDropped, before: State) -> Event:
+    return trigger_created(_trigger(before, event.name, event.table), stored=True)
+
+
+@inverse.register
+def _(event: TriggerReplaced, before: State) -> Event:
+    return trigger_replaced(_trigger(before, event.name, event.table), stored=True)
+
+
+def _trigger(before: State, name: str, table: str) -> Trigger:
+    from events.objects import trigger_key
+
+    trigger = before.triggers.get(trigger_key(table, name))
+    if trigger is None:
+        raise InvalidChange(f"trigger {name!r} on {table!r} does not exist")
+    return trigger
+
+
+def _trigger_data(trigger: Trigger) -> dict[str, object]:
+    return {
+        "name": trigger.name,
+        "table": trigger.table,
+        "definitions": dict(trigger.definitions),
+        "uses": list(trigger.uses),
+    }
+
+
+def trigger_created(trigger: Trigger, *, stored: bool = False) -> TriggerCreated:
+    """The event that makes ``trigger``; ``stored``: built as the log's own, else checked as input is (import)."""
+    return TriggerCreated.model_validate(_trigger_data(trigger), context=STORED if stored else None)
+
+
+def trigger_replaced(trigger: Trigger, *, stored: bool = False) -> TriggerReplaced:
+    return TriggerReplaced.model_validate(_trigger_data(trigger), context=STORED if stored else None)
 
 
 @inverse.register
@@ -784,6 +890,69 @@ def _view_changes(old: Schema, new: Schema) -> list[Event]:
     return out
 
 
+def routine_order(routines: dict[str, Routine]) -> list[str]:
+    """The routines' keys, each after the routines it uses (then functions before aggregates, then by key)."""
+    by_name: dict[str, list[str]] = {}
+    for key, routine in routines.items():
+        by_name.setdefault(routine.name, []).append(key)
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str, path: frozenset[str]) -> None:
+        if key in seen or key in path:
+            return
+        for used in sorted(routines[key].uses):
+            for other in sorted(by_name.get(used, ())):
+                visit(other, path | {key})
+        seen.add(key)
+        done.append(key)
+
+    for key in sorted(routines, key=lambda k: (routines[k].kind == "aggregate", k)):
+        visit(key, frozenset())
+    return done
+
+
+def _trigger_drops(old: Schema, new: Schema) -> list[Event]:
+    """Triggers that go: first of all (before their tables and the routines they run go)."""
+    now = triggers_of(new)
+    return [TriggerDropped(name=t.name, table=t.table) for k, t in sorted(triggers_of(old).items()) if k not in now]
+
+
+def _routine_drops(old: Schema, new: Schema) -> list[Event]:
+    """Routines that go or whose kind changes: after the views and triggers that go, users first."""
+    now = routines_of(new)
+    was = routines_of(old)
+    gone = [k for k in routine_order(was) if k not in now or now[k].kind != was[k].kind]
+    return [RoutineDropped(name=was[k].name, signature=was[k].signature) for k in reversed(gone)]
+
+
+def _routine_changes(old: Schema, new: Schema) -> list[Event]:
+    """Routines made (or made again) and replaced: after the tables, before the views (which may use them)."""
+    was = routines_of(old)
+    out: list[Event] = []
+    for key in routine_order(routines_of(new)):
+        routine = routines_of(new)[key]
+        before = was.get(key)
+        if before is None or before.kind != routine.kind:
+            out.append(routine_created(routine))
+        elif before != routine:
+            out.append(routine_replaced(routine))
+    return out
+
+
+def _trigger_changes(old: Schema, new: Schema) -> list[Event]:
+    """Triggers made and replaced: last of all the objects (their tables and routines exist by then)."""
+    was = triggers_of(old)
+    out: list[Event] = []
+    for key, trigger in sorted(triggers_of(new).items()):
+        before = was.get(key)
+        if before is None:
+            out.append(trigger_created(trigger))
+        elif before != trigger:
+            out.append(trigger_replaced(trigger))
+    return out
+
+
 def _extension_changes(old: Schema, new: Schema) -> list[Event]:
     """Extensions made (or made again elsewhere): first of all, before the types and tables that use them."""
     had = extensions_of(old)
@@ -946,11 +1115,12 @@ def _indexes_and_constraints(old: Schema, new: Schema) -> list[Event]:
 
 
 def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fills: Fills | None = None) -> list[Event]:
-    """Events that turn ``old`` into ``new``: renames first (only those given), the views that go, then enum types
+    """Events that turn ``old`` into ``new``: renames first (only those given), the triggers, views and routines
+    that go (users first), then enum types
     created and their values changed, domains created (or made again), drops (keys, indexes,
     constraints, tables), creations, column drops, generated columns rebuilt, alterations, indexes and
-    constraints (foreign keys at the very end), views made or replaced, and last the domains and the enum
-    types that go.
+    constraints (foreign keys at the very end), routines made or replaced (each after what it uses), views made
+    or replaced, triggers made or replaced, and last the domains and the enum types that go.
 
     ``fills``: for each NOT NULL column without a default added to a table that exists, (table,
     column) -> the expression its rows get (ColumnAdded.fill); FillNeeded names any missing. Also
@@ -961,7 +1131,9 @@ def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fil
     events, state = _renamed(old, renames or Renames())
     middle = state.to_schema()
     given = fills or {}
+    events.extend(_trigger_drops(middle, new))
     events.extend(_view_drops(middle, new))
+    events.extend(_routine_drops(middle, new))
     events.extend(_extension_changes(middle, new))
     events.extend(_enum_changes(middle, new))
     events.extend(_domain_drops_changed(middle, new))
@@ -972,7 +1144,9 @@ def schema_diff(old: Schema, new: Schema, renames: Renames | None = None, *, fil
     events.extend(_rebuilds(middle, new, given))
     events.extend(_alterations(middle, new, given))
     events.extend(_indexes_and_constraints(middle, new))
+    events.extend(_routine_changes(middle, new))
     events.extend(_view_changes(middle, new))
+    events.extend(_trigger_changes(middle, new))
     events.extend(_domain_drops(middle, new))
     events.extend(_enum_drops(middle, new))
     events.extend(_extension_drops(middle, new))

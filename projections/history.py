@@ -85,13 +85,13 @@ class HistorySelection:
         """The first reading (``follows_renames``): one event, in log order."""
         if row.type in NAMING_TYPES:
             self._lineage(row.stream).step(_decode(row.data))
-        elif row.type in ("enum_created", "domain_created", "view_created"):
+        elif row.type in ("enum_created", "domain_created", "view_created", "routine_created"):
             self._enums.add(str(orjson.loads(row.data)["name"]))
 
     def _learn_recorded(self, recorded: RecordedEvent) -> None:
         if recorded.event.type in NAMING_TYPES:
             self._lineage(recorded.stream).step(recorded.event)
-        elif recorded.event.type in ("enum_created", "domain_created", "view_created"):
+        elif recorded.event.type in ("enum_created", "domain_created", "view_created", "routine_created"):
             self._enums.add(str(getattr(recorded.event, "name", "")))
 
     def names(self) -> set[str]:

@@ -36,7 +36,7 @@ Json = dict[str, Any]
 class Replay:
     """The schema of one stream in public form, plus its tags, while the log is folded."""
 
-    __slots__ = ("domains", "enums", "extensions", "referrers", "tables", "tags", "views")
+    __slots__ = ("domains", "enums", "extensions", "referrers", "routines", "tables", "tags", "triggers", "views")
 
     def __init__(
         self,
@@ -46,6 +46,8 @@ class Replay:
         domains: dict[str, Json] | None = None,
         views: dict[str, Json] | None = None,
         extensions: dict[str, Json] | None = None,
+        routines: dict[str, Json] | None = None,
+        triggers: dict[str, Json] | None = None,
     ) -> None:
         self.tables: dict[str, Json] = {}
         self.tags: dict[str, int] = dict(tags or {})
@@ -61,6 +63,9 @@ class Replay:
         self.extensions: dict[str, Json] = {
             name: {"name": e["name"], "schema_name": e.get("schema_name")} for name, e in (extensions or {}).items()
         }
+        # routine key (name(signature)) -> Routine's public form; trigger key (table.name) -> Trigger's
+        self.routines: dict[str, Json] = {key: _whole_routine(r) for key, r in (routines or {}).items()}
+        self.triggers: dict[str, Json] = {key: _whole_trigger(t) for key, t in (triggers or {}).items()}
         # referenced table -> {(referring table, foreign key name)}: renames follow foreign keys
         self.referrers: dict[str, set[tuple[str, str]]] = {}
         for name, table in (tables or {}).items():
@@ -75,7 +80,14 @@ class Replay:
         data = orjson.loads(body)
         tags = {str(k): int(v) for k, v in data.get("tags", {}).items()}
         return cls(
-            data["tables"], tags, data.get("enums"), data.get("domains"), data.get("views"), data.get("extensions")
+            data["tables"],
+            tags,
+            data.get("enums"),
+            data.get("domains"),
+            data.get("views"),
+            data.get("extensions"),
+            data.get("routines"),
+            data.get("triggers"),
         )
 
     def body(self) -> str:
@@ -90,6 +102,10 @@ class Replay:
             data["views"] = self.views
         if self.extensions:
             data["extensions"] = self.extensions
+        if self.routines:
+            data["routines"] = self.routines
+        if self.triggers:
+            data["triggers"] = self.triggers
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
     # ------------------------------------------------------------------ the fold
@@ -121,6 +137,8 @@ class Replay:
             "domains": {name: _whole_domain(self.domains[name]) for name in sorted(self.domains)},
             "views": {name: _whole_view(self.views[name]) for name in sorted(self.views)},
             "extensions": {name: dict(self.extensions[name]) for name in sorted(self.extensions)},
+            "routines": {key: _whole_routine(self.routines[key]) for key in sorted(self.routines)},
+            "triggers": {key: _whole_trigger(self.triggers[key]) for key in sorted(self.triggers)},
         }
 
     def to_state(self) -> State:
@@ -128,7 +146,11 @@ class Replay:
         from events import decode
         from events.aggregate import State
 
-        state = State.from_schema(decode.schema(self.tables, self.enums, self.domains, self.views, self.extensions))
+        state = State.from_schema(
+            decode.schema(
+                self.tables, self.enums, self.domains, self.views, self.extensions, self.routines, self.triggers
+            )
+        )
         state.tags = dict(self.tags)
         return state
 
@@ -490,6 +512,62 @@ def _extension_dropped(r: Replay, e: Json) -> None:
     del r.extensions[e["name"]]
 
 
+def _whole_routine(v: Json) -> Json:
+    """A routine's public form (Routine's, in its field order), every field present, in new objects."""
+    return {
+        "name": v["name"],
+        "kind": v.get("kind", "function"),
+        "signature": v.get("signature", ""),
+        "definitions": dict(v["definitions"]),
+        "uses": list(v.get("uses", ())),
+    }
+
+
+def _whole_trigger(v: Json) -> Json:
+    """A trigger's public form (Trigger's, in its field order), every field present, in new objects."""
+    return {
+        "name": v["name"],
+        "table": v["table"],
+        "definitions": dict(v["definitions"]),
+        "uses": list(v.get("uses", ())),
+    }
+
+
+def _routine_key(e: Json) -> str:
+    return f"{e['name']}({e.get('signature', '')})"
+
+
+def _routine_created(r: Replay, e: Json) -> None:
+    r.routines[_routine_key(e)] = _whole_routine(e)
+
+
+def _routine_replaced(r: Replay, e: Json) -> None:
+    key = _routine_key(e)
+    r.routines[key] = _whole_routine({**e, "kind": r.routines[key]["kind"]})
+
+
+def _routine_dropped(r: Replay, e: Json) -> None:
+    del r.routines[_routine_key(e)]
+
+
+def _trigger_created(r: Replay, e: Json) -> None:
+    """As events.aggregate: the uses given, else the routine of the log the PostgreSQL definition runs."""
+    trigger = _whole_trigger(e)
+    if not trigger["uses"]:
+        from events.objects import DefinitionError, trigger_calls
+
+        names = {routine["name"] for routine in r.routines.values()}
+        try:
+            trigger["uses"] = [n for n in trigger_calls(e["name"], e["table"], trigger["definitions"]) if n in names]
+        except DefinitionError:
+            pass
+    r.triggers[f"{e['table']}.{e['name']}"] = trigger
+
+
+def _trigger_dropped(r: Replay, e: Json) -> None:
+    del r.triggers[f"{e['table']}.{e['name']}"]
+
+
 def _sql_run(r: Replay, e: Json) -> None:
     """A data step changes rows, not the schema."""
 
@@ -527,6 +605,12 @@ _CHANGES: dict[str, Callable[[Replay, Json], None]] = {
     "view_dropped": _view_dropped,
     "extension_created": _extension_created,
     "extension_dropped": _extension_dropped,
+    "routine_created": _routine_created,
+    "routine_replaced": _routine_replaced,
+    "routine_dropped": _routine_dropped,
+    "trigger_created": _trigger_created,
+    "trigger_replaced": _trigger_created,
+    "trigger_dropped": _trigger_dropped,
     "sql_run": _sql_run,
     "tag_created": _tag_created,
     "migration_applied": _outcome,

@@ -544,9 +544,35 @@ def normalized_extensions(schema: Schema) -> dict[str, dict[str, Any]]:
     return {name: found[name].model_dump(mode="json") for name in sorted(found)}
 
 
+def normalized_routines(schema: Schema) -> dict[str, dict[str, Any]]:
+    """A schema's routines for comparison: by key (``name(signature)``), each in its public form (uses sorted)."""
+    found = getattr(schema, "routines", None) or {}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(found):
+        data = found[key].model_dump(mode="json")
+        data["uses"] = sorted(data["uses"])
+        out[key] = data
+    return out
+
+
+def normalized_triggers(schema: Schema) -> dict[str, dict[str, Any]]:
+    """A schema's triggers for comparison: by key (``table.name``), each in its public form (uses sorted)."""
+    found = getattr(schema, "triggers", None) or {}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(found):
+        data = found[key].model_dump(mode="json")
+        data["uses"] = sorted(data["uses"])
+        out[key] = data
+    return out
+
+
 def same_schema(a: Schema, b: Schema) -> bool:
-    """The same tables (in any order), the same enum types, domains, views and extensions."""
-    return normalized_extensions(a) == normalized_extensions(b) and (
+    """The same tables (in any order), the same enum types, domains, views, extensions, routines and triggers."""
+    return (
+        normalized_extensions(a) == normalized_extensions(b)
+        and normalized_routines(a) == normalized_routines(b)
+        and normalized_triggers(a) == normalized_triggers(b)
+    ) and (
         normalized(a) == normalized(b)
         and normalized_enums(a) == normalized_enums(b)
         and normalized_domains(a) == normalized_domains(b)

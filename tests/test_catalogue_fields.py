@@ -34,10 +34,15 @@ from events.catalog import (
     Event,
     IndexCreated,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     SqlRun,
     TableCreated,
     TableDropped,
     TableRenamed,
+    TriggerCreated,
+    TriggerDropped,
     parse_event,
     to_dict,
 )
@@ -227,6 +232,31 @@ CASES: dict[str, list[Event]] = {
             backward={"postgresql": [], "sqlite": []},
             description="ages",
         ),
+    ],
+    "routines and triggers": [
+        users(),
+        RoutineCreated(
+            name="touch",
+            definitions={
+                "postgresql": "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$"
+            },
+        ),
+        TriggerCreated(
+            name="touched",
+            table="users",
+            uses=("touch",),
+            definitions={
+                "postgresql": "CREATE TRIGGER touched BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch()"
+            },
+        ),
+        RoutineReplaced(
+            name="touch",
+            definitions={
+                "postgresql": "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN OLD; END$$"
+            },
+        ),
+        TriggerDropped(name="touched", table="users"),
+        RoutineDropped(name="touch"),
     ],
 }
 

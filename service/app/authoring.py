@@ -149,12 +149,18 @@ def _resolve_fills(
 
 def with_log_objects(head: Schema, models: Schema) -> Schema:
     """``models`` (SQLAlchemy's tables and enum types) with what models cannot say kept as the log has it:
-    the head's domains, views and extensions, and each column of a domain whose model gives the domain's own
-    type. A makemigrations never proposes to drop them."""
-    from events.model import domains_of, evolve, extensions_of, views_of
+    the head's domains, views, extensions, routines and triggers, and each column of a domain whose model
+    gives the domain's own type. A makemigrations never proposes to drop them."""
+    from events.model import domains_of, evolve, extensions_of, routines_of, triggers_of, views_of
 
     domains = domains_of(head)
-    if not domains and not views_of(head) and not extensions_of(head):
+    if (
+        not domains
+        and not views_of(head)
+        and not extensions_of(head)
+        and not routines_of(head)
+        and not triggers_of(head)
+    ):
         return models
     tables = dict(models.tables)
     for name, table in models.tables.items():
@@ -176,6 +182,8 @@ def with_log_objects(head: Schema, models: Schema) -> Schema:
         domains={**domains, **domains_of(models)},
         views={**views_of(head), **views_of(models)},
         extensions={**extensions_of(head), **extensions_of(models)},
+        routines={**routines_of(head), **routines_of(models)},
+        triggers={**triggers_of(head), **triggers_of(models)},
     )
 
 

@@ -513,7 +513,12 @@ async def blame_table(
     version, schema = await Projector(store).schema(stream, _point(at))
     found = schema.tables.get(table)
     others = ("domains", "views", "extensions")  # the log's objects beside tables: blamed as a whole
-    if found is None and (table in schema.enums or any(table in (getattr(schema, o, None) or {}) for o in others)):
+    routines = (getattr(schema, "routines", None) or {}).values()  # blamed by name, any signature
+    if found is None and (
+        table in schema.enums
+        or any(table in (getattr(schema, o, None) or {}) for o in others)
+        or any(r.name == table for r in routines)
+    ):
         return Blame(stream, version, table, blame(await store.read(stream, to_version=version), table) or [])
     if found is None:
         raise NotFound(
@@ -524,7 +529,7 @@ async def blame_table(
         )
     lines = blame(await store.read(stream, to_version=version), table) or []
     order = {c.name: i for i, c in enumerate(found.columns)}
-    kinds = {"column": 0, "primary_key": 1, "index": 2, "constraint": 3}
+    kinds = {"column": 0, "primary_key": 1, "index": 2, "constraint": 3, "trigger": 4}
     lines.sort(key=lambda b: (kinds[b.kind], order.get(b.name, 0), b.name))
     return Blame(stream, version, table, lines)
 

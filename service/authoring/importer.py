@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from events.catalog import Event
 from events.envelope import Changeset
 from events.expressions import ExpressionError, ExpressionKind, check_expression
 from events.log import EventLog
@@ -31,6 +32,8 @@ from events.model import (
     construct,
     domains_of,
     extensions_of,
+    routines_of,
+    triggers_of,
     views_of,
 )
 from events.store.base import EventStore
@@ -46,6 +49,8 @@ from service.reconciler.normalize import (
     canonical_index,
     differences,
     domain_differences,
+    routine_differences,
+    trigger_differences,
     view_differences,
 )
 from service.reconciler.targets import Target, TargetError, _SyncTarget, display_url, open_target
@@ -327,8 +332,20 @@ async def _as_written(target: Target, expected: Schema, live: Schema) -> Schema:
             "domains": _domains(expected, live),
             "views": _views(expected, live),
             "extensions": extensions_of(live),
+            "routines": _kept(routines_of(expected), routines_of(live), routine_differences),
+            "triggers": _kept(triggers_of(expected), triggers_of(live), trigger_differences),
         },
     )
+
+
+def _kept(had: dict[str, Any], read: dict[str, Any], differences: Callable[[Any, Any], list[str]]) -> dict[str, Any]:
+    """The routines (or triggers) read, each one the log already has with the same definition (whitespace
+    aside) kept as the log has it (with what the log says it uses), so that only a real change is recorded."""
+    out = {}
+    for key, thing in read.items():
+        was = had.get(key)
+        out[key] = was if was is not None and not differences({key: was}, {key: thing}) else thing
+    return out
 
 
 def _views(expected: Schema, live: Schema) -> dict[str, View]:
@@ -379,6 +396,18 @@ def _accepted(text: str, kind: ExpressionKind, dialect: str) -> bool:
     return True
 
 
+def _recordable(expected: Schema, written: Schema) -> list[Event]:
+    """The events that record ``written``; ImportRefused naming an object whose definition cannot be recorded
+    (a routine or trigger the checks of events.objects refuse: a constraint trigger, an ordered-set aggregate)."""
+    from pydantic import ValidationError
+
+    try:
+        return schema_diff(expected, written)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ImportRefused(f"cannot record what the database holds: {reason}") from None
+
+
 async def import_database(
     store: EventStore,
     url: str,
@@ -417,7 +446,7 @@ async def _import(
         if head == 0:
             if not live.tables:
                 raise ImportRefused(f"{label} has no tables to import")
-            events = schema_diff(Schema(), await _as_written(target, Schema(), live))
+            events = _recordable(Schema(), await _as_written(target, Schema(), live))
             kind, message = "baseline", f"baseline imported from {label}"
         else:
             if marker is None:
@@ -431,7 +460,7 @@ async def _import(
                     " then import its drift"
                 )
             expected = target.expected((await projector.schema(stream))[1])
-            events = schema_diff(expected, await _as_written(target, expected, live))
+            events = _recordable(expected, await _as_written(target, expected, live))
             kind, message = "drift", f"drift observed in {label}, adopted"
         if not events:
             return ImportResult(label, stream, "nothing")

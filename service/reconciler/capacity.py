@@ -32,7 +32,11 @@ from events.catalog import (
     DomainCreated,
     EnumCreated,
     Event,
+    RoutineCreated,
+    RoutineReplaced,
     TableCreated,
+    TriggerCreated,
+    TriggerReplaced,
     ViewCreated,
     ViewReplaced,
 )
@@ -83,6 +87,8 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
             problems.extend(f"{where}: {p}" for p in postgresql_name("enum type", split_table_name(event.name)[1]))
         if isinstance(event, (ViewCreated, ViewReplaced)):
             problems.extend(f"{where}: {p}" for p in view_problems(dialect, event, state))
+        if isinstance(event, (RoutineCreated, RoutineReplaced, TriggerCreated, TriggerReplaced)):
+            problems.extend(f"{where}: {p}" for p in object_problems(dialect, event))
         if dialect.name == "postgresql" and isinstance(event, DomainCreated):
             problems.extend(f"{where}: {p}" for p in postgresql_name("domain", split_table_name(event.name)[1]))
         apply_event(event, state)
@@ -95,6 +101,19 @@ def plan_problems(dialect: Dialect, start: State, events: Sequence[tuple[int, Ev
     if events:
         problems.extend(NAMESPACE_RULES[dialect.name](state.tables.values()))
     return list(dict.fromkeys(problems))  # in order, once each
+
+
+def object_problems(
+    dialect: Dialect, event: RoutineCreated | RoutineReplaced | TriggerCreated | TriggerReplaced
+) -> list[str]:
+    """A routine or trigger with no definition for the dialect."""
+    if dialect.name in event.definitions:
+        return []
+    if isinstance(event, (TriggerCreated, TriggerReplaced)):
+        what = f"trigger {event.name} on {event.table}"
+    else:
+        what = f"{event.kind} {event.name}"
+    return [f"{what} has no {dialect.name} definition (it has: {', '.join(event.definitions)})"]
 
 
 def view_problems(dialect: Dialect, event: ViewCreated | ViewReplaced, before: State) -> list[str]:

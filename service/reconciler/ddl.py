@@ -28,16 +28,23 @@ from events.catalog import (
     IndexCreated,
     IndexDropped,
     PrimaryKeySet,
+    RoutineCreated,
+    RoutineDropped,
+    RoutineReplaced,
     SqlRun,
     TableAltered,
     TableCreated,
     TableDropped,
     TableRenamed,
+    TriggerCreated,
+    TriggerDropped,
+    TriggerReplaced,
     ViewCreated,
     ViewDropped,
     ViewReplaced,
 )
 from events.model import Schema
+from events.objects import routine_key, trigger_key
 from service.reconciler.dialects.base import Dialect, UnsupportedType
 
 
@@ -167,6 +174,36 @@ def _(event: ViewReplaced, dialect: Dialect, before: Schema, after: Schema) -> l
 @emit.register
 def _(event: ViewDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
     return dialect.drop_view(before, after, event.name)
+
+
+@emit.register
+def _(event: RoutineCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_routine(before, after, routine_key(event.name, event.signature))
+
+
+@emit.register
+def _(event: RoutineReplaced, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.replace_routine(before, after, routine_key(event.name, event.signature))
+
+
+@emit.register
+def _(event: RoutineDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_routine(before, after, routine_key(event.name, event.signature))
+
+
+@emit.register
+def _(event: TriggerCreated, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.create_trigger(before, after, trigger_key(event.table, event.name))
+
+
+@emit.register
+def _(event: TriggerReplaced, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.replace_trigger(before, after, trigger_key(event.table, event.name))
+
+
+@emit.register
+def _(event: TriggerDropped, dialect: Dialect, before: Schema, after: Schema) -> list[str]:
+    return dialect.drop_trigger(before, after, trigger_key(event.table, event.name))
 
 
 @emit.register

@@ -37,6 +37,8 @@ from events.model import (
     Table,
     domains_of,
     extensions_of,
+    routines_of,
+    triggers_of,
     views_of,
 )
 from projections.schema import (
@@ -45,6 +47,8 @@ from projections.schema import (
     normalized_domains,
     normalized_enums,
     normalized_extensions,
+    normalized_routines,
+    normalized_triggers,
     normalized_views,
 )
 
@@ -116,7 +120,7 @@ def state_hash(schema: Schema) -> str:
     global _last
     tables = schema.tables
     enums = schema.enums
-    others = (domains_of(schema), views_of(schema), extensions_of(schema))
+    others = (domains_of(schema), views_of(schema), extensions_of(schema), routines_of(schema), triggers_of(schema))
     if _last is not None:
         last_tables, last_enums, last_others, digest = _last
         if (
@@ -139,7 +143,14 @@ def state_hash(schema: Schema) -> str:
 def _with_types(tables: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """The hashed form: the tables alone, or beside them the enum types and domains where there are any
     (a schema without them hashes as it did before they existed)."""
-    if not schema.enums and not domains_of(schema) and not views_of(schema) and not extensions_of(schema):
+    if (
+        not schema.enums
+        and not domains_of(schema)
+        and not views_of(schema)
+        and not extensions_of(schema)
+        and not routines_of(schema)
+        and not triggers_of(schema)
+    ):
         return tables
     data: dict[str, Any] = {"tables": tables}
     if schema.enums:
@@ -150,6 +161,10 @@ def _with_types(tables: dict[str, Any], schema: Schema) -> dict[str, Any]:
         data["views"] = normalized_views(schema)
     if extensions_of(schema):
         data["extensions"] = normalized_extensions(schema)
+    if routines_of(schema):
+        data["routines"] = normalized_routines(schema)
+    if triggers_of(schema):
+        data["triggers"] = normalized_triggers(schema)
     return data
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from operator import is_
 from typing import Any, Protocol
 
+import orjson
 from pydantic import PrivateAttr
 
 from events.model import (
@@ -25,12 +26,16 @@ from events.model import (
     Generated,
     Index,
     IndexElement,
+    Routine,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
     domains_of,
     extensions_of,
+    routines_of,
+    triggers_of,
     views_of,
 )
 
@@ -203,6 +208,8 @@ def canonical_schema(schema: Schema) -> Schema:
             "domains": domains_of(schema),
             "views": views_of(schema),
             "extensions": extensions_of(schema),
+            "routines": routines_of(schema),
+            "triggers": triggers_of(schema),
         },
     )
 
@@ -243,11 +250,20 @@ class LiveSchema(Schema):
         domains: dict[str, DomainType] | None = None,
         views: dict[str, View] | None = None,
         extensions: dict[str, Extension] | None = None,
+        routines: dict[str, Routine] | None = None,
+        triggers: dict[str, Trigger] | None = None,
     ) -> LiveSchema:
-        """``enums``, ``domains``, ``views``: the enum types, domains and views read (few; kept as they are,
-        not built on first use)."""
+        """``enums``, ``domains``, ``views``, ...: the enum types, domains, views, extensions, routines and
+        triggers read (few; kept as they are, not built on first use)."""
         schema = object.__new__(cls)
-        values = {"enums": enums or {}, "domains": domains or {}, "views": views or {}, "extensions": extensions or {}}
+        values = {
+            "enums": enums or {},
+            "domains": domains or {},
+            "views": views or {},
+            "extensions": extensions or {},
+            "routines": routines or {},
+            "triggers": triggers or {},
+        }
         object.__setattr__(schema, "__dict__", values)
         object.__setattr__(schema, "__pydantic_fields_set__", {"tables"})
         object.__setattr__(schema, "__pydantic_extra__", None)
@@ -281,6 +297,8 @@ class LiveSchema(Schema):
                 and domains_of(self) == domains_of(other)
                 and views_of(self) == views_of(other)
                 and extensions_of(self) == extensions_of(other)
+                and routines_of(self) == routines_of(other)
+                and triggers_of(self) == triggers_of(other)
             )
         return NotImplemented
 
@@ -301,6 +319,8 @@ def differences(expected: Schema, live: Schema) -> list[str]:
     enums += domain_differences(domains_of(expected), domains_of(live))
     enums += view_differences(views_of(expected), views_of(live))
     enums += extension_differences(extensions_of(expected), extensions_of(live))
+    enums += routine_differences(routines_of(expected), routines_of(live))
+    enums += trigger_differences(triggers_of(expected), triggers_of(live))
     source = live.pending() if isinstance(live, LiveSchema) else None
     if source is None:
         return enums + _differences(expected, live.tables.get, live.tables)
@@ -401,6 +421,89 @@ def view_differences(want: dict[str, View], have: dict[str, View]) -> list[str]:
             if mine is not None and theirs is not None and canonical_definition(mine) == canonical_definition(theirs):
                 continue
             out.append(f"view {name}: definition {_short(mine)} in the log, {_short(theirs)} in the database")
+    return out
+
+
+_POSITIONS = frozenset({"location", "stmt_location", "stmt_len", "arg_location"})
+
+
+def _pg_tree(node: Any) -> Any:
+    """A parse tree with what does not change the object left out: positions, OR REPLACE, the default schema
+    ``public`` in a function's, aggregate's or trigger's table name, the order of options."""
+    if isinstance(node, list):
+        return [_pg_tree(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _pg_tree(v) for k, v in node.items() if k not in _POSITIONS and k != "replace"}
+    for key in ("funcname", "defnames"):
+        names = out.get(key)
+        if isinstance(names, list) and len(names) == 2 and names[0] == {"String": {"sval": "public"}}:
+            out[key] = names[1:]
+    if out.get("schemaname") == "public":
+        del out["schemaname"]
+    for key in ("options", "definition"):  # a function's options, an aggregate's parts: in any order
+        if isinstance(out.get(key), list):
+            out[key] = sorted(out[key], key=lambda o: orjson.dumps(o, option=orjson.OPT_SORT_KEYS))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def canonical_object_definition(dialect: str, text: str) -> str:
+    """A routine's or trigger's definition to compare: PostgreSQL's as its parser reads it (so that the text
+    written and the text ``pg_get_functiondef`` gives back compare equal: quoting, dollar quotes, layout,
+    ``public.``, the order of options aside); any other (or one it cannot read) with its whitespace runs as one."""
+    if dialect == "postgresql":
+        from pglast import parser as pg_parser
+
+        try:
+            tree = orjson.loads(pg_parser.parse_sql_json(text))
+        except pg_parser.ParseError:
+            return canonical_definition(text)
+        return orjson.dumps(_pg_tree(tree), option=orjson.OPT_SORT_KEYS).decode()
+    return canonical_definition(text)
+
+
+def _same_definitions(a: dict[str, str], b: dict[str, str]) -> bool:
+    (dialect, mine), (_, theirs) = next(iter(a.items())), next(iter(b.items()))
+    return canonical_object_definition(dialect, mine) == canonical_object_definition(dialect, theirs)
+
+
+def routine_differences(want: dict[str, Routine], have: dict[str, Routine]) -> list[str]:
+    """Routines (Schema.routines, in a dialect's form) by name and signature: each in both, of the same kind,
+    with the same definition (whitespace runs aside), each difference said as a column's."""
+    out = []
+    for key in sorted(set(want) | set(have)):
+        a, b = want.get(key), have.get(key)
+        if a is None:
+            out.append(f"{b.kind if b else 'routine'} {key}: in the database, not in the log")
+        elif b is None:
+            out.append(f"{a.kind} {key}: in the log, missing from the database")
+        elif a.kind != b.kind:
+            out.append(f"routine {key}: a {a.kind} in the log, a {b.kind} in the database")
+        else:
+            mine, theirs = next(iter(a.definitions.values()), None), next(iter(b.definitions.values()), None)
+            if mine is not None and theirs is not None and _same_definitions(a.definitions, b.definitions):
+                continue
+            out.append(f"{a.kind} {key}: definition {_short(mine)} in the log, {_short(theirs)} in the database")
+    return out
+
+
+def trigger_differences(want: dict[str, Trigger], have: dict[str, Trigger]) -> list[str]:
+    """Triggers (Schema.triggers, in a dialect's form) by table and name: each in both, with the same
+    definition (whitespace runs aside), each difference said as a column's."""
+    out = []
+    for key in sorted(set(want) | set(have)):
+        a, b = want.get(key), have.get(key)
+        shown = f"trigger {(a or b).name} on {(a or b).table}"  # type: ignore[union-attr]
+        if a is None:
+            out.append(f"{shown}: in the database, not in the log")
+        elif b is None:
+            out.append(f"{shown}: in the log, missing from the database")
+        else:
+            mine, theirs = next(iter(a.definitions.values()), None), next(iter(b.definitions.values()), None)
+            if mine is not None and theirs is not None and _same_definitions(a.definitions, b.definitions):
+                continue
+            out.append(f"{shown}: definition {_short(mine)} in the log, {_short(theirs)} in the database")
     return out
 
 

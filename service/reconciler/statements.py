@@ -69,6 +69,26 @@ KINDS: dict[str, tuple[re.Pattern[str], frozenset[str], str | None]] = {
     ),
     "drop_view": (re.compile(r"DROP VIEW\s"), frozenset({"DropStmt"}), "OBJECT_VIEW"),
     "drop_materialized_view": (re.compile(r"DROP MATERIALIZED VIEW\s"), frozenset({"DropStmt"}), "OBJECT_MATVIEW"),
+    # routines and triggers: their statement is their own text (events.objects), in any case
+    "create_function": (
+        re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\s", re.IGNORECASE),
+        frozenset({"CreateFunctionStmt"}),
+        None,
+    ),
+    "create_aggregate": (
+        re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?AGGREGATE\s", re.IGNORECASE),
+        frozenset({"DefineStmt"}),
+        None,
+    ),
+    "create_trigger": (
+        re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?TRIGGER\s", re.IGNORECASE),
+        frozenset({"CreateTrigStmt"}),
+        None,
+    ),
+    "drop_function": (re.compile(r"DROP FUNCTION\s"), frozenset({"DropStmt"}), "OBJECT_FUNCTION"),
+    "drop_procedure": (re.compile(r"DROP PROCEDURE\s"), frozenset({"DropStmt"}), "OBJECT_PROCEDURE"),
+    "drop_aggregate": (re.compile(r"DROP AGGREGATE\s"), frozenset({"DropStmt"}), "OBJECT_AGGREGATE"),
+    "drop_trigger": (re.compile(r"DROP TRIGGER\s"), frozenset({"DropStmt"}), "OBJECT_TRIGGER"),
     # PostgreSQL's serial columns (IdentityOptions.sequence): the sequence made, owned, dropped with them
     "create_sequence": (re.compile(r"CREATE SEQUENCE\s"), frozenset({"CreateSeqStmt"}), None),
     "alter_sequence": (re.compile(r"ALTER SEQUENCE\s"), frozenset({"AlterSeqStmt"}), None),
@@ -90,6 +110,8 @@ DIALECT_KINDS: dict[str, frozenset[str]] = {
         | {"create_type", "alter_type", "drop_type", "update", "create_domain", "drop_domain"}
         | {"create_view", "drop_view", "drop_materialized_view", "create_extension", "drop_extension"}
         | {"create_sequence", "alter_sequence", "drop_sequence"}
+        | {"create_function", "create_aggregate", "create_trigger"}
+        | {"drop_function", "drop_procedure", "drop_aggregate", "drop_trigger"}
     ),
     "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
     | {"update", "create_view", "drop_view"},
@@ -126,6 +148,12 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "view_created": frozenset({"create_view"}),
     "view_replaced": frozenset({"create_view", "drop_view", "drop_materialized_view"}),
     "view_dropped": frozenset({"drop_view", "drop_materialized_view"}),
+    "routine_created": frozenset({"create_function", "create_aggregate"}),
+    "routine_replaced": frozenset({"create_function", "create_aggregate"}),
+    "routine_dropped": frozenset({"drop_function", "drop_procedure", "drop_aggregate"}),
+    "trigger_created": frozenset({"create_trigger"}),
+    "trigger_replaced": frozenset({"create_trigger"}),
+    "trigger_dropped": frozenset({"drop_trigger"}),
     "enum_value_added": frozenset({"alter_type", "alter_table"})  # MariaDB: each column of the type restated
     | _REBUILD,  # SQLite: the tables of its columns rebuilt when the longest value changes
     "enum_value_dropped": frozenset({"alter_type", "create_type", "alter_table", "drop_type", "drop_index"}) | _REBUILD,

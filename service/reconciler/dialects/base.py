@@ -21,13 +21,17 @@ from events.model import (
     ColumnType,
     Constraint,
     Index,
+    Routine,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
     domains_of,
     evolve,
+    routines_of,
     split_table_name,
+    triggers_of,
     views_of,
 )
 from service.reconciler.normalize import canonical_definition, canonical_table
@@ -154,8 +158,36 @@ class Dialect:
         _NORMALIZED[type(self)] = made
         return construct(
             Schema,
-            {"tables": tables, "enums": {}, "domains": {}, "views": self.normalize_views(schema), "extensions": {}},
+            {
+                "tables": tables,
+                "enums": {},
+                "domains": {},
+                "views": self.normalize_views(schema),
+                "extensions": {},
+                "routines": self.normalize_routines(schema),
+                "triggers": self.normalize_triggers(schema),
+            },
         )
+
+    def normalize_routines(self, schema: Schema) -> dict[str, Routine]:
+        """The routines this dialect holds (those with a definition for it): its own definition only (as
+        written: normalize.routine_differences compares them as the dialect's parser reads them); what they
+        use is the log's, not compared."""
+        out = {}
+        for key, routine in routines_of(schema).items():
+            text = routine.definitions.get(self.name)
+            if text is not None:
+                out[key] = evolve(routine, definitions={self.name: text}, uses=())
+        return out
+
+    def normalize_triggers(self, schema: Schema) -> dict[str, Trigger]:
+        """The triggers this dialect holds (those with a definition for it), as normalize_routines."""
+        out = {}
+        for key, trigger in triggers_of(schema).items():
+            text = trigger.definitions.get(self.name)
+            if text is not None:
+                out[key] = evolve(trigger, definitions={self.name: text}, uses=())
+        return out
 
     def normalize_views(self, schema: Schema) -> dict[str, View]:
         """The views as this dialect holds them: its own definition only (whitespace runs as one space),
@@ -305,9 +337,29 @@ class Dialect:
             out.extend(self.create_view(Schema(), schema, name))
         return out
 
+    def routine_script(self, schema: Schema) -> list[str]:
+        """The statements that make the schema's routines this dialect has a definition of, each after the
+        routines it uses (after the tables, before the views)."""
+        from projections.diff import routine_order
+
+        routines = routines_of(schema)
+        return [
+            routines[k].definitions[self.name] for k in routine_order(routines) if self.name in routines[k].definitions
+        ]
+
+    def trigger_script(self, schema: Schema) -> list[str]:
+        """The statements that make the schema's triggers this dialect has a definition of (create_script's last)."""
+        triggers = triggers_of(schema)
+        return [triggers[k].definitions[self.name] for k in sorted(triggers) if self.name in triggers[k].definitions]
+
     def create_script(self, schema: Schema) -> list[str]:
         """Statements that create ``schema`` in an empty database, in a runnable order."""
-        return self.table_script(schema) + self.view_script(schema)
+        return (
+            self.table_script(schema)
+            + self.routine_script(schema)
+            + self.view_script(schema)
+            + self.trigger_script(schema)
+        )
 
     def table_script(self, schema: Schema) -> list[str]:
         """create_script's tables, with their indexes and keys."""
@@ -472,6 +524,41 @@ class Dialect:
     def drop_view(self, before: Schema, after: Schema, name: str) -> list[str]:
         kind = "MATERIALIZED VIEW" if views_of(before)[name].materialized else "VIEW"
         return [f"DROP {kind} {self.qualified(name)}"]
+
+    # ---------------------------------------------------------------- routines and triggers
+    # Their definition for this dialect is the whole statement (events.objects: ``CREATE OR REPLACE ...``,
+    # proven one CREATE of the object when it came in, and proven single again before it is sent), so a
+    # creation and a replacement send the same text.
+
+    def object_definition(self, what: str, definitions: dict[str, str]) -> str:
+        text = definitions.get(self.name)
+        if text is None:
+            raise UnsupportedType(f"{what} has no {self.name} definition (it has: {', '.join(definitions)})")
+        return text
+
+    def create_routine(self, before: Schema, after: Schema, key: str) -> list[str]:
+        routine = routines_of(after)[key]
+        return [self.object_definition(f"{routine.kind} {key}", routine.definitions)]
+
+    def replace_routine(self, before: Schema, after: Schema, key: str) -> list[str]:
+        return self.create_routine(before, after, key)
+
+    def drop_routine(self, before: Schema, after: Schema, key: str) -> list[str]:
+        routine = routines_of(before)[key]
+        self.object_definition(f"{routine.kind} {key}", routine.definitions)
+        return [f"DROP {routine.kind.upper()} {self.qualified(routine.name)}({routine.signature})"]
+
+    def create_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        trigger = triggers_of(after)[key]
+        return [self.object_definition(f"trigger {trigger.name} on {trigger.table}", trigger.definitions)]
+
+    def replace_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        return self.create_trigger(before, after, key)
+
+    def drop_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        trigger = triggers_of(before)[key]
+        self.object_definition(f"trigger {trigger.name} on {trigger.table}", trigger.definitions)
+        return [f"DROP TRIGGER {self.quote(trigger.name)} ON {self.qualified(trigger.table)}"]
 
     def create_index(self, before: Schema, after: Schema, table: str, index: str) -> list[str]:
         (wanted,) = [i for i in after.tables[table].indexes if i.name == index]

@@ -22,8 +22,10 @@ from events.model import (
     Index,
     IndexElement,
     Reference,
+    Routine,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
     evolve,
@@ -1336,12 +1338,20 @@ async def introspect_postgresql(conn: Any, expected: Schema | None = None) -> Li
     with gc_paused():
         catalogue = await read_postgresql(conn, expected)
         views = await read_views(conn)
+        routines = await read_routines(conn)
+        triggers = await read_triggers(conn, routines)
         extensions = {
             name: construct(Extension, {"name": name, "schema_name": None if schema == "public" else schema})
             for name, schema in await conn.fetch(PG_EXTENSIONS)
         }
     return LiveSchema.of(
-        catalogue, enums=catalogue.enums(), domains=catalogue.domains(), views=views, extensions=extensions
+        catalogue,
+        enums=catalogue.enums(),
+        domains=catalogue.domains(),
+        views=views,
+        extensions=extensions,
+        routines=routines,
+        triggers=triggers,
     )
 
 
@@ -1402,6 +1412,136 @@ async def read_views(conn: Any) -> dict[str, View]:
                 "uses": tuple(sorted(uses.get(logged, ()))),
                 "columns": tuple(sorted(columns.get(logged, ()))),
                 "security": None,
+            },
+        )
+    return out
+
+
+# Routines (functions, procedures, plain aggregates) of the schemas the log holds, not an extension's: each
+# one's definition as pg_get_functiondef gives it back (an aggregate's made from pg_aggregate, as pg_dump
+# makes it: its state function and type, final and combine functions, initial value), and what it uses
+# (pg_depend: other such routines, and tables whose row type it takes or gives).
+_PG_ROUTINE_FILTER = """
+  p.prokind IN ('f', 'p', 'a') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND p.proname NOT LIKE 'schemalog\\_%'
+  AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.deptype = 'e')
+"""
+PG_ROUTINES = f"""
+SELECT n.nspname::text AS schema, p.proname::text AS name, p.prokind::text AS kind,
+       oidvectortypes(p.proargtypes) AS signature,
+       CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS definition,
+       a.aggkind::text AS aggkind, a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+       NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, NULLIF(a.aggcombinefn, 0)::regproc::text AS combinefunc,
+       a.agginitval AS initcond
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
+WHERE {_PG_ROUTINE_FILTER}
+ORDER BY 1, 2, 4
+"""
+PG_ROUTINE_USES = f"""
+SELECT p.oid::regprocedure::text AS routine, n.nspname::text AS schema, p.proname::text AS name,
+       oidvectortypes(p.proargtypes) AS signature, un.nspname::text AS used_schema,
+       COALESCE(u.proname, c.relname)::text AS used
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'n'
+LEFT JOIN pg_proc u ON d.refclassid = 'pg_proc'::regclass AND u.oid = d.refobjid
+LEFT JOIN pg_type t ON d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid
+LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind IN ('r', 'p', 'v', 'm')
+JOIN pg_namespace un ON un.oid = COALESCE(u.pronamespace, c.relnamespace)
+WHERE {_PG_ROUTINE_FILTER} AND (u.oid IS NOT NULL OR c.oid IS NOT NULL)
+  AND un.nspname NOT IN ('pg_catalog', 'information_schema') AND un.nspname NOT LIKE 'pg\\_%'
+"""
+
+
+def _aggregate_definition(name: str, signature: str, row: Any) -> str:
+    """CREATE OR REPLACE AGGREGATE for a plain aggregate, from its pg_aggregate row (an ordered-set or
+    hypothetical one is said as such, a definition no check lets in: import refuses it, drift names it)."""
+    if row["aggkind"] != "n":
+        return f"-- the ordered-set or hypothetical aggregate {name}({signature}) (not supported)"
+    parts = [f"SFUNC = {row['sfunc']}", f"STYPE = {row['stype']}"]
+    if row["finalfunc"] is not None:
+        parts.append(f"FINALFUNC = {row['finalfunc']}")
+    if row["combinefunc"] is not None:
+        parts.append(f"COMBINEFUNC = {row['combinefunc']}")
+    if row["initcond"] is not None:
+        parts.append("INITCOND = '" + row["initcond"].replace("'", "''") + "'")
+    quoted = ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+    return f"CREATE OR REPLACE AGGREGATE {quoted}({signature}) ({', '.join(parts)})"
+
+
+async def read_routines(conn: Any) -> dict[str, Routine]:
+    """The routines of the database by key (``name(signature)``): PG_ROUTINES, PG_ROUTINE_USES."""
+    from events.objects import DefinitionError, check_routine_definition, routine_calls, routine_key
+
+    rows = await conn.fetch(PG_ROUTINES)
+    if not rows:
+        return {}
+    uses: dict[str, set[str]] = {}
+    for row in await conn.fetch(PG_ROUTINE_USES):
+        key = routine_key(_pg_name(row["schema"], row["name"]), row["signature"])
+        used = _pg_name(row["used_schema"], row["used"])
+        if used != _pg_name(row["schema"], row["name"]):
+            uses.setdefault(key, set()).add(used)
+    kinds = {"f": "function", "p": "procedure", "a": "aggregate"}
+    names = {_pg_name(row["schema"], row["name"]) for row in rows}
+    out = {}
+    for row in rows:
+        name, kind, signature = _pg_name(row["schema"], row["name"]), kinds[row["kind"]], row["signature"]
+        text = row["definition"] if kind != "aggregate" else _aggregate_definition(name, signature, row)
+        try:
+            text = check_routine_definition(name, kind, "postgresql", text)
+        except DefinitionError:
+            text = text.strip()
+        key = routine_key(name, signature)
+        if kind != "aggregate":  # a SQL body is checked when it is made: what it calls comes first
+            uses.setdefault(key, set()).update(n for n in routine_calls(text) if n in names and n != name)
+        out[key] = construct(
+            Routine,
+            {
+                "name": name,
+                "kind": kind,
+                "signature": signature,
+                "definitions": {"postgresql": text},
+                "uses": tuple(sorted(uses.get(key, ()))),
+            },
+        )
+    return out
+
+
+# Triggers a user made (not a foreign key's, not a constraint's), on the tables the log holds: each one's
+# definition as pg_get_triggerdef gives it back, and the routine it runs.
+PG_TRIGGERS = """
+SELECT n.nspname::text AS schema, c.relname::text AS table_name, t.tgname::text AS name,
+       pg_get_triggerdef(t.oid) AS definition, pn.nspname::text AS routine_schema, p.proname::text AS routine
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND c.relname NOT LIKE 'schemalog\\_%'
+ORDER BY 1, 2, 3
+"""
+
+
+async def read_triggers(conn: Any, routines: dict[str, Routine]) -> dict[str, Trigger]:
+    """The triggers of the database by key (``table.name``); what each uses: the routine it runs, where that
+    is one of ``routines`` (a built-in such as tsvector_update_trigger is not)."""
+    from events.objects import DefinitionError, check_trigger_definition, trigger_key
+
+    rows = await conn.fetch(PG_TRIGGERS)
+    names = {r.name for r in routines.values()}
+    out = {}
+    for row in rows:
+        table, name = _pg_name(row["schema"], row["table_name"]), row["name"]
+        try:
+            text = check_trigger_definition(name, table, "postgresql", row["definition"])
+        except DefinitionError:
+            text = row["definition"].strip()
+        called = _pg_name(row["routine_schema"], row["routine"])
+        out[trigger_key(table, name)] = construct(
+            Trigger,
+            {
+                "name": name,
+                "table": table,
+                "definitions": {"postgresql": text},
+                "uses": (called,) if called in names else (),
             },
         )
     return out
