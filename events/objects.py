@@ -261,8 +261,9 @@ def columns_read(dialect: str, definition: str, tables: Mapping[str, tuple[str, 
 # A routine's or trigger's definition is the whole statement that makes it, as the database gives it back
 # (PostgreSQL: ``pg_get_functiondef`` / ``pg_get_triggerdef``; an aggregate's is built from pg_aggregate), in
 # the stored form ``CREATE OR REPLACE ...`` (a ``CREATE`` alone is made so, and read again): the reconciler
-# sends it as it is, for a creation and for a replacement alike. Only PostgreSQL's are accepted today; the
-# others' are refused naming the dialect, never stored unchecked.
+# sends it as it is, for a creation and for a replacement alike. PostgreSQL's routines and triggers and
+# SQLite's triggers (below) are accepted today; the others' are refused naming the dialect, never stored
+# unchecked.
 
 ROUTINE_KINDS = ("function", "procedure", "aggregate")
 ROUTINE_DIALECTS = ("postgresql",)
@@ -394,14 +395,122 @@ def check_trigger_definition(name: str, table: str, dialect: str, text: str) -> 
     """The definition in its stored form (``CREATE OR REPLACE TRIGGER ...``) if it is one CREATE of the trigger
     ``name`` on ``table`` in ``dialect``; else DefinitionError naming why."""
     stored = _plain_text(f"trigger {name!r}", dialect, text)
+    if dialect == "sqlite":
+        made = sqlite_trigger_target(stored)
+        if made != (name, table):
+            raise DefinitionError(
+                f"trigger {name!r} on {table!r}: the statement makes trigger {made[0]!r} on {made[1]!r}"
+            )
+        return stored
     if dialect != "postgresql":
-        raise DefinitionError(f"trigger {name!r}: triggers are recorded for PostgreSQL only today, not {dialect!r}")
+        raise DefinitionError(
+            f"trigger {name!r}: triggers are recorded for PostgreSQL and SQLite only today, not {dialect!r}"
+        )
     replace, what, _ = _pg_trigger(name, table, stored)
     if not replace:
         stored = _or_replace(what, stored, "trigger")
         if not _pg_trigger(name, table, stored)[0]:
             raise DefinitionError(f"{what}: the definition cannot be made CREATE OR REPLACE")
     return stored
+
+
+# A SQLite trigger's definition is its CREATE TRIGGER statement as sqlite_master keeps it (no trailing ``;``).
+# SQLite has no CREATE OR REPLACE TRIGGER: a replacement drops the trigger and makes it again. Its body holds
+# statements, each ended by ``;``, so the check reads sqlglot's SQLite tokens and proves, conservatively:
+# ``CREATE TRIGGER [IF NOT EXISTS] name`` (not TEMP, not schema-qualified) ... ``ON table`` ... ``BEGIN``,
+# then statements each beginning SELECT, INSERT, UPDATE, DELETE, REPLACE or WITH and ended by ``;`` (no ``;``
+# inside parentheses), then the ``END`` closing the body as the very last token (CASE ... END counted), no
+# other BEGIN, no statement of any other kind anywhere, no comment.
+
+_SQLITE_BODY_HEADS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"})
+_SQLITE_REFUSED_WORDS = frozenset(
+    {"CREATE", "DROP", "ALTER", "ATTACH", "DETACH", "PRAGMA", "VACUUM", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT"}
+)
+"""Words no trigger's text holds unquoted (but RAISE(ROLLBACK, ...)): statements of other kinds."""
+
+
+@lru_cache(maxsize=4096)
+def sqlite_trigger_target(statement: str) -> tuple[str, str]:
+    """The (trigger, table) a SQLite CREATE TRIGGER statement makes, if it is provably one such statement and
+    nothing else (see above); else DefinitionError naming why."""
+    import sqlglot
+    from sqlglot import TokenType
+    from sqlglot.errors import SqlglotError
+
+    what = f"the SQLite trigger {_shown(statement)}"
+    try:
+        tokens = list(sqlglot.tokenize(statement, read="sqlite"))
+    except SqlglotError as exc:
+        raise DefinitionError(f"{what}: sqlglot's sqlite tokenizer does not read it: {exc}") from None
+    stripped = _without_strings(statement)
+    if any(t.comments for t in tokens) or "/*" in stripped or "--" in stripped:
+        raise DefinitionError(f"{what}: a comment in the definition")
+    words = [t.text.upper() if t.token_type not in (TokenType.STRING, TokenType.IDENTIFIER) else "" for t in tokens]
+    if words[:2] != ["CREATE", "TRIGGER"]:
+        raise DefinitionError(f"{what}: a SQLite definition is its CREATE TRIGGER statement (not TEMP)")
+    at = 5 if words[2:5] == ["IF", "NOT", "EXISTS"] else 2
+    if len(tokens) <= at + 1 or tokens[at + 1].token_type == TokenType.DOT or not _is_name(tokens[at]):
+        raise DefinitionError(f"{what}: no trigger name (a schema-qualified one is refused)")
+    name = _unquoted(tokens[at].text)
+    try:
+        on = words.index("ON", at + 1)
+    except ValueError:
+        raise DefinitionError(f"{what}: no ON table") from None
+    if len(tokens) <= on + 2 or not _is_name(tokens[on + 1]) or tokens[on + 2].token_type == TokenType.DOT:
+        raise DefinitionError(f"{what}: no table name after ON (a schema-qualified one is refused)")
+    table = _unquoted(tokens[on + 1].text)
+    _sqlite_trigger_body(what, tokens, words, at + 1)
+    return name, table
+
+
+def _is_name(token: Any) -> bool:
+    from sqlglot import TokenType
+
+    return bool(token.token_type in (TokenType.IDENTIFIER, TokenType.VAR) and token.text)
+
+
+def _sqlite_trigger_body(what: str, tokens: list[Any], words: list[str], start: int) -> None:
+    """The tokens from ``start``: a head without ``;`` up to the one BEGIN, statements, and the closing END last."""
+    from sqlglot import TokenType
+
+    cases = parens = 0
+    body = False
+    statement_start = False
+    for i in range(start, len(tokens)):
+        token, word = tokens[i], words[i]
+        kind = token.token_type
+        if body and statement_start:
+            if word == "END" and cases == 0:
+                if i != len(tokens) - 1:
+                    raise DefinitionError(f"{what}: something follows the END of the trigger's body")
+                return
+            if word not in _SQLITE_BODY_HEADS:
+                raise DefinitionError(f"{what}: a statement in the body that is not SELECT, INSERT, UPDATE or DELETE")
+            statement_start = False
+            continue
+        if kind == TokenType.BEGIN and not body and cases == 0 and parens == 0:
+            body = statement_start = True
+            continue
+        raised = word == "ROLLBACK" and words[i - 2 : i] == ["RAISE", "("]  # RAISE(ROLLBACK, 'message')
+        if (word in _SQLITE_REFUSED_WORDS and not raised) or kind == TokenType.BEGIN:
+            raise DefinitionError(f"{what}: {token.text!r} where a trigger holds none")
+        if kind == TokenType.L_PAREN:
+            parens += 1
+        elif kind == TokenType.R_PAREN:
+            parens -= 1
+            if parens < 0:
+                raise DefinitionError(f"{what}: a ')' that closes nothing")
+        elif kind == TokenType.CASE:
+            cases += 1
+        elif word == "END":
+            if cases == 0:
+                raise DefinitionError(f"{what}: an END before the statement in the body ends")
+            cases -= 1
+        elif kind == TokenType.SEMICOLON:
+            if not body or parens or cases:
+                raise DefinitionError(f"{what}: a ';' outside the statements of the body")
+            statement_start = True
+    raise DefinitionError(f"{what}: the body does not end with END")
 
 
 def trigger_calls(name: str, table: str, definitions: Mapping[str, str]) -> tuple[str, ...]:

@@ -116,14 +116,15 @@ DIALECT_KINDS: dict[str, frozenset[str]] = {
     "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
     | {"update", "create_view", "drop_view"},
     "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"})
-    | {"update", "create_view", "drop_view"},
+    | {"update", "create_view", "drop_view", "create_trigger", "drop_trigger"},
 }
 for _dialect in DIALECT_KINDS:  # a data step runs on every dialect
     DIALECT_KINDS[_dialect] |= DATA_KINDS
 """The kinds of statement each dialect's DDL is made of (SQLite copies rows when it rebuilds a table)."""
 
-_REBUILD = frozenset({"create_table", "copy_rows", "drop_table", "alter_table", "create_index"})
-"""What SQLite's table rebuild emits: new table, rows copied, old dropped, new renamed, indexes again."""
+_REBUILD = frozenset({"create_table", "copy_rows", "drop_table", "alter_table", "create_index", "create_trigger"})
+"""What SQLite's table rebuild emits: new table, rows copied, old dropped, new renamed, indexes and triggers
+again (dropping the table dropped its triggers)."""
 
 EVENT_KINDS: dict[str, frozenset[str]] = {
     "table_created": frozenset({"create_table", "comment", "create_index", "alter_table"}),
@@ -152,7 +153,7 @@ EVENT_KINDS: dict[str, frozenset[str]] = {
     "routine_replaced": frozenset({"create_function", "create_aggregate"}),
     "routine_dropped": frozenset({"drop_function", "drop_procedure", "drop_aggregate"}),
     "trigger_created": frozenset({"create_trigger"}),
-    "trigger_replaced": frozenset({"create_trigger"}),
+    "trigger_replaced": frozenset({"create_trigger", "drop_trigger"}),  # SQLite: dropped and made again
     "trigger_dropped": frozenset({"drop_trigger"}),
     "enum_value_added": frozenset({"alter_type", "alter_table"})  # MariaDB: each column of the type restated
     | _REBUILD,  # SQLite: the tables of its columns rebuilt when the longest value changes
@@ -242,6 +243,8 @@ def check_statement(dialect_name: str, sql: str, expected_kind: str) -> None:
         raise UnsafeStatement(f"a statement holds a NUL character: {shown(sql)}")
     if dialect_name == "postgresql":
         _postgresql(sql, expected_kind)
+    elif dialect_name == "sqlite" and expected_kind == "create_trigger":
+        _sqlite_trigger(sql)  # its body's statements end with ';': proven one CREATE TRIGGER another way
     else:
         _tokens(sql, _SQLGLOT_READERS[dialect_name])
     if expected_kind in DATA_KINDS:
@@ -290,6 +293,15 @@ def _do_block(fields: dict[str, object], sql: str) -> None:
     match = _DROP_PRIMARY_KEY.fullmatch(body) if isinstance(body, str) else None
     if match is None or match.group("table") != match.group("again"):
         raise UnsafeStatement(f"a DO block that is not the primary key's drop: {shown(sql)}")
+
+
+def _sqlite_trigger(sql: str) -> None:
+    from events.objects import DefinitionError, sqlite_trigger_target
+
+    try:
+        sqlite_trigger_target(sql)
+    except DefinitionError as exc:
+        raise UnsafeStatement(f"not one CREATE TRIGGER statement: {exc}") from None
 
 
 def _tokens(sql: str, reader: str) -> None:

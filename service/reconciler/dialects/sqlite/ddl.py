@@ -65,6 +65,7 @@ from events.model import (
     evolve,
     parse_type,
     split_table_name,
+    triggers_of,
     views_of,
 )
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType, inline_domains
@@ -248,7 +249,10 @@ def keep_null_defaults(source: Schema, canonical: Schema) -> Schema:
     if not changed:
         return canonical
     return Schema.model_construct(
-        tables=tables, enums=getattr(canonical, "enums", None) or {}, views=views_of(canonical)
+        tables=tables,
+        enums=getattr(canonical, "enums", None) or {},
+        views=views_of(canonical),
+        triggers=triggers_of(canonical),
     )
 
 
@@ -319,9 +323,9 @@ class SqliteDialect(Dialect):
     # ---------------------------------------------------------------- what SQLite holds
 
     def normalize(self, schema: Schema) -> Schema:
-        schema = self.held(schema)
+        original, schema = schema, self.held(schema)
         tables = {name: self.normalize_table(table) for name, table in schema.tables.items()}
-        plain = Schema.model_construct(tables=tables, views=views_of(schema))
+        plain = Schema.model_construct(tables=tables, views=views_of(schema), triggers=triggers_of(original))
         return keep_null_defaults(plain, super().normalize(plain))
 
     def normalize_table(self, table: Table) -> Table:
@@ -542,6 +546,27 @@ class SqliteDialect(Dialect):
     def replace_view(self, before: Schema, after: Schema, name: str) -> list[str]:
         return self.drop_view(before, after, name) + self.create_view(before, after, name)
 
+    # ---------------------------------------------------------------- triggers: SQLite keeps the statement
+    # itself (events.objects.sqlite_trigger_target); it has no CREATE OR REPLACE TRIGGER, and names a
+    # trigger once in a schema (DROP TRIGGER takes no table).
+
+    def replace_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        return self.drop_trigger(before, after, key) + self.create_trigger(before, after, key)
+
+    def drop_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        trigger = triggers_of(before)[key]
+        self.object_definition(f"trigger {trigger.name} on {trigger.table}", trigger.definitions)
+        return [f"DROP TRIGGER IF EXISTS {self.quote(trigger.name)}"]
+
+    def table_triggers(self, schema: Schema, table: str) -> list[str]:
+        """The statements that make ``table``'s triggers again (a rebuild's DROP TABLE dropped them)."""
+        triggers = triggers_of(schema)
+        return [
+            triggers[k].definitions[self.name]
+            for k in sorted(triggers)
+            if triggers[k].table == table and self.name in triggers[k].definitions
+        ]
+
     # SQLite alters little in place: what it cannot, a rebuild does (new table, copy, swap).
 
     TMP = "_schemalog_rebuild"
@@ -558,7 +583,9 @@ class SqliteDialect(Dialect):
 
     def rebuild(self, before: Schema, after: Schema, table: str, fills: dict[str, str] | None = None) -> list[str]:
         """Rebuild ``table`` into its ``after`` shape, keeping the rows of the columns it keeps; a new
-        column named in ``fills`` gets that expression in the rows already there."""
+        column named in ``fills`` gets that expression in the rows already there. The table's triggers are
+        made again last (dropping the table dropped them)."""
+        triggers = self.table_triggers(after, table)
         after = self.held(after)
         _md, tables = self.metadata(after, only=[table])
         create = self.compile(sa.schema.CreateTable(tables[table]))
@@ -589,7 +616,7 @@ class SqliteDialect(Dialect):
         ]
         for index in sorted(after.tables[table].indexes, key=lambda i: i.name):
             out.append(self.create_index_sql(table, index))
-        return out
+        return out + triggers
 
     def add_column(self, before: Schema, after: Schema, table: str, column: str, fill: str | None = None) -> list[str]:
         """ALTER TABLE ADD COLUMN where SQLite allows it: a nullable column or one with a literal default,

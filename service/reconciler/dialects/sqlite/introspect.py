@@ -26,6 +26,7 @@ from events.model import (
     Reference,
     Schema,
     Table,
+    Trigger,
     View,
     construct,
 )
@@ -557,7 +558,9 @@ def introspect_sqlite(conn: sa.Connection) -> Schema:
             primary_key_name=text.primary_key_name if pk else None,
         )
     read = Schema(
-        tables=tables, views=read_sqlite_views(conn, {n: tuple(c.name for c in t.columns) for n, t in tables.items()})
+        tables=tables,
+        views=read_sqlite_views(conn, {n: tuple(c.name for c in t.columns) for n, t in tables.items()}),
+        triggers=read_sqlite_triggers(conn),
     )
     return keep_null_defaults(read, canonical_schema(read))
 
@@ -583,6 +586,26 @@ def read_sqlite_views(conn: sa.Connection, columns: dict[str, tuple[str, ...]]) 
                 "columns": columns_read("sqlite", sql, {t: columns[t] for t in reads if t in columns}),
                 "security": None,
             },
+        )
+    return out
+
+
+SQLITE_TRIGGERS = "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+
+
+def read_sqlite_triggers(conn: sa.Connection) -> dict[str, Trigger]:
+    """The database's triggers by key (``table.name``): each one's CREATE TRIGGER statement as sqlite_master
+    keeps it (one events.objects refuses is kept as read: drift, and an import that names why it cannot)."""
+    from events.objects import DefinitionError, check_trigger_definition, trigger_key
+
+    out = {}
+    for name, table, sql in conn.execute(sa.text(SQLITE_TRIGGERS)).all():
+        try:
+            text = check_trigger_definition(name, table, "sqlite", sql or "")
+        except DefinitionError:
+            text = (sql or "").strip()
+        out[trigger_key(table, name)] = construct(
+            Trigger, {"name": name, "table": table, "definitions": {"sqlite": text}, "uses": ()}
         )
     return out
 
