@@ -20,6 +20,7 @@ reconciler proves each statement single again before it is sent (service.reconci
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -261,9 +262,9 @@ def columns_read(dialect: str, definition: str, tables: Mapping[str, tuple[str, 
 # A routine's or trigger's definition is the whole statement that makes it, as the database gives it back
 # (PostgreSQL: ``pg_get_functiondef`` / ``pg_get_triggerdef``; an aggregate's is built from pg_aggregate), in
 # the stored form ``CREATE OR REPLACE ...`` (a ``CREATE`` alone is made so, and read again): the reconciler
-# sends it as it is, for a creation and for a replacement alike. PostgreSQL's routines and triggers and
-# SQLite's triggers (below) are accepted today; the others' are refused naming the dialect, never stored
-# unchecked.
+# sends it as it is, for a creation and for a replacement alike. PostgreSQL's routines and triggers, and
+# SQLite's and MariaDB's triggers (below) are accepted today; the others' are refused naming the dialect, never
+# stored unchecked.
 
 ROUTINE_KINDS = ("function", "procedure", "aggregate")
 ROUTINE_DIALECTS = ("postgresql",)
@@ -402,10 +403,16 @@ def check_trigger_definition(name: str, table: str, dialect: str, text: str) -> 
                 f"trigger {name!r} on {table!r}: the statement makes trigger {made[0]!r} on {made[1]!r}"
             )
         return stored
+    if dialect == "mysql":
+        named, on, when, body = _mysql_trigger(mysql_canonical(stored))
+        if (named, on) != (name, table):
+            raise DefinitionError(f"trigger {name!r} on {table!r}: the statement makes trigger {named!r} on {on!r}")
+        stored = mysql_trigger_statement(name, table, when, body)
+        if _mysql_trigger(stored)[:2] != (name, table):
+            raise DefinitionError(f"trigger {name!r} on {table!r}: its stored form does not read back")
+        return stored
     if dialect != "postgresql":
-        raise DefinitionError(
-            f"trigger {name!r}: triggers are recorded for PostgreSQL and SQLite only today, not {dialect!r}"
-        )
+        raise DefinitionError(f"trigger {name!r}: unknown dialect {dialect!r} (one of {', '.join(VIEW_DIALECTS)})")
     replace, what, _ = _pg_trigger(name, table, stored)
     if not replace:
         stored = _or_replace(what, stored, "trigger")
@@ -511,6 +518,158 @@ def _sqlite_trigger_body(what: str, tokens: list[Any], words: list[str], start: 
                 raise DefinitionError(f"{what}: a ';' outside the statements of the body")
             statement_start = True
     raise DefinitionError(f"{what}: the body does not end with END")
+
+
+# A MariaDB trigger's definition is its statement as SHOW CREATE TRIGGER gives it back, stored without its
+# ``DEFINER=...`` (the account that made it: another database's may not exist) and as ``CREATE OR REPLACE
+# TRIGGER`` (MariaDB 10.11 has it), so a creation and a replacement send the same text. sqlglot's MySQL
+# tokens prove it, conservatively: ``CREATE OR REPLACE TRIGGER name`` (not schema-qualified) ``BEFORE|AFTER
+# INSERT|UPDATE|DELETE ON table FOR EACH ROW`` (no FOLLOWS / PRECEDES: information_schema gives no such
+# clause back), then the body: one statement with no ``;`` and no BEGIN (SET, INSERT, UPDATE, DELETE, REPLACE
+# or CALL), or one ``BEGIN ... END`` compound whose END (BEGIN ... END, CASE ... END and CASE ... END CASE
+# counted; END IF / LOOP / WHILE / REPEAT close nothing counted) is the very last token; no comment (MariaDB
+# runs ``/*! ... */``), no word of a statement no trigger runs (CREATE, DROP, ALTER, ...). The stored form is
+# made again from its parts (names quoted, words upper case, the body as written), as introspection makes it
+# from information_schema.TRIGGERS, so a trigger written by hand and the one read back compare equal.
+
+_MYSQL_DEFINER = re.compile(
+    r"\ACREATE\s+(OR\s+REPLACE\s+)?(DEFINER\s*=\s*(CURRENT_USER(\s*\(\s*\))?"
+    r"|(`(?:[^`]|``)*`|'(?:[^']|'')*'|[A-Za-z0-9_.$%-]+)(\s*@\s*(`(?:[^`]|``)*`|'(?:[^']|'')*'|[A-Za-z0-9_.$%-]+))?)"
+    r"\s+)?(?P<kind>TRIGGER|FUNCTION|PROCEDURE)\s",
+    re.IGNORECASE,
+)
+_MYSQL_STATEMENT_HEADS = frozenset({"SET", "INSERT", "UPDATE", "DELETE", "REPLACE", "CALL"})
+_MYSQL_REFUSED_WORDS = frozenset(
+    {"CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME", "GRANT", "REVOKE", "DELIMITER", "PREPARE", "EXECUTE"}
+    | {"DEALLOCATE", "COMMIT", "ROLLBACK", "SAVEPOINT", "LOCK", "UNLOCK", "FLUSH", "INSTALL", "UNINSTALL"}
+    | {"SHUTDOWN", "KILL", "LOAD", "HANDLER", "USE", "START", "XA", "DEFINER", "TRIGGER", "PROCEDURE"}
+)
+"""Words no MariaDB trigger's or routine's body holds unquoted: statements of kinds they do not run."""
+_MYSQL_BLOCK_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT"})
+
+
+def mysql_canonical(statement: str) -> str:
+    """A MariaDB CREATE TRIGGER / FUNCTION / PROCEDURE as stored: ``CREATE OR REPLACE`` and no ``DEFINER=...``
+    (the text unchanged when its head is none of these: the check that follows refuses it)."""
+    match = _MYSQL_DEFINER.match(statement)
+    if match is None:
+        return statement
+    return f"CREATE OR REPLACE {match['kind'].upper()} " + statement[match.end() :].lstrip()
+
+
+def _mysql_words(what: str, statement: str) -> tuple[list[Any], list[str]]:
+    import sqlglot
+    from sqlglot import TokenType
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tokens = list(sqlglot.tokenize(statement, read="mysql"))
+    except SqlglotError as exc:
+        raise DefinitionError(f"{what}: sqlglot's mysql tokenizer does not read it: {exc}") from None
+    stripped = _without_strings(statement)
+    if any(t.comments for t in tokens) or "/*" in stripped or "--" in stripped or "#" in stripped:
+        raise DefinitionError(f"{what}: a comment in the definition")
+    words = [t.text.upper() if t.token_type not in (TokenType.STRING, TokenType.IDENTIFIER) else "" for t in tokens]
+    return tokens, words
+
+
+def _mysql_name(what: str, tokens: list[Any], at: int, role: str) -> str:
+    from sqlglot import TokenType
+
+    if len(tokens) <= at + 1 or not _is_name(tokens[at]) or tokens[at + 1].token_type == TokenType.DOT:
+        raise DefinitionError(f"{what}: no {role} name where one is due (a schema-qualified one is refused)")
+    return str(tokens[at].text)
+
+
+def _mysql_body(what: str, tokens: list[Any], words: list[str], start: int) -> None:
+    """The tokens from ``start``: one statement with no ``;`` and no BEGIN, or a ``BEGIN`` at ``start`` whose
+    compound the very last token closes."""
+    from sqlglot import TokenType
+
+    stack: list[str] = []
+    parens = 0
+    i = start
+    while i < len(tokens):
+        token, word = tokens[i], words[i]
+        kind = token.token_type
+        if word in _MYSQL_REFUSED_WORDS:
+            raise DefinitionError(f"{what}: {token.text!r} where a body holds none")
+        if kind == TokenType.L_PAREN:
+            parens += 1
+        elif kind == TokenType.R_PAREN:
+            parens -= 1
+            if parens < 0:
+                raise DefinitionError(f"{what}: a ')' that closes nothing")
+        elif kind == TokenType.SEMICOLON:
+            if not stack or parens:
+                raise DefinitionError(f"{what}: a ';' outside a BEGIN ... END compound")
+        elif kind == TokenType.BEGIN:
+            if parens or (i != start and not stack):
+                raise DefinitionError(f"{what}: a BEGIN that does not open the body nor sit inside it")
+            stack.append("BEGIN")
+        elif kind == TokenType.CASE and words[i - 1] != "END":
+            stack.append("CASE")
+        elif word == "END":
+            following = words[i + 1] if i + 1 < len(words) else ""
+            if following in _MYSQL_BLOCK_ENDS:
+                i += 2
+                continue
+            if not stack:
+                raise DefinitionError(f"{what}: an END that closes nothing")
+            opened = stack.pop()
+            if following == "CASE":
+                if opened != "CASE":
+                    raise DefinitionError(f"{what}: an END CASE that closes a {opened}")
+                i += 2
+                continue
+            if not stack and opened == "BEGIN":
+                if i != len(tokens) - 1:
+                    raise DefinitionError(f"{what}: something follows the END of the body")
+                return
+        i += 1
+    if stack or parens:
+        raise DefinitionError(f"{what}: the body does not end with the END of its BEGIN")
+
+
+def mysql_trigger_target(statement: str) -> tuple[str, str]:
+    """The (trigger, table) a MariaDB ``CREATE OR REPLACE TRIGGER`` statement makes, if it is provably one such
+    statement and nothing else (see above); else DefinitionError naming why."""
+    name, table, _when, _body = _mysql_trigger(statement)
+    return name, table
+
+
+def mysql_trigger_statement(name: str, table: str, when: str, body: str) -> str:
+    """A MariaDB trigger's stored form: its names quoted, its words upper case, its body as written."""
+    return f"CREATE OR REPLACE TRIGGER {_backticked(name)} {when} ON {_backticked(table)} FOR EACH ROW {body}"
+
+
+def _backticked(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+@lru_cache(maxsize=4096)
+def _mysql_trigger(statement: str) -> tuple[str, str, str, str]:
+    """(trigger, table, ``BEFORE|AFTER INSERT|UPDATE|DELETE``, body) of a provable MariaDB CREATE OR REPLACE
+    TRIGGER."""
+    what = f"the MariaDB trigger {_shown(statement)}"
+    tokens, words = _mysql_words(what, statement)
+    if words[:4] != ["CREATE", "OR", "REPLACE", "TRIGGER"]:
+        raise DefinitionError(f"{what}: a MariaDB definition is its CREATE [OR REPLACE] TRIGGER statement")
+    name = _mysql_name(what, tokens, 4, "trigger")
+    if len(words) < 13 or words[5] not in ("BEFORE", "AFTER") or words[6] not in ("INSERT", "UPDATE", "DELETE"):
+        raise DefinitionError(f"{what}: no BEFORE|AFTER INSERT|UPDATE|DELETE after the trigger's name")
+    if words[7] != "ON":
+        raise DefinitionError(f"{what}: no ON table")
+    table = _mysql_name(what, tokens, 8, "table")
+    if words[9:12] != ["FOR", "EACH", "ROW"]:
+        raise DefinitionError(f"{what}: no FOR EACH ROW after the table")
+    at = 12
+    if words[at] in ("FOLLOWS", "PRECEDES"):
+        raise DefinitionError(f"{what}: FOLLOWS / PRECEDES (an order among triggers) is not recorded")
+    if words[at] != "BEGIN" and words[at] not in _MYSQL_STATEMENT_HEADS:
+        raise DefinitionError(f"{what}: a body that is not BEGIN ... END nor SET, INSERT, UPDATE, DELETE or CALL")
+    _mysql_body(what, tokens, words, at)
+    return name, table, f"{words[5]} {words[6]}", statement[tokens[at].start :]
 
 
 def trigger_calls(name: str, table: str, definitions: Mapping[str, str]) -> tuple[str, ...]:

@@ -578,8 +578,10 @@ def test_statements_for_fills_and_collations() -> None:
 
 def test_the_introspection_reads_information_schema_only(mariadb_url: str) -> None:
     """No SHOW CREATE TABLE (a round trip a table): the whole schema in a fixed number of queries (the views
-    among them: one query, information_schema.VIEWS)."""
+    among them: one query, information_schema.VIEWS; the triggers: one query, information_schema.TRIGGERS, no
+    SHOW CREATE TRIGGER a trigger)."""
     run_sql(mariadb_url, *(f"CREATE TABLE t{i} (id INT PRIMARY KEY, v INT, KEY v{i} (v))" for i in range(30)))
+    run_sql(mariadb_url, *(f"CREATE TRIGGER g{i} BEFORE INSERT ON t{i} FOR EACH ROW SET NEW.v = 1" for i in range(5)))
     engine = engine_for(mariadb_url)
     seen: list[str] = []
     try:
@@ -588,7 +590,7 @@ def test_the_introspection_reads_information_schema_only(mariadb_url: str) -> No
             live = introspect_mysql(conn)
     finally:
         engine.dispose()
-    assert len(live.tables) == 30 and len(seen) <= 9, seen
+    assert len(live.tables) == 30 and len(live.triggers) == 5 and len(seen) <= 10, seen
 
 
 async def test_a_check_named_like_its_column_is_the_columns(log_store: EventStore, mariadb_url: str) -> None:

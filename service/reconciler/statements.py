@@ -11,7 +11,8 @@ whatever follows it.
   the dialect emits (dropping a primary key whose name the database chose) must be that block,
   word for word, around its table's name.
 - MySQL/MariaDB and SQLite: sqlglot's tokenizer for the dialect: no ``;`` outside a literal, no
-  comment (MySQL runs ``/*! ... */``), and the statement starts with its kind's keywords.
+  comment (MySQL runs ``/*! ... */``), and the statement starts with its kind's keywords. A trigger's
+  own statement (its body's statements end with ``;``) is proven one CREATE TRIGGER by events.objects.
 
 A statement's kind comes from its head (:func:`kind_of`), and an event may only emit the kinds it
 is known to (:data:`EVENT_KINDS`: ``index_created`` never emits a ``DROP TABLE``). make_plan checks
@@ -114,7 +115,7 @@ DIALECT_KINDS: dict[str, frozenset[str]] = {
         | {"drop_function", "drop_procedure", "drop_aggregate", "drop_trigger"}
     ),
     "mysql": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "rename_table"})
-    | {"update", "create_view", "drop_view"},
+    | {"update", "create_view", "drop_view", "create_trigger", "drop_trigger"},
     "sqlite": frozenset({"create_table", "create_index", "alter_table", "drop_table", "drop_index", "copy_rows"})
     | {"update", "create_view", "drop_view", "create_trigger", "drop_trigger"},
 }
@@ -245,6 +246,8 @@ def check_statement(dialect_name: str, sql: str, expected_kind: str) -> None:
         _postgresql(sql, expected_kind)
     elif dialect_name == "sqlite" and expected_kind == "create_trigger":
         _sqlite_trigger(sql)  # its body's statements end with ';': proven one CREATE TRIGGER another way
+    elif dialect_name == "mysql" and expected_kind == "create_trigger":
+        _mysql_trigger(sql)  # a BEGIN ... END body's statements end with ';': proven one CREATE TRIGGER so
     else:
         _tokens(sql, _SQLGLOT_READERS[dialect_name])
     if expected_kind in DATA_KINDS:
@@ -300,6 +303,15 @@ def _sqlite_trigger(sql: str) -> None:
 
     try:
         sqlite_trigger_target(sql)
+    except DefinitionError as exc:
+        raise UnsafeStatement(f"not one CREATE TRIGGER statement: {exc}") from None
+
+
+def _mysql_trigger(sql: str) -> None:
+    from events.objects import DefinitionError, mysql_trigger_target
+
+    try:
+        mysql_trigger_target(sql)
     except DefinitionError as exc:
         raise UnsafeStatement(f"not one CREATE TRIGGER statement: {exc}") from None
 

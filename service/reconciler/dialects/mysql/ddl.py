@@ -26,7 +26,7 @@ from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.compiler import compiles
 
-from events.model import Column, ColumnType, Constraint, Index, Schema, Table, evolve, parse_type, views_of
+from events.model import Column, ColumnType, Constraint, Index, Schema, Table, evolve, parse_type, triggers_of, views_of
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType, inline_domains
 
 
@@ -197,7 +197,7 @@ class MysqlDialect(Dialect):
             if "primary_key_name" not in table.__dict__ or table.primary_key_name is not None:
                 update["primary_key_name"] = None
             tables[name] = table.model_copy(update=update) if update else table
-        return Schema.model_construct(tables=tables, views=views_of(schema))
+        return Schema.model_construct(tables=tables, views=views_of(schema), triggers=triggers_of(schema))
 
     @staticmethod
     def _normalize_constraint(constraint: Constraint) -> Constraint:
@@ -268,6 +268,15 @@ class MysqlDialect(Dialect):
     @staticmethod
     def _security(schema: Schema, name: str) -> str:
         return "SQL SECURITY INVOKER " if views_of(schema)[name].security == "invoker" else ""
+
+    # ---------------------------------------------------------------- triggers: the definition is the whole
+    # ``CREATE OR REPLACE TRIGGER`` (events.objects.mysql_trigger_target), so a replacement sends it as a
+    # creation does; MariaDB names a trigger once in a database (DROP TRIGGER takes no table).
+
+    def drop_trigger(self, before: Schema, after: Schema, key: str) -> list[str]:
+        trigger = triggers_of(before)[key]
+        self.object_definition(f"trigger {trigger.name} on {trigger.table}", trigger.definitions)
+        return [f"DROP TRIGGER IF EXISTS {self.quote(trigger.name)}"]
 
     def table_comment(self, after: Schema, table: str) -> list[str]:
         comment = after.tables[table].comment or ""
