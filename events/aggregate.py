@@ -509,6 +509,7 @@ def _table_created(event: TableCreated, state: State) -> None:
         _free_name(state, event.table, event.primary_key_name, "primary key")
     for column in event.columns:
         _check_enum_type(state, event.table, column)
+    _check_partitioning(event, state, names)
     bare = construct(
         Table,
         {
@@ -519,6 +520,8 @@ def _table_created(event: TableCreated, state: State) -> None:
             "constraints": (),
             "comment": event.comment,
             "primary_key_name": event.primary_key_name,
+            "partition_by": event.partition_by,
+            "partition_of": event.partition_of,
         },
     )
     for column in event.columns:
@@ -541,9 +544,54 @@ def _table_created(event: TableCreated, state: State) -> None:
     state.tags, state.enums = scratch.tags, scratch.enums
 
 
+def _partitions_of(state: State, parent: str) -> list[str]:
+    return sorted(
+        name for name, t in state.tables.items() if t.partition_of is not None and t.partition_of.parent == parent
+    )
+
+
+def _refuse_if_partitioned(state: State, table: Table, what: str) -> None:
+    """A partition's columns are its parent's, and PostgreSQL changes them all at once: the log carries
+    no such change yet (issue 19), so it refuses one rather than let the partitions' columns part ways."""
+    if table.partition_of is not None:
+        raise InvalidChange(f"cannot {what} {table.name!r}: it is a partition of {table.partition_of.parent!r}")
+    partitions = _partitions_of(state, table.name) if table.partition_by is not None else []
+    if partitions:
+        raise InvalidChange(f"cannot {what} {table.name!r}: it has partitions ({', '.join(partitions)})")
+
+
+def _check_partitioning(event: TableCreated, state: State, names: list[str]) -> None:
+    """A partitioned table's key is over its columns; a partition's parent is a partitioned table of the log,
+    whose columns (names and types) the partition has, in PostgreSQL's way."""
+    if event.partition_by is not None:
+        from events.partitions import partition_key_columns
+
+        try:
+            keys = partition_key_columns(event.partition_by)
+        except ValueError as exc:  # a key stored behind append's back
+            raise InvalidChange(str(exc)) from None
+        for key in keys:
+            if key not in names:
+                raise InvalidChange(f"partition key of {event.table!r} uses column {key!r}, which is not in the table")
+    if event.partition_of is None:
+        return
+    parent = state.tables.get(event.partition_of.parent)
+    if parent is None:
+        raise InvalidChange(f"partition {event.table!r}: table {event.partition_of.parent!r} does not exist")
+    if parent.partition_by is None:
+        raise InvalidChange(f"partition {event.table!r}: table {parent.name!r} is not partitioned")
+    mine = sorted((c.name, c.type) for c in event.columns)
+    theirs = sorted((c.name, c.type) for c in parent.columns)
+    if mine != theirs:
+        raise InvalidChange(f"partition {event.table!r} has not the columns of {parent.name!r} (names and types)")
+
+
 @apply_event.register
 def _table_dropped(event: TableDropped, state: State) -> None:
     table = _table(state, event.table)
+    partitions = _partitions_of(state, event.table) if table.partition_by is not None else []
+    if partitions:
+        raise InvalidChange(f"table {event.table!r} has partition {partitions[0]!r}; drop it first")
     incoming = [(r, fk) for r, fk in _incoming(state, event.table) if r != event.table]
     if incoming:
         referrer, fk = incoming[0]
@@ -568,6 +616,8 @@ def _table_renamed(event: TableRenamed, state: State) -> None:
     if split_table_name(event.table)[0] != split_table_name(event.new_name)[0]:
         raise InvalidChange(f"cannot rename {event.table!r} to {event.new_name!r}: a rename keeps the schema")
     _refuse_if_read(state, f"rename table {event.table!r}", event.table)
+    if table.partition_by is not None and _partitions_of(state, event.table):
+        raise InvalidChange(f"cannot rename {event.table!r}: it has partitions")
     old, new = event.table, event.new_name
     incoming = _incoming(state, old)
     _unregister(state, table)
@@ -605,6 +655,7 @@ def _table_altered(event: TableAltered, state: State) -> None:
 @apply_event.register
 def _column_added(event: ColumnAdded, state: State) -> None:
     table = _table(state, event.table)
+    _refuse_if_partitioned(state, table, "add a column to")
     if table.column(event.column.name) is not None:
         raise InvalidChange(f"table {event.table!r} already has a column {event.column.name!r}")
     if event.column.identity and any(c.identity for c in table.columns):
@@ -619,6 +670,7 @@ def _column_added(event: ColumnAdded, state: State) -> None:
 @apply_event.register
 def _column_dropped(event: ColumnDropped, state: State) -> None:
     table = _table(state, event.table)
+    _refuse_if_partitioned(state, table, "drop a column of")
     _column(table, event.column)
     users = _uses(table, event.column)
     for referrer, fk in _incoming(state, event.table):
@@ -637,6 +689,7 @@ def _column_dropped(event: ColumnDropped, state: State) -> None:
 @apply_event.register
 def _column_renamed(event: ColumnRenamed, state: State) -> None:
     table = _table(state, event.table)
+    _refuse_if_partitioned(state, table, "rename a column of")
     _column(table, event.column)
     if table.column(event.new_name) is not None:
         raise InvalidChange(f"cannot rename {event.table}.{event.column}: column {event.new_name!r} exists")
@@ -719,6 +772,8 @@ def _column_altered(event: ColumnAltered, state: State) -> None:
     table = _table(state, event.table)
     column = _column(table, event.column)
     changes = event.changes()
+    if "type" in changes:
+        _refuse_if_partitioned(state, table, "change a column's type in")
     if "type" in changes and changes["type"] != column.type:
         _refuse_if_read(state, f"change the type of {event.table}.{event.column}", event.table, event.column)
     if changes.get("nullable") is True and event.column in table.primary_key:

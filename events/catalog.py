@@ -37,6 +37,7 @@ from events.model import (
     IdentityOptions,
     Index,
     Int64,
+    PartitionOf,
     SqlName,
     TableName,
     TypeText,
@@ -62,6 +63,18 @@ class TableCreated(Frozen):
     constraints: tuple[Constraint, ...] = ()
     primary_key_name: Identifier | None = None
     """The primary key constraint's name, where it is not the dialect's own (``<table>_pkey``)."""
+    partition_by: str | None = None
+    """A partitioned table's key (PostgreSQL's ``pg_get_partkeydef``: ``RANGE (payment_date)``), checked."""
+    partition_of: PartitionOf | None = None
+    """A partition: its parent (partitioned, of the log) and its bound (``FOR VALUES ...``), checked."""
+
+    @field_validator("partition_by")
+    @classmethod
+    def _a_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from events.partitions import check_partition_key
+
+        stored = isinstance(info.context, dict) and info.context.get("schemalog_stored")
+        return value if value is None or stored else check_partition_key(value)
 
     @model_validator(mode="after")
     def _primary_key_not_null(self) -> TableCreated:

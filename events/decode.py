@@ -72,6 +72,7 @@ from events.model import (
     IdentityOptions,
     Index,
     IndexElement,
+    PartitionOf,
     Reference,
     Routine,
     Schema,
@@ -218,6 +219,10 @@ def constraint(data: dict[str, Any]) -> Constraint:
     )
 
 
+def _partition_of(data: dict[str, Any] | None) -> PartitionOf | None:
+    return None if data is None else construct(PartitionOf, {"parent": data["parent"], "bound": data["bound"]})
+
+
 def table(data: dict[str, Any], seen: dict[tuple[tuple[str, Any], ...], Column] | None = None) -> Table:
     """``seen``: the columns built so far, shared with the tables decoded after this one (see ``schema``)."""
     if seen is None:
@@ -234,6 +239,8 @@ def table(data: dict[str, Any], seen: dict[tuple[tuple[str, Any], ...], Column] 
             "constraints": tuple(constraint(c) for c in data.get("constraints", ())),
             "comment": data.get("comment"),
             "primary_key_name": data.get("primary_key_name"),
+            "partition_by": data.get("partition_by"),
+            "partition_of": _partition_of(data.get("partition_of")),
         },
         _TABLE_FIELDS,
     )
@@ -388,6 +395,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
             "indexes": tuple(index(i) for i in d.get("indexes", ())),
             "constraints": tuple(constraint(c) for c in d.get("constraints", ())),
             "primary_key_name": d.get("primary_key_name"),
+            "partition_by": d.get("partition_by"),
+            "partition_of": _partition_of(d.get("partition_of")),
         },
     ),
     "table_dropped": lambda d: _event(TableDropped, {"table": d["table"]}),

@@ -806,6 +806,25 @@ class Constraint(Frozen):
         return self
 
 
+def _stored(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("schemalog_stored"))
+
+
+class PartitionOf(Frozen):
+    """A partition (PostgreSQL declarative partitioning): its parent and its bound, as ``pg_get_expr``
+    gives the bound back (``FOR VALUES FROM (...) TO (...)``, ``FOR VALUES IN (...)``, ``DEFAULT``)."""
+
+    parent: TableName
+    bound: str
+
+    @field_validator("bound")
+    @classmethod
+    def _a_bound(cls, value: str, info: ValidationInfo) -> str:
+        from events.partitions import check_partition_bound
+
+        return value if _stored(info) else check_partition_bound(value)
+
+
 class Table(Frozen):
     name: TableName
     columns: tuple[Column, ...] = Field(min_length=1)
@@ -815,6 +834,17 @@ class Table(Frozen):
     comment: str | None = None
     primary_key_name: Identifier | None = None
     """The primary key constraint's name where it is not the dialect's own (PostgreSQL ``<table>_pkey``)."""
+    partition_by: str | None = None
+    """A partitioned table's key, as ``pg_get_partkeydef`` gives it back (``RANGE (payment_date)``)."""
+    partition_of: PartitionOf | None = None
+    """A partition's parent and bound (the parent is a table of the log with ``partition_by``)."""
+
+    @field_validator("partition_by")
+    @classmethod
+    def _a_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from events.partitions import check_partition_key
+
+        return value if value is None or _stored(info) else check_partition_key(value)
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:

@@ -113,6 +113,8 @@ def _(event: TableDropped, before: State) -> Event:
         indexes=table.indexes,
         constraints=table.constraints,
         primary_key_name=table.primary_key_name,
+        partition_by=table.partition_by,
+        partition_of=table.partition_of,
     )
 
 
@@ -998,7 +1000,7 @@ def _drops(old: Schema, new: Schema) -> list[Event]:
                 out.append(IndexDropped(table=name, name=i.name))
         if table.primary_key and table.primary_key != after.primary_key:
             out.append(PrimaryKeySet(table=name, columns=()))
-    for name in sorted(old.tables):
+    for name in sorted(old.tables, key=lambda n: (old.tables[n].partition_of is None, n)):  # partitions first
         if name not in new.tables:
             out.append(TableDropped(table=name))
     return out
@@ -1007,7 +1009,7 @@ def _drops(old: Schema, new: Schema) -> list[Event]:
 def _creations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
     out: list[Event] = []
     missing: list[tuple[str, str]] = []
-    for name, table in sorted(new.tables.items()):
+    for name, table in sorted(new.tables.items(), key=lambda t: (t[1].partition_of is not None, t[0])):
         before = old.tables.get(name)
         if before is None:
             out.append(
@@ -1017,6 +1019,8 @@ def _creations(old: Schema, new: Schema, fills: Fills) -> list[Event]:
                     primary_key=table.primary_key,
                     comment=table.comment,
                     primary_key_name=table.primary_key_name,
+                    partition_by=table.partition_by,
+                    partition_of=table.partition_of,
                 )
             )
             continue

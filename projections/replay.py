@@ -202,8 +202,9 @@ def _whole(table: Json) -> Json:
         "constraints": table.get("constraints") or [],
         "comment": table.get("comment"),
     }
-    if table.get("primary_key_name") is not None:
-        whole["primary_key_name"] = table["primary_key_name"]
+    for key in ("primary_key_name", "partition_by", "partition_of"):
+        if table.get(key) is not None:
+            whole[key] = table[key]
     return whole
 
 
@@ -288,6 +289,8 @@ def _public_table(t: Json) -> Json:
         "constraints": [_public_constraint(k) for k in t.get("constraints") or ()],
         "comment": t.get("comment"),
         "primary_key_name": t.get("primary_key_name"),
+        "partition_by": t.get("partition_by"),
+        "partition_of": t.get("partition_of"),
     }
 
 

@@ -486,7 +486,7 @@ def normalized(schema: Schema) -> dict[str, Any]:
 
 
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
-    "table": {"primary_key_name": None},
+    "table": {"primary_key_name": None, "partition_by": None, "partition_of": None},
     "column": {"collation": None, "charset": None, "generated": None, "identity_options": None, "on_update": None},
     "index": {"method": None, "elements": [], "where": None, "include": []},
     "constraint": {"deferrable": False, "initially_deferred": False, "anonymous": False},

@@ -10,8 +10,8 @@ append's back.
 Real databases: a domain migrates forward and back on every dialect, rows kept, the database introspecting
 back to the state each time; a domain changed by hand is drift; and Pagila (../shared/fixtures/pagila, as
 its author publishes it), whose rebuild failed at once with ``type "year" does not exist``, imports with its
-domains and rebuilds with the same domains, enum type, tables, sequences, views, routines and triggers (its
-partitions are a later slice of the issue: counted here, so that the test says what is left).
+domains and rebuilds with the same domains, enum type, tables, sequences, views, routines, triggers and
+partitions (payment, range-partitioned, and its 7 partitions: tests/test_objects_partitions.py).
 """
 
 from __future__ import annotations
@@ -373,11 +373,11 @@ PAGILA_LATER = {
 }
 """Pagila's routines, triggers and partitions, as the file makes them. The log carries its routines (its
 views read its aggregate group_concat, over the function _group_concat) and triggers (issue 19, slice 3),
-not yet its partitions (slice 4)."""
+and its partitions (slice 4)."""
 
 # Each object the log carries, as the catalogue has it, in a form to compare two databases by. Payment is
-# range-partitioned in Pagila, a plain table in the log until partitions are carried (the issue's slice 4):
-# its primary key's index is ``ON ONLY`` there, and its partitions are left out of every query.
+# range-partitioned in Pagila: its primary key's index is ``ON ONLY``, and each partition's key (made when
+# it was attached) is compared with the partition's own indexes and foreign keys.
 PAGILA_OBJECTS = {
     "domains": """
         SELECT t.typname, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
@@ -392,20 +392,25 @@ PAGILA_OBJECTS = {
         SELECT c.table_name, c.column_name, c.data_type, c.domain_name, c.udt_name, c.is_nullable,
                c.column_default, c.character_maximum_length, c.numeric_precision, c.numeric_scale
         FROM information_schema.columns c JOIN pg_class r ON r.relname = c.table_name
-        WHERE c.table_schema = 'public' AND r.relkind IN ('r', 'p') AND NOT r.relispartition
+        WHERE c.table_schema = 'public' AND r.relkind IN ('r', 'p')
           AND c.table_name <> 'schemalog_marker' ORDER BY 1, 2""",
     "constraints and indexes": """
         SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
-        JOIN pg_class r ON r.oid = c.conrelid WHERE NOT r.relispartition AND r.relnamespace = 'public'::regnamespace
+        JOIN pg_class r ON r.oid = c.conrelid WHERE r.relnamespace = 'public'::regnamespace
           AND r.relname <> 'schemalog_marker'
         UNION ALL
         SELECT tablename, indexname, replace(indexdef, ' ON ONLY ', ' ON ') FROM pg_indexes i
         JOIN pg_class r ON r.relname = i.tablename
-        WHERE schemaname = 'public' AND NOT r.relispartition AND r.relkind IN ('r', 'p')
+        WHERE schemaname = 'public' AND r.relkind IN ('r', 'p')
           AND tablename <> 'schemalog_marker' ORDER BY 1, 2, 3""",
     "tables": """
-        SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')
-          AND NOT relispartition AND relname <> 'schemalog_marker' ORDER BY 1""",
+        SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
+          AND relkind IN ('r', 'p') AND relname <> 'schemalog_marker' ORDER BY 1""",
+    "partitioning": """
+        SELECT c.relname, CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, p.relname,
+               pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_class c LEFT JOIN pg_inherits h ON h.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = h.inhparent
+        WHERE c.relnamespace = 'public'::regnamespace AND (c.relkind = 'p' OR c.relispartition) ORDER BY 1""",
     "views": """
         SELECT c.relname, c.relkind::text, pg_get_viewdef(c.oid) FROM pg_class c
         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm') ORDER BY 1""",
@@ -526,9 +531,15 @@ def test_pagila_imports_its_domains_and_its_tables_rebuild(tmp_path: Path) -> No
         assert len(source_objects["columns"]) == sum(len(t["columns"]) for t in schema["tables"].values())
         for what in PAGILA_OBJECTS:
             assert rebuilt_objects[what] == source_objects[what], what
-        kinds = "SELECT relkind::text FROM pg_class WHERE relname = 'payment'"
-        assert [tuple(r) for r in run_sql(source, kinds)] == [("p",)]  # partitioned (a later slice) ...
-        assert [tuple(r) for r in run_sql(rebuilt, kinds)] == [("r",)]  # ... and a plain table in the log
+        assert schema["tables"]["payment"]["partition_by"] == "RANGE (payment_date)"
+        partitions = sorted(n for n, t in schema["tables"].items() if (t.get("partition_of") or {}).get("parent"))
+        assert partitions == [f"payment_p2022_0{m}" for m in range(1, 8)]
+        # payment, its 7 partitions, and the 7 partitions' primary key indexes attached to payment_pkey
+        parted = rebuilt_objects["partitioning"]
+        assert len(parted) == 15 and parted[0] == ("payment", "RANGE (payment_date)", None, None)
+        assert sorted(r[0] for r in parted if r[2] == "payment") == partitions
+        assert sorted(r[0] for r in parted if r[2] == "payment_pkey") == [f"{p}_pkey" for p in partitions]
+        assert script.index("PARTITION BY RANGE (payment_date)") < script.index("ATTACH PARTITION")
 
 
 # --------------------------------------------------------------------------- extensions

@@ -264,8 +264,20 @@ def postgresql_namespace(tables: Iterable[Table]) -> list[str]:
     )
 
 
+def partitioning_problems(table: Table, dialect: str) -> list[str]:
+    """PostgreSQL's declarative partitioning is carried for PostgreSQL only (issue 19): a partitioned table
+    or a partition is refused on MariaDB and SQLite, rather than made as a plain table that would differ."""
+    if table.__dict__.get("partition_by") is not None:
+        return [f"table {table.name!r} is partitioned ({table.partition_by}): {dialect} holds no partitioned tables"]
+    of = table.__dict__.get("partition_of")
+    if of is not None:
+        return [f"table {table.name!r} is a partition of {of.parent!r}: {dialect} holds no partitions"]
+    return []
+
+
 def sqlite_table(table: Table) -> list[str]:
-    out = collisions(table.column_names(), sqlite_fold, f"in table {table.name!r}, columns")
+    out = partitioning_problems(table, "SQLite")
+    out += collisions(table.column_names(), sqlite_fold, f"in table {table.name!r}, columns")
     for column in table.columns:
         out += sqlite_column(table, column)
     for index in table.indexes:
@@ -321,7 +333,7 @@ def sqlite_namespace(tables: Iterable[Table]) -> list[str]:
 
 
 def mysql_table(table: Table) -> list[str]:
-    out: list[str] = []
+    out: list[str] = partitioning_problems(table, "MariaDB")
     if len(table.columns) > MARIADB_MAX_COLUMNS:
         out.append(f"table {table.name!r} has {len(table.columns)} columns; InnoDB's limit is {MARIADB_MAX_COLUMNS}")
     keys = [i.name for i in table.indexes] + [c.name for c in table.constraints if c.kind != "check"]

@@ -233,6 +233,9 @@ def _fast_normalized(tables: Mapping[str, Table]) -> dict[str, Any] | None:
         dumped.sort(key=_by_name)
         data["columns"] = dumped
         data["primary_key"] = list(data["primary_key"])
+        of = data.get("partition_of")
+        if of is not None:  # a partition (issue 19): its parent and bound, as pydantic dumps them
+            data["partition_of"] = {"parent": of.parent, "bound": of.bound}
         indexes = [_index(i) for i in data["indexes"]]
         constraints = [_constraint(c) for c in data["constraints"]]
         if None in indexes or None in constraints:

@@ -560,6 +560,7 @@ def _table_differences(name: str, want: Table, have: Table) -> list[str]:
         want.primary_key == have.primary_key
         and want.primary_key_name == have.primary_key_name
         and want.comment == have.comment
+        and _partitioning(want) == _partitioning(have)
         and _same_items(want.columns, have.columns)
         and _same_items(want.indexes, have.indexes)
         and _same_items(want.constraints, have.constraints)
@@ -591,4 +592,19 @@ def _table_differences(name: str, want: Table, have: Table) -> list[str]:
         )
     if want.comment != have.comment:
         out.append(f"comment of {name}: {want.comment!r} in the log, {have.comment!r} in the database")
+    (part_key, of), (live_key, live_of) = _partitioning(want), _partitioning(have)
+    if part_key != live_key:
+        out.append(f"partition key of {name}: {part_key!r} in the log, {live_key!r} in the database")
+    if of != live_of:
+        out.append(f"partition of {name}: {_partition_text(of)} in the log, {_partition_text(live_of)} in the database")
     return out
+
+
+def _partitioning(table: Table) -> tuple[str | None, tuple[str, str] | None]:
+    """A table's partition key and (parent, bound), None where it has none (a table built before they were)."""
+    of = table.__dict__.get("partition_of")
+    return table.__dict__.get("partition_by"), None if of is None else (of.parent, of.bound)
+
+
+def _partition_text(of: tuple[str, str] | None) -> str:
+    return "none" if of is None else f"{of[0]} {of[1]}"

@@ -330,6 +330,8 @@ def introspect_mysql(conn: sa.Connection, known: Collations | None = None) -> Sc
                 "constraints": tuple(constraints + foreign_keys),
                 "comment": comment or None,
                 "primary_key_name": None,
+                "partition_by": None,
+                "partition_of": None,
             },
         )
     views = read_mysql_views(conn, {name: tuple(c.name for c in t.columns) for name, t in tables.items()})

@@ -24,6 +24,7 @@ from events.model import (
     extensions_of,
     split_table_name,
 )
+from events.partitions import check_partition_bound, check_partition_key
 from service.reconciler.dialects.base import Dialect, NativeType, UnsupportedType
 
 NAME_BYTES = 63
@@ -382,9 +383,24 @@ class PostgresqlDialect(Dialect):
         return table.primary_key_name or default_pk_name(table.name)
 
     def create_table(self, after: Schema, name: str) -> list[str]:
-        """The table, with its serial columns' sequences made before it and owned after it."""
+        """The table, with its serial columns' sequences made before it and owned after it; a partition
+        made as a table of its own (its indexes and keys with it) and then attached to its parent, which
+        takes those of its indexes and keys that match its own in place of making new ones."""
         sequences, owned = self.new_sequences(after, name, after.tables[name].columns)
-        return sequences + super().create_table(after, name) + owned
+        return sequences + super().create_table(after, name) + owned + self.attach_partition(after, name)
+
+    def table_kwargs(self, table: Table) -> dict[str, Any]:
+        kwargs = super().table_kwargs(table)
+        if table.__dict__.get("partition_by") is not None:
+            kwargs["postgresql_partition_by"] = check_partition_key(table.partition_by or "")  # again, at migrate
+        return kwargs
+
+    def attach_partition(self, after: Schema, name: str) -> list[str]:
+        of = after.tables[name].__dict__.get("partition_of")
+        if of is None:
+            return []
+        bound = check_partition_bound(of.bound)  # the log's text, checked again before it goes out
+        return [f"ALTER TABLE {self.qualified(of.parent)} ATTACH PARTITION {self.qualified(name)} {bound}"]
 
     def drop_table(self, before: Schema, name: str) -> list[str]:
         """The table, and the sequences its serial columns drew from that it does not own."""
@@ -412,11 +428,12 @@ class PostgresqlDialect(Dialect):
             out.extend(self.create_domain(Schema(), schema, name))
         keys: list[str] = []
         made: set[str] = set()
-        for name in sorted(schema.tables):
+        for name in sorted(schema.tables, key=lambda n: (_partition_depth(schema, n), n)):  # parents first
             model = schema.tables[name]
             sequences, owned = self.new_sequences(schema, name, model.columns, made.__contains__)
             made.update(o.sequence for o in map(serial_sequence, model.columns) if o is not None and o.sequence)
-            for statement in sequences + super().create_table(schema, name) + owned:
+            made_table = super().create_table(schema, name) + owned + self.attach_partition(schema, name)
+            for statement in sequences + made_table:
                 (keys if statement.startswith("ALTER TABLE") and " FOREIGN KEY" in statement else out).append(statement)
         return out + keys
 
@@ -684,3 +701,14 @@ class PostgresqlDialect(Dialect):
 
     def drop_domain(self, before: Schema, after: Schema, name: str) -> list[str]:
         return [f"DROP DOMAIN {self.qualified(name)}"]
+
+
+def _partition_depth(schema: Schema, name: str) -> int:
+    """How many parents up a table's partitioning goes (0: not a partition)."""
+    depth, seen = 0, {name}
+    of = schema.tables[name].__dict__.get("partition_of")
+    while of is not None and of.parent in schema.tables and of.parent not in seen:
+        depth += 1
+        seen.add(of.parent)
+        of = schema.tables[of.parent].__dict__.get("partition_of")
+    return depth

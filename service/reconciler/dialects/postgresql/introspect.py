@@ -21,6 +21,7 @@ from events.model import (
     IdentityOptions,
     Index,
     IndexElement,
+    PartitionOf,
     Reference,
     Routine,
     Schema,
@@ -37,13 +38,16 @@ from service.reconciler.introspect import live_native_type
 from service.reconciler.normalize import LiveSchema, canonical_check, canonical_default, canonical_expression
 
 _PG_TABLE_FILTER = """
-  c.relkind IN ('r', 'p') AND NOT c.relispartition
+  c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   AND c.relname NOT LIKE 'schemalog\\_%'
 """
 
 PG_TABLES = f"""
-SELECT c.oid, n.nspname AS schema, c.relname AS name, td.description AS comment
+SELECT c.oid, n.nspname AS schema, c.relname AS name, td.description AS comment,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by,
+       CASE WHEN c.relispartition THEN (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = c.oid) END AS parent,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description td ON td.objoid = c.oid AND td.classoid = 'pg_class'::regclass AND td.objsubid = 0
 WHERE {_PG_TABLE_FILTER}
@@ -93,8 +97,12 @@ SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind, con.
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_PG_TABLE_FILTER} AND con.contype IN ('p', 'u', 'f', 'c', 'x')
+  AND con.conparentid = 0
 """
 
+# A partition's keys, constraints and indexes made for it from its parent's (conparentid; an index attached
+# to the parent's, in pg_inherits) are the parent's, not its own: left out, as attaching it makes them again.
+#
 # Every index of the tables but primary keys', those of unique and exclusion constraints too (told apart
 # in Python by PG_CONSTRAINTS' index_oid: cheaper than an anti-join with pg_constraint, which has no index
 # on conindid). Key columns (the first nkeys of columns, as text like PG_CONSTRAINTS'; the rest are INCLUDE
@@ -119,6 +127,7 @@ SELECT i.indrelid AS oid, i.indexrelid AS index_oid, ic.relname AS name, i.indis
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid LEFT JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_PG_TABLE_FILTER} AND NOT i.indisprimary
+  AND (NOT c.relispartition OR NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid))
 """
 
 # Enum types, from pg_enum (few rows; each type's row by its oid): format_type's text is how a column of
@@ -344,6 +353,9 @@ class PgCatalogue:
     def __init__(self) -> None:
         self._names: dict[int, str] = {}  # every table read, columns or not (foreign keys name them)
         self._comments: dict[int, str | None] = {}
+        # partitioning (issue 19): a partitioned table's key, a partition's parent (oid) and bound
+        self._partition_by: dict[int, str] = {}
+        self._partition_of: dict[int, tuple[int, str]] = {}
         self._oids: dict[str, int] = {}  # the tables of the schema: those with columns
         self._columns: dict[int, list[Any]] | None = None  # PG_COLUMNS' rows by table (_grouped)
         self._default_rows: list[Any] = []  # PG_DEFAULTS' rows, ordered by table and column number
@@ -409,9 +421,13 @@ class PgCatalogue:
     def take_tables(self, rows: list[Any]) -> None:
         """PG_TABLES' rows."""
         names, comments = self._names, self._comments
-        for oid, schema, name, comment in rows:
+        for oid, schema, name, comment, partition_by, parent, bound in rows:
             names[oid] = _pg_name(schema, name)
             comments[oid] = comment
+            if partition_by is not None:
+                self._partition_by[oid] = partition_by
+            if parent is not None:
+                self._partition_of[oid] = (parent, bound)
 
     def take_constraints(self, rows: list[Any]) -> None:
         """PG_CONSTRAINTS' rows. The indexes of primary keys, unique and exclusion constraints are theirs.
@@ -775,8 +791,16 @@ class PgCatalogue:
                 "constraints": tuple(constraints),
                 "comment": self._comments[oid],
                 "primary_key_name": self._pk_names.get(oid),
+                "partition_by": self._partition_by.get(oid),
+                "partition_of": self._partition_of_table(oid),
             },
         )
+
+    def _partition_of_table(self, oid: int) -> PartitionOf | None:
+        found = self._partition_of.get(oid)
+        if found is None:
+            return None
+        return construct(PartitionOf, {"parent": self._names[found[0]], "bound": found[1]})
 
     # ------------------------------------------------------------------ comparison on the rows
 
@@ -839,6 +863,8 @@ class PgCatalogue:
             fields["comment"] == self._comments[oid]
             and fields["primary_key"] == named(oid, self._primary_keys.get(oid))
             and fields["primary_key_name"] == self._pk_names.get(oid)
+            and fields.get("partition_by") == self._partition_by.get(oid)
+            and fields.get("partition_of") == self._partition_of_table(oid)
             and self._constraints_match(fields["constraints"], oid, named)
         )
 
