@@ -41,6 +41,7 @@ from events.model import (
     SqlName,
     TableName,
     TypeText,
+    check_domain_shape,
     check_new_name,
     check_new_table_name,
     check_view,
@@ -342,11 +343,7 @@ class DomainCreated(Frozen):
 
     @model_validator(mode="after")
     def _shape(self) -> DomainCreated:
-        if self.base.is_domain:
-            raise ValueError(f"domain {self.name!r}: a domain over another domain is not supported")
-        names = [c.name for c in self.checks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"domain {self.name!r} names a check twice")
+        check_domain_shape(self.name, self.base, self.checks)
         return self
 
 

@@ -899,6 +899,16 @@ class DomainCheck(Frozen):
         return checked
 
 
+def check_domain_shape(name: str, base: TypeText, checks: tuple[DomainCheck, ...]) -> None:
+    """What a domain (the event that makes it and the schema object) must be: over a type that is not
+    itself a domain, its checks named once each."""
+    if base.is_domain:
+        raise ValueError(f"domain {name!r}: a domain over another domain is not supported")
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"domain {name!r} names a check twice")
+
+
 class DomainType(Frozen):
     """A domain of the log (``domain_created``, PostgreSQL's ``CREATE DOMAIN``): a type of its own over
     ``type`` (portable, PostgreSQL's native, or an enum type of the log), with a default, NOT NULL and
@@ -917,11 +927,7 @@ class DomainType(Frozen):
 
     @model_validator(mode="after")
     def _shape(self) -> DomainType:
-        if self.type.is_domain:
-            raise ValueError(f"domain {self.name!r}: a domain over another domain is not supported")
-        names = [c.name for c in self.checks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"domain {self.name!r} names a check twice")
+        check_domain_shape(self.name, self.type, self.checks)
         return self
 
 
